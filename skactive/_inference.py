@@ -1,0 +1,36 @@
+"""Class probabilities from any classifier, the way strategies need them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from skactive import _torch
+
+
+def probability_function(
+    estimator, *, what: str, batch_size: int = 256
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Return ``f(X_chunk) -> probabilities`` for a fitted classifier.
+
+    A skorch net (alone, in a pipeline, a search or a learner) is evaluated by
+    :mod:`skactive._torch` on its own device, in eval mode, with inputs cast
+    to its dtype; any other classifier through its ``predict_proba``.
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` has no ``predict_proba``; the message names ``what``
+        needed it.
+    """
+    if not hasattr(estimator, "predict_proba"):
+        raise TypeError(
+            f"estimator: {what} needs predict_proba, which {type(estimator).__name__} "
+            "does not provide (for SVC, set probability=True)"
+        )
+    try:
+        network = _torch.find_network(estimator, what=what)
+    except TypeError:
+        return lambda X: np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    return lambda X: _torch.predict_proba(network, X, batch_size=batch_size).astype(np.float64)

@@ -1,0 +1,265 @@
+"""The one place where strategies meet PyTorch.
+
+Find the torch module and device inside whatever estimator the user has,
+move pool chunks to that device, and run batched inference there (logits,
+probabilities, embeddings, Monte-Carlo dropout). Strategies never look up
+modules, devices or batches themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.pipeline import Pipeline
+from skorch import NeuralNet
+
+from skactive._chunking import chunk_slices
+
+_DROPOUT_TYPES = (
+    torch.nn.Dropout,
+    torch.nn.Dropout1d,
+    torch.nn.Dropout2d,
+    torch.nn.Dropout3d,
+    torch.nn.AlphaDropout,
+    torch.nn.FeatureAlphaDropout,
+)
+
+
+@dataclass
+class TorchNetwork:
+    """A fitted skorch net as strategies see it.
+
+    Attributes
+    ----------
+    net : skorch.NeuralNet
+        The fitted net.
+    transform : callable or None
+        Maps pool rows to the net's input (the earlier steps of a
+        ``Pipeline``); None when the pool already is the net's input.
+    inverse_transform : callable or None
+        Maps net inputs back to pool rows, when every earlier pipeline step
+        has ``inverse_transform`` (None otherwise, or when there is no
+        transform).
+    """
+
+    net: NeuralNet
+    transform: Callable | None = None
+    inverse_transform: Callable | None = None
+
+    @property
+    def module(self) -> torch.nn.Module:
+        """The trained torch module."""
+        return self.net.module_
+
+    @property
+    def device(self) -> torch.device:
+        """Device holding the module's parameters."""
+        try:
+            return next(self.module.parameters()).device
+        except StopIteration:
+            return torch.device(self.net.device or "cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype of the module's parameters (inputs are cast to it)."""
+        for param in self.module.parameters():
+            if param.is_floating_point():
+                return param.dtype
+        return torch.float32
+
+    @property
+    def outputs_probabilities(self) -> bool:
+        """True when the module returns probabilities rather than logits.
+
+        skorch's default ``NLLLoss`` criterion expects a module that ends in a
+        softmax; with ``CrossEntropyLoss`` the module returns logits.
+        """
+        return isinstance(getattr(self.net, "criterion_", None), torch.nn.NLLLoss)
+
+    def to_input(self, X_chunk: np.ndarray) -> torch.Tensor:
+        """Pool rows -> a tensor on the module's device, in its dtype."""
+        if self.transform is not None:
+            X_chunk = self.transform(X_chunk)
+        return torch.as_tensor(np.asarray(X_chunk), dtype=self.dtype, device=self.device)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Forward pass returning logits, differentiable with respect to ``x``.
+
+        For a module that returns probabilities, the log-probabilities are
+        returned: they differ from the logits by a per-row constant, so
+        argmax, logit differences and their gradients are the same.
+        """
+        out = self.module(x)
+        if isinstance(out, tuple):
+            out = out[0]
+        if self.outputs_probabilities:
+            out = torch.log(out.clamp_min(torch.finfo(out.dtype).tiny))
+        return out
+
+
+def find_network(estimator, *, what: str = "this strategy") -> TorchNetwork:
+    """Locate the fitted skorch net inside ``estimator``.
+
+    Looks through :class:`~skactive.ActiveLearner` (``estimator_``), fitted
+    searches (``best_estimator_``) and ``Pipeline`` objects (final step; the
+    earlier steps become :attr:`TorchNetwork.transform`).
+
+    Raises
+    ------
+    TypeError
+        If no skorch net is found; the message names ``estimator`` and the
+        strategy that needed one.
+    """
+    transform = inverse = None
+    seen = estimator
+    for _ in range(10):
+        if isinstance(seen, NeuralNet):
+            if not getattr(seen, "initialized_", False):
+                raise ValueError("estimator: the skorch net is not fitted; call fit first")
+            return TorchNetwork(seen, transform, inverse)
+        if isinstance(seen, Pipeline):
+            transform, inverse = _pipeline_transforms(seen)
+            seen = seen.steps[-1][1]
+        elif hasattr(seen, "estimator_") and not isinstance(seen, NeuralNet):
+            seen = seen.estimator_
+        elif hasattr(seen, "best_estimator_"):
+            seen = seen.best_estimator_
+        else:
+            break
+    raise TypeError(
+        f"estimator: {what} needs a fitted skorch NeuralNet (alone, as the last step "
+        f"of a Pipeline, in a fitted search or in an ActiveLearner); got "
+        f"{type(estimator).__name__}"
+    )
+
+
+def _pipeline_transforms(pipe: Pipeline):
+    head = pipe[:-1]
+    if len(head) == 0:
+        return None, None
+    steps = [step for _, step in head.steps if step not in (None, "passthrough")]
+    inverse = head.inverse_transform if all(hasattr(s, "inverse_transform") for s in steps) else None
+    return head.transform, inverse
+
+
+@contextlib.contextmanager
+def evaluation_mode(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Put ``module`` in eval mode and restore each submodule's mode afterwards."""
+    modes = {m: m.training for m in module.modules()}
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, training in modes.items():
+            m.training = training
+
+
+@contextlib.contextmanager
+def mc_dropout(module: torch.nn.Module) -> Iterator[int]:
+    """Evaluate ``module`` with only its dropout layers stochastic.
+
+    Unlike ``module.train()``, batch-norm layers stay in eval mode, so their
+    running statistics are neither used from the batch nor updated.
+
+    Yields
+    ------
+    n_dropout : int
+        Number of dropout layers switched on (0 means the net is
+        deterministic).
+    """
+    with evaluation_mode(module):
+        dropouts = [m for m in module.modules() if isinstance(m, _DROPOUT_TYPES)]
+        for m in dropouts:
+            m.train()
+        yield len(dropouts)
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Seed torch's global generators inside the block, restoring them after.
+
+    ``None`` leaves torch's randomness untouched.
+    """
+    if seed is None:
+        yield
+        return
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def predict_batches(network: TorchNetwork, X, fn: Callable, batch_size: int) -> np.ndarray:
+    """Apply ``fn(network, x_tensor) -> tensor`` to ``X`` in batches, without grad.
+
+    The module runs in eval mode on its own device; results are gathered on
+    the host as one array.
+    """
+    outputs = []
+    with torch.no_grad(), evaluation_mode(network.module):
+        for rows in chunk_slices(len(X), batch_size):
+            outputs.append(fn(network, network.to_input(X[rows])).cpu())
+    return torch.cat(outputs).numpy()
+
+
+def predict_logits(network: TorchNetwork, X, *, batch_size: int = 256) -> np.ndarray:
+    """Logits of ``X`` (see :meth:`TorchNetwork.logits`), shape (n, n_classes)."""
+    return predict_batches(network, X, TorchNetwork.logits, batch_size)
+
+
+def predict_proba(network: TorchNetwork, X, *, batch_size: int = 256) -> np.ndarray:
+    """Softmax probabilities of ``X``, shape (n, n_classes)."""
+    return predict_batches(
+        network, X, lambda nw, x: torch.softmax(nw.logits(x), dim=1), batch_size
+    )
+
+
+def find_layer(module: torch.nn.Module, layer: str | None) -> torch.nn.Module:
+    """The named submodule, or the last ``nn.Linear`` when ``layer`` is None."""
+    if layer is not None:
+        named = dict(module.named_modules())
+        if layer not in named:
+            raise ValueError(
+                f"layer={layer!r} is not a submodule of {type(module).__name__}; "
+                f"known names: {sorted(n for n in named if n)}"
+            )
+        return named[layer]
+    linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        raise ValueError(
+            f"layer=None needs a torch.nn.Linear in {type(module).__name__} to take "
+            "embeddings from; name a layer instead"
+        )
+    return linears[-1]
+
+
+def embed(
+    network: TorchNetwork, X, *, layer: str | None = None, batch_size: int = 256
+) -> np.ndarray:
+    """Embeddings of ``X``, shape (n, n_dims).
+
+    With ``layer=None`` the embedding is the input of the last linear layer
+    (the penultimate representation, as in Sener & Savarese); with a layer
+    name it is the flattened output of that submodule.
+    """
+    target = find_layer(network.module, layer)
+    captured: list[torch.Tensor] = []
+
+    def hook(mod, inputs, output):
+        value = inputs[0] if layer is None else output
+        captured.append(value.flatten(start_dim=1))
+
+    def run(nw, x):
+        captured.clear()
+        nw.module(x)
+        return captured[0]
+
+    handle = target.register_forward_hook(hook)
+    try:
+        return predict_batches(network, X, run, batch_size)
+    finally:
+        handle.remove()

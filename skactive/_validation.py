@@ -1,0 +1,113 @@
+"""Checks shared by the learner and the strategies.
+
+Every message names the offending parameter and says what was expected, and
+no check mutates its input.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from skactive._chunking import chunk_slices
+
+_FINITE_CHECK_ROWS = 4096
+
+
+def check_rows(X, *, name: str, feature_shape: tuple | None = None) -> np.ndarray:
+    """Validate a 2-D or image-shaped array of samples.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, ...)
+        Samples, one per row. ``numpy.memmap`` arrays are not copied.
+    name : str
+        Parameter name used in error messages.
+    feature_shape : tuple, optional
+        Expected shape of one row (``X.shape[1:]``).
+
+    Returns
+    -------
+    X : ndarray
+        ``X`` itself when it already is an ndarray, else ``np.asarray(X)``.
+    """
+    if not isinstance(X, np.ndarray):
+        try:
+            X = np.asarray(X)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must be array-like, got {type(X).__name__}") from exc
+    if X.ndim < 2:
+        raise ValueError(
+            f"{name} must have shape (n_samples, n_features) or (n_samples, *image_shape); "
+            f"got an array with shape {X.shape}. Reshape a single sample with "
+            "X.reshape(1, -1)."
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: expected at least one row, got shape {X.shape}")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}")
+    if feature_shape is not None and tuple(X.shape[1:]) != tuple(feature_shape):
+        raise ValueError(
+            f"{name} has rows of shape {tuple(X.shape[1:])}, but the learner was fitted "
+            f"on rows of shape {tuple(feature_shape)}"
+        )
+    _check_finite(X, name)
+    return X
+
+
+def _check_finite(X: np.ndarray, name: str) -> None:
+    if X.dtype.kind != "f":
+        return
+    # Chunked so that a memory-mapped pool is never loaded whole.
+    for rows in chunk_slices(X.shape[0], _FINITE_CHECK_ROWS):
+        chunk = np.asarray(X[rows]).reshape(rows.stop - rows.start, -1)
+        finite = np.isfinite(chunk).all(axis=1)
+        if not finite.all():
+            bad = rows.start + int(np.argmin(finite))
+            raise ValueError(f"{name} contains NaN or infinity (first at row {bad})")
+
+
+def check_n(n, n_available: int, *, what: str = "the pool") -> int:
+    """Validate the number of rows to select.
+
+    Parameters
+    ----------
+    n : int
+        Requested number of rows.
+    n_available : int
+        Number of rows that can be chosen from.
+    what : str
+        Description of what is chosen from, for the message.
+    """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"n must be an integer, got {n!r} of type {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    if n > n_available:
+        raise ValueError(f"n={n} is larger than {what} ({n_available} rows)")
+    return int(n)
+
+
+def check_positive_int(value, name: str, *, allow_none: bool = False):
+    """Validate an integer parameter that must be >= 1 (or None if allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        expected = "a positive integer or None" if allow_none else "a positive integer"
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    return int(value)
+
+
+def check_labels(y, n_rows: int, *, name: str = "y") -> np.ndarray:
+    """Validate a 1-D label vector that goes with ``n_rows`` samples."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {y.shape}")
+    if len(y) != n_rows:
+        raise ValueError(f"X and {name} have different lengths: {n_rows} rows vs {len(y)} labels")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return y

@@ -1,0 +1,223 @@
+"""The query-strategy contract and the protocol for extra training rows.
+
+A strategy answers one question: which pool rows should the oracle label
+next? :meth:`QueryStrategy.select` returns their indices, best first. Some
+strategies also produce training rows the oracle never paid for; they hand
+them over in one shared shape, :class:`TrainingExtras`, which
+:class:`~skactive.ActiveLearner` reads after every query.
+"""
+
+from __future__ import annotations
+
+from abc import ABCMeta
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from skactive._chunking import chunk_slices, take_rows
+from skactive._validation import check_n, check_positive_int, check_rows
+
+
+def _empty_rows() -> np.ndarray:
+    return np.empty((0,), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class TrainingExtras:
+    """Training rows a strategy hands to the learner with a query.
+
+    Two kinds exist, and they live differently in the learner:
+
+    * **twins** are permanent. ``twins[j]`` is derived from the selected row
+      ``selected[twin_sources[j]]`` (a position in the array returned by
+      ``select``) and is trained on with the oracle label that row receives.
+      It shares its group with that row in
+      :meth:`~skactive.ActiveLearner.training_set`. DFAL's adversarial
+      examples are twins.
+    * **pseudo-labels** are temporary: rows labelled by the model itself
+      (labels in the estimator's own label space), used for the next refit
+      only and replaced after every query. CEAL's confident rows are
+      pseudo-labels.
+
+    Parameters
+    ----------
+    twins : ndarray of shape (n_twins, *row_shape)
+        Derived rows, in the same space as the pool.
+    twin_sources : ndarray of shape (n_twins,)
+        For each twin, the position of its source in the selected indices.
+    pseudo_X : ndarray of shape (n_pseudo, *row_shape)
+        Pool rows labelled by the model.
+    pseudo_y : ndarray of shape (n_pseudo,)
+        The model's labels for ``pseudo_X``.
+    """
+
+    twins: np.ndarray = field(default_factory=_empty_rows)
+    twin_sources: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.intp))
+    pseudo_X: np.ndarray = field(default_factory=_empty_rows)
+    pseudo_y: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.intp))
+
+    @property
+    def n_twins(self) -> int:
+        """Number of twin rows."""
+        return len(self.twin_sources)
+
+    @property
+    def n_pseudo(self) -> int:
+        """Number of pseudo-labelled rows."""
+        return len(self.pseudo_y)
+
+
+class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
+    """Base class of all query strategies.
+
+    The constructor of a subclass only stores its parameters (scikit-learn
+    rules), so strategies can be cloned and grid-searched. Validation happens
+    in :meth:`select`.
+
+    Subclasses either implement :meth:`_score` (one number per row; the
+    default ranking keeps the best ``n``) or override
+    :meth:`_rank_candidates` for strategies that do not score rows
+    independently (core-set, random). To hand extra training rows to the
+    learner, override :meth:`_training_extras`.
+
+    Attributes
+    ----------
+    candidates_ : ndarray of shape (n_candidates,)
+        Pool indices that were considered by the last call to ``select``.
+    scores_ : ndarray of shape (n_candidates,) or None
+        Score of each candidate, aligned with ``candidates_`` (None for
+        strategies that do not score rows).
+    indices_ : ndarray of shape (n,)
+        The selected pool indices, best first.
+    extras_ : TrainingExtras
+        Extra training rows produced by the last call.
+    """
+
+    #: Whether a larger score means a more informative row.
+    _greater_is_better = True
+
+    def select(
+        self,
+        estimator,
+        X_pool,
+        n: int,
+        *,
+        X_labeled=None,
+        y_labeled=None,
+    ) -> np.ndarray:
+        """Choose ``n`` pool rows for the oracle to label.
+
+        Parameters
+        ----------
+        estimator : fitted estimator
+            The current model: a classifier, a ``Pipeline``, a fitted search
+            or an :class:`~skactive.ActiveLearner`.
+        X_pool : array-like of shape (n_pool, ...)
+            Unlabelled rows to choose from (a ``numpy.memmap`` is read chunk
+            by chunk).
+        n : int
+            Number of rows to select, ``1 <= n <= n_pool`` (or
+            ``<= candidates``).
+        X_labeled, y_labeled : array-like, optional
+            The current labelled set, for strategies that need it (core-set);
+            when given, ``X_pool`` rows must have the same shape.
+
+        Returns
+        -------
+        indices : ndarray of shape (n,)
+            Distinct integer indices into ``X_pool``, best first.
+        """
+        feature_shape = None
+        if X_labeled is not None:
+            X_labeled = check_rows(X_labeled, name="X_labeled")
+            feature_shape = X_labeled.shape[1:]
+        X_pool = check_rows(X_pool, name="X_pool", feature_shape=feature_shape)
+        n_candidates = check_positive_int(self._get_candidates(), "candidates", allow_none=True)
+        if n_candidates is not None and n_candidates < len(X_pool):
+            n = check_n(n, n_candidates, what=f"candidates={n_candidates}")
+        else:
+            n = check_n(n, len(X_pool), what="the pool")
+        self._validate_params_before_select()
+        check_is_fitted(estimator)
+        model = self._prepare(estimator)
+
+        rng = check_random_state(self.random_state)
+        candidates = _draw_candidates(len(X_pool), n_candidates, rng)
+        positions, scores = self._rank_candidates(
+            model, X_pool, candidates, n, rng, X_labeled=X_labeled, y_labeled=y_labeled
+        )
+        self.candidates_ = candidates
+        self.scores_ = scores
+        self.indices_ = candidates[positions]
+        self.extras_ = self._training_extras(model, X_pool, self.indices_)
+        return self.indices_.copy()
+
+    # -- hooks for subclasses ---------------------------------------------
+
+    def _get_candidates(self):
+        return getattr(self, "candidates", None)
+
+    def _validate_params_before_select(self) -> None:
+        """Check strategy-specific parameters; raise ValueError naming them."""
+
+    def _prepare(self, estimator):
+        """Check the estimator suits this strategy and return what ``_score`` needs."""
+        return estimator
+
+    def _score(self, model, X_chunk: np.ndarray) -> np.ndarray:
+        """Return one score per row of ``X_chunk`` (see ``_greater_is_better``)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement _score or override _rank_candidates"
+        )
+
+    def _rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
+        """Return (positions into ``candidates`` of the ``n`` best, scores)."""
+        scores = self._score_candidates(model, X_pool, candidates)
+        return rank_scores(scores, n, greater_is_better=self._greater_is_better, rng=rng), scores
+
+    def _score_candidates(self, model, X_pool, candidates) -> np.ndarray:
+        scores = np.empty(len(candidates), dtype=np.float64)
+        for rows in chunk_slices(len(candidates), self._chunk_size()):
+            scores[rows] = self._score(model, take_rows(X_pool, candidates[rows]))
+        return scores
+
+    def _chunk_size(self) -> int:
+        return check_positive_int(getattr(self, "batch_size", 1024), "batch_size")
+
+    def _training_extras(self, model, X_pool, selected) -> TrainingExtras:
+        """Extra training rows for the learner; none by default."""
+        return TrainingExtras()
+
+
+def _draw_candidates(n_pool: int, n_candidates: int | None, rng) -> np.ndarray:
+    """All pool indices, or a sorted random subset of ``n_candidates`` of them."""
+    if n_candidates is None or n_candidates >= n_pool:
+        return np.arange(n_pool)
+    # Sorted so chunks read the pool (possibly a memmap) front to back.
+    return np.sort(rng.choice(n_pool, size=n_candidates, replace=False))
+
+
+def rank_scores(scores: np.ndarray, n: int, *, greater_is_better: bool, rng) -> np.ndarray:
+    """Positions of the ``n`` best scores, best first.
+
+    NaN scores rank last; ties are broken by a random permutation drawn from
+    ``rng``, so equal scores give reproducible, unbiased picks.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_rows,)
+    n : int
+    greater_is_better : bool
+    rng : numpy.random.RandomState
+
+    Returns
+    -------
+    positions : ndarray of shape (n,)
+    """
+    key = -scores if greater_is_better else scores.astype(np.float64, copy=True)
+    key = np.where(np.isnan(key), np.inf, key)
+    tiebreak = rng.permutation(len(scores))
+    return np.lexsort((tiebreak, key))[:n]

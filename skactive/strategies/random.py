@@ -1,0 +1,34 @@
+"""Random sampling, the baseline every strategy must beat."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from skactive.base import QueryStrategy
+
+
+class RandomSampling(QueryStrategy):
+    """Select pool rows uniformly at random.
+
+    Parameters
+    ----------
+    candidates : int, default=None
+        Draw from a random subset of this many pool rows (None: the whole
+        pool). Kept for a uniform interface; it does not change the
+        distribution of the picks.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the draw.
+
+    Attributes
+    ----------
+    candidates_, indices_, extras_ : see :class:`~skactive.QueryStrategy`
+    scores_ : None
+        Random sampling does not score rows.
+    """
+
+    def __init__(self, *, candidates: int | None = None, random_state=None):
+        self.candidates = candidates
+        self.random_state = random_state
+
+    def _rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
+        return rng.choice(len(candidates), size=n, replace=False), None
