@@ -142,7 +142,8 @@ def _pipeline_transforms(pipe: Pipeline):
     if len(head) == 0:
         return None, None
     steps = [step for _, step in head.steps if step not in (None, "passthrough")]
-    inverse = head.inverse_transform if all(hasattr(s, "inverse_transform") for s in steps) else None
+    invertible = all(hasattr(s, "inverse_transform") for s in steps)
+    inverse = head.inverse_transform if invertible else None
     return head.transform, inverse
 
 
@@ -213,9 +214,7 @@ def predict_logits(network: TorchNetwork, X, *, batch_size: int = 256) -> np.nda
 
 def predict_proba(network: TorchNetwork, X, *, batch_size: int = 256) -> np.ndarray:
     """Softmax probabilities of ``X``, shape (n, n_classes)."""
-    return predict_batches(
-        network, X, lambda nw, x: torch.softmax(nw.logits(x), dim=1), batch_size
-    )
+    return predict_batches(network, X, lambda nw, x: torch.softmax(nw.logits(x), dim=1), batch_size)
 
 
 def find_layer(module: torch.nn.Module, layer: str | None) -> torch.nn.Module:

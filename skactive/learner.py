@@ -191,7 +191,9 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         classes = np.unique(np.asarray(self.classes))
         missing = np.setdiff1d(np.unique(y), classes)
         if missing.size:
-            raise ValueError(f"y has labels {missing.tolist()} not listed in classes={classes.tolist()}")
+            raise ValueError(
+                f"y has labels {missing.tolist()} not listed in classes={classes.tolist()}"
+            )
         return classes
 
     def _validate_strategy(self) -> QueryStrategy:
@@ -226,8 +228,10 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         estimator = self._with_class_count(estimator)
         X_in, y_in = self._to_estimator_input(estimator, X), self._encode(y, name="y")
         with seeded(self._round_seed("fit")):
-            if warm and isinstance(_final_step(estimator), NeuralNet) and not isinstance(
-                estimator, Pipeline
+            if (
+                warm
+                and isinstance(_final_step(estimator), NeuralNet)
+                and not isinstance(estimator, Pipeline)
             ):
                 estimator.partial_fit(X_in, y_in)
             else:
@@ -240,8 +244,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         # would then shrink ``classes_`` below the module's output width.
         net = _final_step(estimator)
         if isinstance(net, NeuralNet) and "classes" in net.get_params(deep=False):
-            if net.classes is None or len(net.classes) != len(self.classes_):
-                net.set_params(classes=list(range(len(self.classes_))))
+            net.set_params(classes=list(range(len(self.classes_))))
         return estimator
 
     # -- the active-learning loop -----------------------------------------
@@ -329,9 +332,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self._pending = None
         self.n_iter_ += 1
         if self.history_ and self.history_[-1]["round"] == self.n_iter_ - 1:
-            self.history_[-1].update(
-                n_taught=len(y), n_twins=len(twin_y), n_pseudo=len(pseudo_y)
-            )
+            self.history_[-1].update(n_taught=len(y), n_twins=len(twin_y), n_pseudo=len(pseudo_y))
         self.refit()
         return self
 
@@ -350,6 +351,8 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if not keep:
             return empty
         rows = np.array([taught_at[int(extras.twin_sources[j])] for j in keep], dtype=np.intp)
+        order = np.argsort(rows, kind="stable")  # twins follow the taught order
+        keep, rows = np.asarray(keep)[order], rows[order]
         return extras.twins[keep], y[rows], rows
 
     def _pseudo_labels(self):
@@ -412,7 +415,8 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     @available_if(_estimator_has("decision_function"))
     def decision_function(self, X) -> np.ndarray:
         """The wrapped estimator's ``decision_function`` of ``X``."""
-        return self.estimator_.decision_function(self._check_predict_input(X))
+        X = self._check_predict_input(X)
+        return self.estimator_.decision_function(X)
 
     @available_if(_estimator_has("score"))
     def score(self, X, y, sample_weight=None) -> float:

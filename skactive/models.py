@@ -35,8 +35,9 @@ class LeNet5(nn.Module):
         Dropout before the last layer (MC-dropout strategies need one).
     """
 
-    def __init__(self, in_channels: int = 1, image_size: int = 28, n_classes: int = 10,
-                 dropout: float = 0.25):
+    def __init__(
+        self, in_channels: int = 1, image_size: int = 28, n_classes: int = 10, dropout: float = 0.25
+    ):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 6, kernel_size=5, padding=2),
@@ -79,8 +80,14 @@ class VGG8(nn.Module):
         Channels of the first block (doubled in each following block).
     """
 
-    def __init__(self, in_channels: int = 1, image_size: int = 28, n_classes: int = 10,
-                 dropout: float = 0.5, width: int = 32):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        image_size: int = 28,
+        n_classes: int = 10,
+        dropout: float = 0.5,
+        width: int = 32,
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         channels, size = in_channels, image_size
@@ -104,3 +111,63 @@ class VGG8(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of shape (batch, n_classes)."""
         return self.classifier(self.features(x))
+
+
+ARCHITECTURES = {"lenet5": LeNet5, "vgg8": VGG8}
+
+
+def make_net(
+    architecture: str = "lenet5",
+    *,
+    in_channels: int = 1,
+    image_size: int = 28,
+    n_classes: int = 10,
+    max_epochs: int = 20,
+    lr: float = 1e-3,
+    batch_size: int = 32,
+    device: str = "cpu",
+    **kwargs,
+):
+    """A skorch ``NeuralNetClassifier`` set up as in the DFAL paper.
+
+    Adam, learning rate 1e-3, batch 32, cross-entropy on logits, and no
+    internal validation split (labelled sets are small).
+
+    Parameters
+    ----------
+    architecture : {"lenet5", "vgg8"}
+    in_channels, image_size, n_classes : int
+        Passed to the module.
+    max_epochs, lr, batch_size : training settings.
+    device : str
+        Torch device, e.g. ``"cuda"``.
+    **kwargs
+        Further ``NeuralNetClassifier`` parameters.
+
+    Returns
+    -------
+    net : skorch.NeuralNetClassifier
+        Unfitted.
+    """
+    from skorch import NeuralNetClassifier
+
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}"
+        )
+    params = dict(
+        module__in_channels=in_channels,
+        module__image_size=image_size,
+        module__n_classes=n_classes,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=lr,
+        max_epochs=max_epochs,
+        batch_size=batch_size,
+        train_split=None,
+        iterator_train__shuffle=True,
+        device=device,
+        verbose=0,
+    )
+    params.update(kwargs)
+    return NeuralNetClassifier(ARCHITECTURES[architecture], **params)

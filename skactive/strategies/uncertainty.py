@@ -34,8 +34,7 @@ def least_confidence(proba: np.ndarray) -> np.ndarray:
 class _UncertaintySampling(QueryStrategy):
     _measure = staticmethod(entropy)
 
-    def __init__(self, *, candidates: int | None = None, batch_size: int = 1024,
-                 random_state=None):
+    def __init__(self, *, candidates: int | None = None, batch_size: int = 1024, random_state=None):
         self.candidates = candidates
         self.batch_size = batch_size
         self.random_state = random_state
@@ -74,40 +73,31 @@ _PARAMS_DOC = """
 
 
 class EntropySampling(_UncertaintySampling):
-    __doc__ = (
-        """Select the rows whose predicted class distribution has maximal entropy.
+    __doc__ = """Select the rows whose predicted class distribution has maximal entropy.
 
     Works with any classifier that has ``predict_proba``; skorch nets are
     evaluated batched on their own device.
 
     Reference: C. E. Shannon (1948); used for active learning as in
     B. Settles (2009), "Active Learning Literature Survey", section 3.1.
-"""
-        + _PARAMS_DOC.format(scores="Entropy in nats (larger is more uncertain).")
-    )
+""" + _PARAMS_DOC.format(scores="Entropy in nats (larger is more uncertain).")
     _measure = staticmethod(entropy)
 
 
 class MarginSampling(_UncertaintySampling):
-    __doc__ = (
-        """Select the rows with the smallest gap between the two most likely classes.
+    __doc__ = """Select the rows with the smallest gap between the two most likely classes.
 
     Reference: T. Scheffer, C. Decomain and S. Wrobel, "Active Hidden Markov
     Models for Information Extraction", IDA 2001.
-"""
-        + _PARAMS_DOC.format(scores="Margin p(1st) - p(2nd) (smaller is more uncertain).")
-    )
+""" + _PARAMS_DOC.format(scores="Margin p(1st) - p(2nd) (smaller is more uncertain).")
     _measure = staticmethod(margin)
     _greater_is_better = False
 
 
 class LeastConfidence(_UncertaintySampling):
-    __doc__ = (
-        """Select the rows whose most likely class has the lowest probability.
+    __doc__ = """Select the rows whose most likely class has the lowest probability.
 
     Reference: A. Culotta and A. McCallum, "Reducing Labeling Effort for
     Structured Prediction Tasks", AAAI 2005.
-"""
-        + _PARAMS_DOC.format(scores="1 - max probability (larger is more uncertain).")
-    )
+""" + _PARAMS_DOC.format(scores="1 - max probability (larger is more uncertain).")
     _measure = staticmethod(least_confidence)

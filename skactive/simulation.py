@@ -1,0 +1,225 @@
+"""Simulated labelling campaigns: an oracle with known labels, learning curves, plots."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone
+from tqdm.auto import tqdm
+
+from skactive.base import QueryStrategy
+from skactive.learner import ActiveLearner
+
+
+def simulate(
+    learner: ActiveLearner,
+    X_init,
+    y_init,
+    X_pool,
+    y_pool,
+    X_test,
+    y_test,
+    *,
+    n_rounds: int,
+    batch_size: int,
+    progress: bool = True,
+    description: str = "rounds",
+) -> list[dict]:
+    """Drive ``learner`` over a pool whose labels are known (the oracle).
+
+    Fits on the initial set, then in each round queries ``batch_size`` rows,
+    teaches their true labels and evaluates on the test set. Stops early if
+    the pool runs out.
+
+    Parameters
+    ----------
+    learner : ActiveLearner
+        Unfitted (it is fitted on ``X_init, y_init``).
+    X_init, y_init : array-like
+        Initial labelled set.
+    X_pool, y_pool : array-like
+        Pool and the labels the oracle reveals.
+    X_test, y_test : array-like
+        Held-out evaluation data.
+    n_rounds : int
+        Number of query/teach rounds.
+    batch_size : int
+        Rows labelled per round.
+    progress : bool, default=True
+        Show a tqdm progress bar.
+    description : str
+        Label of the progress bar.
+
+    Returns
+    -------
+    records : list of dict
+        One per evaluation (round 0 is the initial fit) with ``round``,
+        ``n_labeled`` (labels paid for), ``n_training_rows`` (incl. twins
+        and pseudo-labels), ``accuracy``, ``select_seconds`` and
+        ``fit_seconds``.
+    """
+    y_pool = np.asarray(y_pool)
+    start = time.perf_counter()
+    learner.fit(X_init, y_init)
+    records = [_record(learner, X_test, y_test, 0, 0.0, time.perf_counter() - start)]
+    remaining = np.arange(len(X_pool))
+    for round_ in tqdm(range(1, n_rounds + 1), desc=description, disable=not progress, leave=False):
+        if len(remaining) < batch_size:
+            break
+        start = time.perf_counter()
+        chosen = remaining[learner.query(X_pool[remaining], n=batch_size)]
+        select_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        learner.teach(X_pool[chosen], y_pool[chosen])
+        fit_seconds = time.perf_counter() - start
+        remaining = np.setdiff1d(remaining, chosen, assume_unique=True)
+        records.append(_record(learner, X_test, y_test, round_, select_seconds, fit_seconds))
+    return records
+
+
+def _record(learner, X_test, y_test, round_, select_seconds, fit_seconds) -> dict:
+    X, _, _ = learner.training_set(include_pseudo=True)
+    return {
+        "round": round_,
+        "n_labeled": len(learner.y_labeled_),
+        "n_training_rows": len(X),
+        "accuracy": float(learner.score(X_test, y_test)),
+        "select_seconds": select_seconds,
+        "fit_seconds": fit_seconds,
+    }
+
+
+def compare_strategies(
+    estimator,
+    strategies: Mapping[str, QueryStrategy],
+    X_pool,
+    y_pool,
+    X_test,
+    y_test,
+    *,
+    n_initial: int,
+    n_rounds: int,
+    batch_size: int,
+    seeds: Sequence[int] = (0,),
+    progress: bool = True,
+) -> list[dict]:
+    """Run :func:`simulate` for every strategy and seed on the same splits.
+
+    For each seed the initial labelled set is drawn at random from the pool
+    (the same draw for every strategy), so curves differ only by strategy.
+
+    Returns
+    -------
+    records : list of dict
+        The records of :func:`simulate`, each with ``strategy`` and ``seed``.
+    """
+    X_pool, y_pool = np.asarray(X_pool), np.asarray(y_pool)
+    runs = [(name, seed) for seed in seeds for name in strategies]
+    records = []
+    for name, seed in tqdm(runs, desc="strategies", disable=not progress):
+        rng = np.random.RandomState(seed)
+        init = rng.choice(len(X_pool), size=n_initial, replace=False)
+        rest = np.setdiff1d(np.arange(len(X_pool)), init)
+        learner = ActiveLearner(
+            clone(estimator),
+            clone(strategies[name]),
+            classes=np.unique(y_pool),
+            random_state=seed,
+        )
+        run = simulate(
+            learner,
+            X_pool[init],
+            y_pool[init],
+            X_pool[rest],
+            y_pool[rest],
+            X_test,
+            y_test,
+            n_rounds=n_rounds,
+            batch_size=batch_size,
+            progress=progress,
+            description=name,
+        )
+        records += [{"strategy": name, "seed": seed, **row} for row in run]
+    return records
+
+
+def summarize(records: Sequence[dict]) -> dict[str, dict[int, tuple[float, float]]]:
+    """Mean and standard deviation of accuracy over seeds.
+
+    Returns
+    -------
+    summary : dict
+        ``summary[strategy][n_labeled] = (mean, std)``.
+    """
+    grouped: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in records:
+        grouped[row.get("strategy", "")][row["n_labeled"]].append(row["accuracy"])
+    return {
+        name: {n: (float(np.mean(a)), float(np.std(a))) for n, a in sorted(curve.items())}
+        for name, curve in grouped.items()
+    }
+
+
+def format_table(records: Sequence[dict]) -> str:
+    """A plain-text table: one row per label count, one column per strategy."""
+    summary = summarize(records)
+    names = list(summary)
+    counts = sorted({n for curve in summary.values() for n in curve})
+    header = ["labels", *names]
+    lines = [header]
+    for n in counts:
+        cells = [str(n)]
+        for name in names:
+            mean_std = summary[name].get(n)
+            cells.append("-" if mean_std is None else f"{mean_std[0]:.3f} ± {mean_std[1]:.3f}")
+        lines.append(cells)
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    text = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in lines]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(text)
+
+
+def plot_learning_curves(records: Sequence[dict], path, *, title: str = "Learning curves") -> Path:
+    """Write a PNG of test accuracy vs labels, mean ± std over seeds.
+
+    Parameters
+    ----------
+    records : list of dict
+        Output of :func:`compare_strategies` (or :func:`simulate` rows with a
+        ``strategy`` key).
+    path : path-like
+        Where to write the PNG.
+    title : str
+        Figure title (name the data set and network).
+
+    Returns
+    -------
+    path : Path
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, curve in summarize(records).items():
+        n = np.array(list(curve))
+        mean = np.array([m for m, _ in curve.values()])
+        std = np.array([s for _, s in curve.values()])
+        (line,) = ax.plot(n, mean, marker="o", markersize=3, label=name)
+        ax.fill_between(n, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("labelled samples (oracle labels)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

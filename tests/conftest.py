@@ -1,0 +1,83 @@
+"""Shared fixtures: small data, tiny nets, fixed seeds."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from skactive.datasets import load_digits_images
+from skactive.models import make_net
+
+
+@pytest.fixture(autouse=True)
+def _fixed_seeds():
+    np.random.seed(0)
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """Digits images (1, 8, 8) float32 and labels."""
+    return load_digits_images()
+
+
+@pytest.fixture(scope="session")
+def digits_split(digits):
+    """(X_init, y_init, X_pool, y_pool, X_test, y_test) with every class in X_init."""
+    X, y = digits
+    rng = np.random.RandomState(0)
+    order = rng.permutation(len(X))
+    init = np.concatenate([order[y[order] == k][:4] for k in range(10)])
+    rest = np.setdiff1d(order, init)
+    pool, test = rest[:900], rest[900:]
+    return X[init], y[init], X[pool], y[pool], X[test], y[test]
+
+
+def tiny_net(**kwargs):
+    """LeNet5 for 8x8 digits, trained briefly."""
+    params = dict(image_size=8, max_epochs=8, lr=3e-3, batch_size=32)
+    params.update(kwargs)
+    return make_net("lenet5", **params)
+
+
+@pytest.fixture
+def net_factory():
+    return tiny_net
+
+
+class FixedProba(ClassifierMixin, BaseEstimator):
+    """Returns hand-written probabilities: row ``i`` of X is ``[i, ...]``.
+
+    Lets strategy tests check known answers without training anything.
+    """
+
+    def __init__(self, proba=None):
+        self.proba = proba
+
+    def fit(self, X, y):
+        self.classes_ = np.arange(np.asarray(self.proba).shape[1])
+        return self
+
+    def predict_proba(self, X):
+        return np.asarray(self.proba, dtype=float)[np.asarray(X)[:, 0].astype(int)]
+
+    def predict(self, X):
+        return self.predict_proba(X).argmax(axis=1)
+
+
+def fixed_proba(proba):
+    """A fitted :class:`FixedProba` and its matching pool (row ids)."""
+    proba = np.asarray(proba, dtype=float)
+    est = FixedProba(proba).fit(None, None)
+    pool = np.arange(len(proba), dtype=float).reshape(-1, 1)
+    return est, pool
+
+
+def snapshot(obj) -> bytes:
+    """Bytes of the whole object, to assert nothing changed."""
+    return pickle.dumps(obj)

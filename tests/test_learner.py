@@ -1,0 +1,340 @@
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from skactive import ActiveLearner, QueryStrategy, TrainingExtras
+from skactive.strategies import EntropySampling, RandomSampling
+
+from .conftest import snapshot, tiny_net
+
+
+class TwinsAndPseudo(QueryStrategy):
+    """Test-only strategy: picks the rows with the largest first feature,
+    makes a twin ``row + 100`` for each, and pseudo-labels the ``n_pseudo``
+    rows with the smallest first feature with the model's prediction."""
+
+    def __init__(self, n_pseudo=2, random_state=None):
+        self.n_pseudo = n_pseudo
+        self.random_state = random_state
+
+    def _score(self, model, X_chunk):
+        return X_chunk[:, 0]
+
+    def _training_extras(self, model, X_pool, selected):
+        low = np.argsort(X_pool[:, 0])[: self.n_pseudo]
+        return TrainingExtras(
+            twins=X_pool[selected] + 100.0,
+            twin_sources=np.arange(len(selected)),
+            pseudo_X=X_pool[low],
+            pseudo_y=model.predict(X_pool[low]),
+        )
+
+
+@pytest.fixture
+def blobs():
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 3)
+    y = (X[:, 1] > 0).astype(int)
+    return X, y
+
+
+def test_fit_query_teach_grows_labelled_set(blobs):
+    X, y = blobs
+    learner = ActiveLearner(LogisticRegression(), random_state=0).fit(X[:20], y[:20])
+    pool, y_pool = X[20:], y[20:]
+    for round_ in range(3):
+        idx = learner.query(pool, n=5)
+        assert len(set(idx.tolist())) == 5
+        learner.teach(pool[idx], y_pool[idx])
+        pool, y_pool = np.delete(pool, idx, axis=0), np.delete(y_pool, idx)
+        assert learner.n_iter_ == round_ + 1
+    assert len(learner.y_labeled_) == 35
+    assert [h["n_labeled"] for h in learner.history_] == [20, 25, 30]
+    assert all(h["n_taught"] == 5 for h in learner.history_)
+    assert learner.history_[0]["scores"].shape == (5,)
+    _X_train, y_train, groups = learner.training_set()
+    assert_array_equal(groups, np.arange(35))
+    assert_array_equal(y_train, learner.y_labeled_)
+
+
+def test_default_strategy_is_entropy(blobs):
+    X, y = blobs
+    learner = ActiveLearner(LogisticRegression()).fit(X[:20], y[:20])
+    learner.query(X[20:], 3)
+    assert isinstance(learner.query_strategy_, EntropySampling)
+
+
+def test_string_labels_and_missing_class(blobs):
+    X, y = blobs
+    labels = np.array(["cat", "dog", "eel"])[y]
+    learner = ActiveLearner(LogisticRegression(), classes=["cat", "dog", "eel"])
+    learner.fit(X[:20], labels[:20])
+    assert_array_equal(learner.classes_, ["cat", "dog", "eel"])
+    proba = learner.predict_proba(X[20:30])
+    assert proba.shape == (10, 3)
+    assert_array_equal(proba[:, 2], 0.0)
+    assert set(learner.predict(X[20:30])) <= {"cat", "dog"}
+    learner.teach(X[20:22], ["eel", "eel"])
+    assert learner.predict_proba(X[:5]).shape == (5, 3)
+
+
+def test_skorch_net_keeps_all_classes_when_one_is_missing(digits_split):
+    X_init, y_init, X_pool, y_pool, X_test, _ = digits_split
+    keep = y_init != 9
+    learner = ActiveLearner(tiny_net(max_epochs=2), classes=np.arange(10), random_state=0)
+    learner.fit(X_init[keep], y_init[keep])
+    assert_array_equal(learner.estimator_.classes_, np.arange(10))
+    assert learner.predict_proba(X_test[:4]).shape == (4, 10)
+    nine = np.flatnonzero(y_pool == 9)[:2]
+    learner.teach(X_pool[nine], y_pool[nine])
+    assert 9 in learner.y_labeled_
+
+
+def test_twins_and_pseudo_labels_protocol(blobs):
+    X, y = blobs
+    learner = ActiveLearner(LogisticRegression(), TwinsAndPseudo(), random_state=0)
+    learner.fit(X[:20], y[:20])
+    pool = X[20:]
+    idx = learner.query(pool, n=4)
+    assert_array_equal(idx, np.argsort(-pool[:, 0])[:4])
+    # teach a reordered subset: twins follow their own source row
+    taught = idx[[2, 0, 1]]
+    learner.teach(pool[taught], [1, 0, 1])
+    assert len(learner.y_labeled_) == 23
+    assert_array_equal(learner.X_twins_, pool[taught] + 100.0)
+    assert_array_equal(learner.y_twins_, [1, 0, 1])
+    assert_array_equal(learner.twin_sources_, [20, 21, 22])
+    _X_train, y_train, groups = learner.training_set()
+    assert len(y_train) == 26
+    assert_array_equal(groups[-3:], [20, 21, 22])
+    assert len(learner.y_pseudo_) == 2
+    X_all, _, groups_all = learner.training_set(include_pseudo=True)
+    assert len(X_all) == 28 and len(np.unique(groups_all)) == 25
+    # teaching without a fresh query brings no twins and drops the pseudo-labels
+    learner.teach(X[:1] * 3.0, [0])
+    assert len(learner.y_twins_) == 3
+    assert len(learner.y_pseudo_) == 0
+
+
+def test_fit_is_trained_on_twins_and_pseudo_labels(blobs):
+    X, y = blobs
+    learner = ActiveLearner(LogisticRegression(), TwinsAndPseudo(n_pseudo=3)).fit(X[:20], y[:20])
+    idx = learner.query(X[20:], n=2)
+    learner.teach(X[20:][idx], y[20:][idx])
+    assert learner.estimator_.n_features_in_ == 3
+    # 20 initial + 2 taught + 2 twins + 3 pseudo rows reached the estimator
+    assert learner.training_set(include_pseudo=True)[0].shape[0] == 27
+
+
+def test_clone_params_and_nested_set_params():
+    learner = ActiveLearner(tiny_net(), EntropySampling(candidates=100), random_state=3)
+    params = learner.get_params()
+    assert params["estimator__lr"] == 3e-3
+    assert params["query_strategy__candidates"] == 100
+    learner.set_params(estimator__lr=0.01, query_strategy__candidates=50)
+    assert learner.estimator.lr == 0.01
+    copy = clone(learner)
+    assert copy.estimator is not learner.estimator
+    assert copy.get_params()["estimator__lr"] == 0.01
+    assert copy.query_strategy.candidates == 50
+
+
+def test_pickle_round_trip_continues_identically(digits_split):
+    X_init, y_init, X_pool, _y_pool, *_ = digits_split
+    learner = ActiveLearner(tiny_net(max_epochs=2), EntropySampling(), random_state=0)
+    learner.fit(X_init, y_init)
+    restored = pickle.loads(pickle.dumps(learner))
+    assert_array_equal(restored.query(X_pool, 5), learner.query(X_pool, 5))
+
+
+def test_grid_search_and_cross_val_score(blobs):
+    X, y = blobs
+    learner = ActiveLearner(LogisticRegression(), RandomSampling(), random_state=0)
+    scores = cross_val_score(learner, X, y, cv=3)
+    assert scores.shape == (3,) and (scores > 0.7).all()
+    search = GridSearchCV(learner, {"estimator__C": [0.01, 1.0]}, cv=3).fit(X, y)
+    assert search.best_params_["estimator__C"] in (0.01, 1.0)
+    idx = search.best_estimator_.query(X[:50], 3)
+    assert len(idx) == 3
+
+
+def test_pipeline_estimator(blobs):
+    X, y = blobs
+    pipe = make_pipeline(StandardScaler(), LogisticRegression())
+    learner = ActiveLearner(pipe, random_state=0).fit(X[:20] * 10, y[:20])
+    idx = learner.query(X[20:] * 10, 4)
+    learner.teach(X[20:][idx] * 10, y[20:][idx])
+    assert learner.score(X * 10, y) > 0.8
+
+
+def test_delegated_methods_follow_the_estimator(blobs):
+    X, y = blobs
+    assert not hasattr(ActiveLearner(SVC()), "predict_proba")
+    assert hasattr(ActiveLearner(SVC(probability=True)), "predict_proba")
+    learner = ActiveLearner(SVC(), RandomSampling()).fit(X[:30], y[:30])
+    assert learner.decision_function(X[:3]).shape == (3,)
+    assert not hasattr(learner, "predict_proba")
+
+
+def test_warm_start_continues_training_the_same_net(digits_split):
+    X_init, y_init, X_pool, y_pool, *_ = digits_split
+    learner = ActiveLearner(tiny_net(max_epochs=2), warm_start=True, random_state=0)
+    learner.fit(X_init, y_init)
+    net = learner.estimator_
+    idx = learner.query(X_pool, 5)
+    learner.teach(X_pool[idx], y_pool[idx])
+    assert learner.estimator_ is net
+    assert len(net.history) == 4  # 2 epochs at fit + 2 more on all 45 rows
+    assert net.history[-1]["train_batch_count"] == 2  # ceil(45 / 32)
+
+
+def test_full_refit_trains_a_fresh_clone_on_all_rows(digits_split):
+    X_init, y_init, X_pool, y_pool, *_ = digits_split
+    learner = ActiveLearner(tiny_net(max_epochs=2), random_state=0).fit(X_init, y_init)
+    net = learner.estimator_
+    idx = learner.query(X_pool, 30)
+    learner.teach(X_pool[idx], y_pool[idx])
+    assert learner.estimator_ is not net
+    assert len(learner.estimator_.history) == 2
+    assert learner.estimator_.history[-1]["train_batch_count"] == 3  # 70 rows
+
+
+def test_same_random_state_same_model_and_queries(digits_split):
+    X_init, y_init, X_pool, *_ = digits_split
+    runs = [
+        ActiveLearner(tiny_net(max_epochs=2), random_state=5).fit(X_init, y_init) for _ in range(2)
+    ]
+    assert_array_equal(runs[0].predict_proba(X_pool[:20]), runs[1].predict_proba(X_pool[:20]))
+    assert_array_equal(runs[0].query(X_pool, 5), runs[1].query(X_pool, 5))
+
+
+class _Exploding(ClassifierMixin, BaseEstimator):
+    """Logistic regression that runs out of memory on more than 20 rows."""
+
+    def __init__(self, explode=False):
+        self.explode = explode
+
+    def fit(self, X, y):
+        if self.explode and len(y) > 20:
+            raise MemoryError("simulated out of memory")
+        self.model_ = LogisticRegression().fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(X)
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def test_failed_refit_keeps_taught_labels(blobs):
+    X, y = blobs
+    learner = ActiveLearner(_Exploding(), random_state=0).fit(X[:20], y[:20])
+    old_model = learner.estimator_
+    learner.set_params(estimator__explode=True)
+    idx = learner.query(X[20:], 3)
+    with pytest.raises(MemoryError):
+        learner.teach(X[20:][idx], y[20:][idx])
+    assert len(learner.y_labeled_) == 23
+    assert learner.estimator_ is old_model
+    learner.set_params(estimator__explode=False)
+    learner.refit()
+    assert learner.estimator_ is not old_model
+    assert learner.estimator_.model_.n_features_in_ == 3
+    assert len(learner.estimator_.model_.coef_) == 1
+
+
+# -- bad input: clear errors naming the parameter, state untouched ----------
+
+
+def _fitted(blobs):
+    X, y = blobs
+    learner = ActiveLearner(LogisticRegression(), random_state=0).fit(X[:20], y[:20])
+    learner.query(X[20:], 2)
+    return learner
+
+
+BAD_QUERIES = [
+    (lambda X: X[:0], 2, ValueError, "X_pool is empty"),
+    (lambda X: X, 0, ValueError, "n must be at least 1"),
+    (lambda X: X, -3, ValueError, "n must be at least 1"),
+    (lambda X: X, 2.5, TypeError, "n must be an integer"),
+    (lambda X: X[:4], 5, ValueError, r"n=5 is larger than the pool \(4 rows\)"),
+    (
+        lambda X: np.where(np.arange(len(X))[:, None] == 7, np.nan, X),
+        2,
+        ValueError,
+        "X_pool contains NaN or infinity .first at row 7",
+    ),
+    (lambda X: np.full_like(X, np.inf), 2, ValueError, "X_pool contains NaN"),
+    (lambda X: X[:, :2], 2, ValueError, r"X_pool has rows of shape \(2,\).*\(3,\)"),
+    (lambda X: X[:, 0], 2, ValueError, "X_pool must have shape"),
+    (lambda X: X.astype(str), 2, TypeError, "X_pool must hold numbers"),
+]
+
+
+@pytest.mark.parametrize("make_pool, n, exc, message", BAD_QUERIES)
+def test_bad_query_input(blobs, make_pool, n, exc, message):
+    learner = _fitted(blobs)
+    before = snapshot(learner)
+    with pytest.raises(exc, match=message):
+        learner.query(make_pool(blobs[0][20:]), n)
+    assert snapshot(learner) == before
+
+
+BAD_TEACH = [
+    (lambda X: X[:3], [0, 1], ValueError, "X and y have different lengths"),
+    (lambda X: X[:2, :2], [0, 1], ValueError, "X has rows of shape"),
+    (lambda X: X[:2] * np.nan, [0, 1], ValueError, "X contains NaN"),
+    (lambda X: X[:2], [0, 7], ValueError, r"y has labels \[7\] outside the classes"),
+    (lambda X: X[:2], ["a", "b"], ValueError, "y has labels"),
+    (lambda X: X[:0], [], ValueError, "X is empty"),
+]
+
+
+@pytest.mark.parametrize("make_X, labels, exc, message", BAD_TEACH)
+def test_bad_teach_input(blobs, make_X, labels, exc, message):
+    learner = _fitted(blobs)
+    before = snapshot(learner)
+    with pytest.raises(exc, match=message):
+        learner.teach(make_X(blobs[0][20:]), labels)
+    assert snapshot(learner) == before
+
+
+def test_query_and_teach_before_fit(blobs):
+    X, y = blobs
+    learner = ActiveLearner(LogisticRegression())
+    with pytest.raises(NotFittedError):
+        learner.query(X, 1)
+    with pytest.raises(NotFittedError):
+        learner.teach(X[:1], y[:1])
+    assert snapshot(learner) == snapshot(ActiveLearner(LogisticRegression()))
+
+
+def test_strategy_needing_predict_proba_leaves_state(blobs):
+    X, y = blobs
+    learner = ActiveLearner(SVC(), EntropySampling()).fit(X[:20], y[:20])
+    before = snapshot(learner)
+    with pytest.raises(TypeError, match="EntropySampling needs predict_proba"):
+        learner.query(X[20:], 2)
+    assert snapshot(learner) == before
+
+
+def test_bad_constructor_values_fail_in_fit(blobs):
+    X, y = blobs
+    with pytest.raises(TypeError, match="query_strategy must be a skactive QueryStrategy"):
+        ActiveLearner(LogisticRegression(), query_strategy="entropy").fit(X, y)
+    with pytest.raises(ValueError, match="warm_start must be True or False"):
+        ActiveLearner(LogisticRegression(), warm_start="yes").fit(X, y)
+    with pytest.raises(ValueError, match=r"y has labels \[1\] not listed in classes"):
+        ActiveLearner(LogisticRegression(), classes=[0]).fit(X, y)

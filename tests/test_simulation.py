@@ -1,0 +1,87 @@
+import csv
+
+import numpy as np
+
+from skactive import ActiveLearner
+from skactive.__main__ import main
+from skactive.simulation import compare_strategies, format_table, plot_learning_curves, simulate
+from skactive.strategies import EntropySampling, RandomSampling
+
+from .conftest import tiny_net
+
+
+def test_simulate_end_to_end_with_cnn(digits_split):
+    X_init, y_init, X_pool, y_pool, X_test, y_test = digits_split
+    learner = ActiveLearner(
+        tiny_net(max_epochs=15, batch_size=16), EntropySampling(), random_state=0
+    )
+    records = simulate(
+        learner,
+        X_init,
+        y_init,
+        X_pool,
+        y_pool,
+        X_test,
+        y_test,
+        n_rounds=3,
+        batch_size=20,
+        progress=False,
+    )
+    assert [r["n_labeled"] for r in records] == [40, 60, 80, 100]
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in records)
+    assert records[-1]["accuracy"] > 0.3  # far above chance (0.1) after 100 labels
+    assert all(r["select_seconds"] >= 0 for r in records)
+    assert len(np.unique(learner.X_labeled_.reshape(100, -1), axis=0)) == 100
+
+
+def test_compare_table_and_plot(digits_split, tmp_path):
+    _X_init, _y_init, X_pool, y_pool, X_test, y_test = digits_split
+    records = compare_strategies(
+        tiny_net(max_epochs=2),
+        {"random": RandomSampling(), "entropy": EntropySampling()},
+        X_pool[:300],
+        y_pool[:300],
+        X_test,
+        y_test,
+        n_initial=20,
+        n_rounds=2,
+        batch_size=10,
+        seeds=(0, 1),
+        progress=False,
+    )
+    assert len(records) == 2 * 2 * 3
+    table = format_table(records)
+    assert "random" in table and "entropy" in table and "±" in table
+    assert len(table.splitlines()) == 2 + 3
+    png = plot_learning_curves(records, tmp_path / "curves.png", title="digits / lenet5")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_command_line(tmp_path, capsys):
+    code = main(
+        [
+            "--strategies",
+            "random,margin",
+            "--initial",
+            "20",
+            "--batch-size",
+            "10",
+            "--budget",
+            "40",
+            "--epochs",
+            "1",
+            "--seeds",
+            "1",
+            "--no-progress",
+            "--output-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "labels" in out and "margin" in out
+    assert (tmp_path / "digits_lenet5_learning_curves.png").is_file()
+    with (tmp_path / "digits_lenet5_rounds.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["strategy"] for r in rows} == {"random", "margin"}
+    assert len(rows) == 2 * 3
