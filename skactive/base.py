@@ -44,11 +44,11 @@ class TrainingExtras:
 
     Parameters
     ----------
-    twins : ndarray of shape (n_twins, *row_shape)
+    twins : ndarray of shape (n_twins, ...)
         Derived rows, in the same space as the pool.
     twin_sources : ndarray of shape (n_twins,)
         For each twin, the position of its source in the selected indices.
-    pseudo_X : ndarray of shape (n_pseudo, *row_shape)
+    pseudo_X : ndarray of shape (n_pseudo, ...)
         Pool rows labelled by the model.
     pseudo_y : ndarray of shape (n_pseudo,)
         The model's labels for ``pseudo_X``.
