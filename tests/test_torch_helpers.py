@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
@@ -44,7 +45,12 @@ def test_pipeline_transform_and_inverse(digits_split):
     assert _torch.find_network(no_inverse).inverse_transform is None
 
 
-class _NoInverse:
+class _NoInverse(TransformerMixin, BaseEstimator):
+    """A fitted-state-free transformer without inverse_transform."""
+
+    def __sklearn_is_fitted__(self):
+        return True
+
     def fit(self, X, y=None):
         return self
 

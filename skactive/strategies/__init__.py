@@ -1,5 +1,6 @@
 """Query strategies: which pool rows the oracle should label next."""
 
+from skactive.strategies.adversarial import DFAL
 from skactive.strategies.random import RandomSampling
 from skactive.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling
 
@@ -9,9 +10,11 @@ STRATEGIES = {
     "entropy": EntropySampling,
     "margin": MarginSampling,
     "least_confidence": LeastConfidence,
+    "dfal": DFAL,
 }
 
 __all__ = [
+    "DFAL",
     "STRATEGIES",
     "EntropySampling",
     "LeastConfidence",

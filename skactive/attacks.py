@@ -1,0 +1,248 @@
+"""Batched DeepFool (Moosavi-Dezfooli, Fawzi & Frossard, CVPR 2016).
+
+One routine attacks a whole chunk of rows at once on the network's device:
+each iteration takes one forward pass and one batched backward pass for all
+candidate classes of all rows still running, and rows that have crossed the
+decision boundary leave the batch immediately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from skactive._chunking import chunk_slices
+
+#: Added to every step's length, as in the reference implementation, so a
+#: step lands just past the linearised boundary rather than on it.
+_STEP_MARGIN = 1e-4
+_TINY = 1e-12
+
+
+@dataclass
+class DeepFoolResult:
+    """Outcome of DeepFool on a set of rows.
+
+    Attributes
+    ----------
+    adversarial : ndarray of shape (n, ...)
+        ``x + perturbation`` (clipped when ``clip`` was given). For rows that
+        did not converge, the last iterate.
+    norms : ndarray of shape (n,)
+        Norm (L2 or L-inf) of ``adversarial - x``; ``inf`` where DeepFool
+        did not flip the prediction within ``max_iter`` iterations or hit a
+        numerical failure.
+    converged : ndarray of shape (n,), bool
+        Whether the prediction flipped.
+    n_iter : ndarray of shape (n,)
+        Gradient steps taken per row.
+    original_class, adversarial_class : ndarray of shape (n,)
+        Predicted class of ``x`` and of ``adversarial``.
+    """
+
+    adversarial: np.ndarray
+    norms: np.ndarray
+    converged: np.ndarray
+    n_iter: np.ndarray
+    original_class: np.ndarray
+    adversarial_class: np.ndarray
+
+
+def deepfool(
+    model,
+    X,
+    *,
+    max_iter: int = 50,
+    overshoot: float = 0.02,
+    norm: float = 2,
+    top_k: int | None = None,
+    clip: tuple[float, float] | None = None,
+    batch_size: int = 256,
+) -> DeepFoolResult:
+    """Minimal adversarial perturbations of ``X`` by DeepFool.
+
+    Parameters
+    ----------
+    model : torch.nn.Module, TorchNetwork or fitted estimator holding a skorch net
+        Must return logits (a skorch net whose module returns probabilities
+        is handled through log-probabilities). For an estimator, the pool is
+        first passed through any earlier ``Pipeline`` steps, and the result
+        is in the network's input space.
+    X : array-like of shape (n, ...)
+        Rows to attack.
+    max_iter : int, default=50
+        Gradient steps per row before giving up (its norm is then ``inf``).
+    overshoot : float, default=0.02
+        The adversarial example is ``x + (1 + overshoot) * r`` where ``r``
+        is the accumulated DeepFool perturbation (applied once, to the total).
+    norm : {2, inf}, default=2
+        Norm of the perturbation (``inf`` gives the L-inf variant).
+    top_k : int, default=None
+        Consider only the ``top_k`` classes with the largest initial logits
+        (the predicted one included), as the DeepFool authors do for many
+        classes. None: all classes.
+    clip : (float, float), default=None
+        Bounds of valid inputs, e.g. ``(0, 1)`` for images.
+    batch_size : int, default=256
+        Rows attacked together; bounds memory.
+
+    Returns
+    -------
+    result : DeepFoolResult
+    """
+    from skactive import _torch
+
+    if isinstance(model, torch.nn.Module):
+        param = next(model.parameters())
+        logits_fn, module = model, model
+
+        def to_input(rows):
+            return torch.as_tensor(np.asarray(rows), dtype=param.dtype, device=param.device)
+    else:
+        network = model
+        if not isinstance(network, _torch.TorchNetwork):
+            network = _torch.find_network(model, what="deepfool")
+        logits_fn, to_input, module = network.logits, network.to_input, network.module
+
+    parts = []
+    with _torch.evaluation_mode(module):
+        for rows in chunk_slices(len(X), batch_size):
+            parts.append(
+                deepfool_batch(
+                    logits_fn,
+                    to_input(X[rows]),
+                    max_iter=max_iter,
+                    overshoot=overshoot,
+                    norm=norm,
+                    top_k=top_k,
+                    clip=clip,
+                )
+            )
+    return _concatenate(parts)
+
+
+def deepfool_batch(
+    logits_fn: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    *,
+    max_iter: int = 50,
+    overshoot: float = 0.02,
+    norm: float = 2,
+    top_k: int | None = None,
+    clip: tuple[float, float] | None = None,
+) -> DeepFoolResult:
+    """DeepFool on one batch ``x`` already on the model's device.
+
+    The model must be in eval mode (batch-norm statistics frozen) so rows do
+    not interact. See :func:`deepfool` for the parameters.
+    """
+    _check_deepfool_params(max_iter, overshoot, norm, top_k, clip)
+    x = x.detach()
+    n = x.shape[0]
+    with torch.no_grad():
+        logits0 = logits_fn(x)
+    n_classes = logits0.shape[1]
+    k = n_classes if top_k is None else min(top_k, n_classes)
+    # Candidate classes per row, the predicted one first.
+    classes = logits0.topk(k, dim=1).indices
+    original = classes[:, 0]
+    others = classes[:, 1:]
+
+    r_total = torch.zeros_like(x)
+    n_iter = torch.zeros(n, dtype=torch.long, device=x.device)
+    adv_class = original.clone()
+    active = torch.arange(n, device=x.device)
+    scale = 1.0 + overshoot
+    for step in range(max_iter + 1):
+        x_adv = _perturb(x[active], r_total[active], scale, clip).requires_grad_(True)
+        logits = logits_fn(x_adv)
+        pred = logits.argmax(dim=1)
+        flipped = pred != original[active]
+        adv_class[active] = pred.detach()
+        still = ~flipped
+        if step == max_iter or not bool(still.any()):
+            break
+        keep = still.nonzero().squeeze(1)
+        r_total[active[keep]] += _step(
+            logits, x_adv, keep, original[active[keep]], others[active[keep]], norm
+        )
+        n_iter[active[keep]] += 1
+        active = active[keep]
+
+    x_adv = _perturb(x, r_total, scale, clip).detach()
+    diff = (x_adv - x).flatten(1)
+    norms = diff.norm(p=norm, dim=1).double()
+    converged = adv_class != original
+    bad = ~converged | ~torch.isfinite(norms)
+    norms[bad] = torch.inf
+    return DeepFoolResult(
+        adversarial=x_adv.cpu().numpy(),
+        norms=norms.cpu().numpy(),
+        converged=(converged & ~bad).cpu().numpy(),
+        n_iter=n_iter.cpu().numpy(),
+        original_class=original.cpu().numpy(),
+        adversarial_class=adv_class.cpu().numpy(),
+    )
+
+
+def _perturb(x, r, scale, clip):
+    x_adv = x + scale * r
+    return x_adv if clip is None else x_adv.clamp(clip[0], clip[1])
+
+
+def _step(logits, x_adv, keep, original, others, norm):
+    """DeepFool's update for the rows ``keep`` of the working batch.
+
+    For each candidate class k: w_k = grad(f_k - f_orig), f_k = f_k - f_orig;
+    the nearest linearised boundary is argmin_k |f_k| / ||w_k||_q (q the dual
+    norm), and the step moves exactly onto it (plus a small margin).
+    """
+    n_rows, n_other = others.shape
+    # One batched backward pass for all classes: grad_outputs[j] selects
+    # logit(other_j) - logit(original) of every row.
+    grad_out = torch.zeros((n_other, *logits.shape), dtype=logits.dtype, device=logits.device)
+    rows = keep.unsqueeze(0).expand(n_other, n_rows)
+    grad_out[torch.arange(n_other).unsqueeze(1), rows, others.T] = 1.0
+    grad_out[torch.arange(n_other).unsqueeze(1), rows, original.unsqueeze(0)] = -1.0
+    (grads,) = torch.autograd.grad(logits, x_adv, grad_out, is_grads_batched=True)
+    w = grads[:, keep].flatten(2).transpose(0, 1)  # (rows, classes, features)
+    f = (logits[keep].gather(1, others) - logits[keep].gather(1, original.unsqueeze(1))).detach()
+
+    dual = 1 if norm == np.inf else 2
+    w_norm = w.norm(p=dual, dim=2)
+    distance = f.abs() / (w_norm + _TINY)
+    best = distance.argmin(dim=1, keepdim=True)  # running minimum over classes
+    length = (distance.gather(1, best).squeeze(1) + _STEP_MARGIN).unsqueeze(1)
+    w_best = w.gather(1, best.unsqueeze(2).expand(-1, 1, w.shape[2])).squeeze(1)
+    if norm == np.inf:
+        direction = w_best.sign()
+    else:
+        direction = w_best / (w_best.norm(dim=1, keepdim=True) + _TINY)
+    return (length * direction).view(-1, *x_adv.shape[1:]).detach()
+
+
+def _check_deepfool_params(max_iter, overshoot, norm, top_k, clip):
+    if not isinstance(max_iter, int | np.integer) or isinstance(max_iter, bool) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if not np.isfinite(overshoot) or overshoot < 0:
+        raise ValueError(f"overshoot must be a non-negative number, got {overshoot!r}")
+    if norm not in (2, np.inf):
+        raise ValueError(f"norm must be 2 or numpy.inf, got {norm!r}")
+    if top_k is not None and (
+        isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 2
+    ):
+        raise ValueError(f"top_k must be None or an integer >= 2, got {top_k!r}")
+    if clip is not None and (len(clip) != 2 or not clip[0] < clip[1]):
+        raise ValueError(f"clip must be None or (low, high) with low < high, got {clip!r}")
+
+
+def _concatenate(parts: list[DeepFoolResult]) -> DeepFoolResult:
+    return DeepFoolResult(
+        *(
+            np.concatenate([getattr(p, f) for p in parts])
+            for f in DeepFoolResult.__dataclass_fields__
+        )
+    )

@@ -1,0 +1,158 @@
+"""DFAL: DeepFool Active Learning.
+
+Reference: M. Ducoffe and F. Precioso, "Adversarial Active Learning for Deep
+Networks: a Margin Based Approach", arXiv:1802.09841, 2018.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from skactive import _torch
+from skactive._validation import check_positive_int
+from skactive.attacks import _check_deepfool_params, deepfool
+from skactive.base import QueryStrategy, TrainingExtras
+
+
+class DFAL(QueryStrategy):
+    """Query the rows closest to the decision boundary, measured by DeepFool.
+
+    Each candidate row is attacked with DeepFool (Moosavi-Dezfooli et al.,
+    2016) against the current network; the norm of its minimal adversarial
+    perturbation approximates its distance to the decision boundary, and
+    the ``n`` smallest are selected. With ``twins=True`` each selected row's
+    adversarial example is handed to the learner as a *twin*: trained on with
+    the oracle's label of its source (two training rows for one label).
+
+    Parameters
+    ----------
+    max_iter : int, default=50
+        DeepFool steps per row; a row not flipped by then scores ``inf``
+        (far from the boundary, ranked last).
+    overshoot : float, default=0.02
+        Applied once to the total perturbation.
+    norm : {2, numpy.inf}, default=2
+        Norm in which distances are measured.
+    top_k : int, default=None
+        Attack only towards the ``top_k`` most likely classes (None: all).
+    candidates : int, default=None
+        Score only a random subset of this many pool rows, as in the paper's
+        Algorithm 1 (None: the whole pool).
+    batch_size : int, default=256
+        Rows attacked together on the network's device; bounds memory.
+    clip : (float, float), default=None
+        Valid input range for adversarial examples, e.g. ``(0, 1)``.
+    twins : bool, default=True
+        Hand the adversarial examples of the selected rows to the learner.
+        ``False`` is the paper's ablation.
+    random_state : int, RandomState instance or None, default=None
+        Seed for the candidate subset and tie-breaking.
+
+    Attributes
+    ----------
+    candidates_ : ndarray of shape (n_candidates,)
+        Pool indices attacked in the last ``select``.
+    scores_ : ndarray of shape (n_candidates,)
+        Perturbation norms (smaller is closer to the boundary); ``inf`` for
+        rows that did not flip or failed numerically.
+    n_not_converged_ : int
+        Number of candidates scored ``inf``.
+    indices_ : ndarray of shape (n,)
+        Selected pool indices, closest first.
+    adversarial_examples_ : ndarray of shape (n, ...)
+        Adversarial example of each selected row, in the pool's space (in
+        the network's input space when a pipeline step has no
+        ``inverse_transform``); rows that did not flip hold their last
+        iterate.
+    adversarial_converged_ : ndarray of shape (n,), bool
+        Whether each selected row was flipped (only those become twins).
+    extras_ : TrainingExtras
+        The twins (empty when ``twins=False``).
+
+    Notes
+    -----
+    Inside a ``Pipeline`` DeepFool attacks the input of the final network
+    step (the transformed pool); twins are mapped back with the earlier
+    steps' ``inverse_transform``. If a step has none, scoring still works and
+    twins are skipped with a warning.
+    """
+
+    _greater_is_better = False
+
+    def __init__(
+        self,
+        *,
+        max_iter: int = 50,
+        overshoot: float = 0.02,
+        norm: float = 2,
+        top_k: int | None = None,
+        candidates: int | None = None,
+        batch_size: int = 256,
+        clip: tuple[float, float] | None = None,
+        twins: bool = True,
+        random_state=None,
+    ):
+        self.max_iter = max_iter
+        self.overshoot = overshoot
+        self.norm = norm
+        self.top_k = top_k
+        self.candidates = candidates
+        self.batch_size = batch_size
+        self.clip = clip
+        self.twins = twins
+        self.random_state = random_state
+
+    def _validate_params_before_select(self) -> None:
+        _check_deepfool_params(self.max_iter, self.overshoot, self.norm, self.top_k, self.clip)
+        check_positive_int(self.batch_size, "batch_size")
+        if not isinstance(self.twins, bool | np.bool_):
+            raise ValueError(f"twins must be True or False, got {self.twins!r}")
+
+    def _prepare(self, estimator):
+        return _torch.find_network(estimator, what="DFAL")
+
+    def _attack(self, network, X_rows):
+        return deepfool(
+            network,
+            X_rows,
+            max_iter=self.max_iter,
+            overshoot=self.overshoot,
+            norm=self.norm,
+            top_k=self.top_k,
+            clip=self.clip,
+            batch_size=self.batch_size,
+        )
+
+    def _score(self, network, X_chunk: np.ndarray) -> np.ndarray:
+        return self._attack(network, X_chunk).norms
+
+    def _rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
+        positions, scores = super()._rank_candidates(model, X_pool, candidates, n, rng, **labeled)
+        self.n_not_converged_ = int(np.isinf(scores).sum())
+        return positions, scores
+
+    def _training_extras(self, network, X_pool, selected) -> TrainingExtras:
+        # Re-attacking the n selected rows costs n/candidates of the scoring
+        # and keeps memory independent of the pool size.
+        result = self._attack(network, np.asarray(X_pool[selected]))
+        adversarial = result.adversarial
+        mapped = network.transform is None or network.inverse_transform is not None
+        if mapped and network.inverse_transform is not None:
+            adversarial = np.asarray(network.inverse_transform(adversarial))
+        self.adversarial_examples_ = adversarial
+        self.adversarial_converged_ = result.converged
+        if not self.twins:
+            return TrainingExtras()
+        if not mapped:
+            warnings.warn(
+                "DFAL: twins skipped because a Pipeline step before the network has no "
+                "inverse_transform, so adversarial examples cannot be mapped back to the "
+                "pool's space; scoring is unaffected",
+                UserWarning,
+                stacklevel=4,
+            )
+            return TrainingExtras()
+        sources = np.flatnonzero(result.converged)
+        return TrainingExtras(twins=adversarial[sources], twin_sources=sources)
