@@ -185,7 +185,8 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         return scores
 
     def _chunk_size(self) -> int:
-        return check_positive_int(getattr(self, "batch_size", 1024), "batch_size")
+        size = getattr(self, "batch_size", None)
+        return 1024 if size is None else check_positive_int(size, "batch_size")
 
     def _training_extras(self, model, X_pool, selected) -> TrainingExtras:
         """Extra training rows for the learner; none by default."""

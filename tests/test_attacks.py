@@ -145,9 +145,15 @@ def test_converged_rows_leave_the_batch(small_cnn):
 
     result = deepfool_batch(counting, X, max_iter=50)
     assert len(set(result.n_iter.tolist())) > 1  # rows need different step counts
-    # forward i (after the initial one) sees exactly the rows not yet flipped
-    expected = [int((result.n_iter >= i).sum()) for i in range(len(sizes) - 1)]
-    assert sizes[1:] == expected
+    # After the initial forward, step i checks the rows still running (i > 0)
+    # and takes gradients only of the rows that have not flipped yet.
+    expected = [len(X)]
+    for i in range(int(result.n_iter.max()) + 1):
+        if i > 0:
+            expected.append(int((result.n_iter >= i).sum()))
+        if (result.n_iter > i).any():
+            expected.append(int((result.n_iter > i).sum()))
+    assert sizes == expected
     assert sizes[-1] < sizes[1]
 
 

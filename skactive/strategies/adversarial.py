@@ -40,8 +40,9 @@ class DFAL(QueryStrategy):
     candidates : int, default=None
         Score only a random subset of this many pool rows, as in the paper's
         Algorithm 1 (None: the whole pool).
-    batch_size : int, default=256
+    batch_size : int, default=None
         Rows attacked together on the network's device; bounds memory.
+        None: 128 on CPU, 1024 on a GPU.
     clip : (float, float), default=None
         Valid input range for adversarial examples, e.g. ``(0, 1)``.
     twins : bool, default=True
@@ -89,7 +90,7 @@ class DFAL(QueryStrategy):
         norm: float = 2,
         top_k: int | None = None,
         candidates: int | None = None,
-        batch_size: int = 256,
+        batch_size: int | None = None,
         clip: tuple[float, float] | None = None,
         twins: bool = True,
         random_state=None,
@@ -106,7 +107,7 @@ class DFAL(QueryStrategy):
 
     def _validate_params_before_select(self) -> None:
         _check_deepfool_params(self.max_iter, self.overshoot, self.norm, self.top_k, self.clip)
-        check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.batch_size, "batch_size", allow_none=True)
         if not isinstance(self.twins, bool | np.bool_):
             raise ValueError(f"twins must be True or False, got {self.twins!r}")
 
