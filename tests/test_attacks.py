@@ -181,3 +181,15 @@ def test_gpu_matches_cpu(small_cnn):
     gpu = deepfool(module.to("cuda"), X.numpy())
     module.to("cpu")
     assert_allclose(gpu.norms, cpu.norms, rtol=1e-5)
+
+
+def test_attack_leaves_the_module_as_it_was():
+    torch.manual_seed(0)
+    module = LeNet5(image_size=8)
+    module.train()
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    deepfool(module, np.random.RandomState(0).rand(10, 1, 8, 8).astype(np.float32))
+    assert all(m.training for m in module.modules())
+    for key, value in module.state_dict().items():
+        assert torch.equal(value, before[key])
+        assert value.is_contiguous()  # channels_last was only for the attack
