@@ -19,7 +19,7 @@ from skorch import NeuralNet
 
 from skactive._chunking import chunk_slices
 
-_DROPOUT_TYPES = (
+DROPOUT_TYPES = (
     torch.nn.Dropout,
     torch.nn.Dropout1d,
     torch.nn.Dropout2d,
@@ -93,7 +93,10 @@ class TorchNetwork:
         returned: they differ from the logits by a per-row constant, so
         argmax, logit differences and their gradients are the same.
         """
-        out = self.module(x)
+        return self.as_logits(self.module(x))
+
+    def as_logits(self, out) -> torch.Tensor:
+        """Turn a raw module output into logits (see :meth:`logits`)."""
         if isinstance(out, tuple):
             out = out[0]
         if self.outputs_probabilities:
@@ -173,7 +176,7 @@ def mc_dropout(module: torch.nn.Module) -> Iterator[int]:
         deterministic).
     """
     with evaluation_mode(module):
-        dropouts = [m for m in module.modules() if isinstance(m, _DROPOUT_TYPES)]
+        dropouts = [m for m in module.modules() if isinstance(m, DROPOUT_TYPES)]
         for m in dropouts:
             m.train()
         yield len(dropouts)

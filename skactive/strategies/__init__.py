@@ -1,6 +1,8 @@
 """Query strategies: which pool rows the oracle should label next."""
 
 from skactive.strategies.adversarial import DFAL
+from skactive.strategies.bayesian import BALD
+from skactive.strategies.gradient import EGL
 from skactive.strategies.random import RandomSampling
 from skactive.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling
 
@@ -11,10 +13,14 @@ STRATEGIES = {
     "margin": MarginSampling,
     "least_confidence": LeastConfidence,
     "dfal": DFAL,
+    "bald": BALD,
+    "egl": EGL,
 }
 
 __all__ = [
+    "BALD",
     "DFAL",
+    "EGL",
     "STRATEGIES",
     "EntropySampling",
     "LeastConfidence",
