@@ -88,7 +88,7 @@ def test_net_without_dropout_is_rejected(digits_split):
 
 
 def test_through_active_learner_with_cnn(digits_split):
-    X_init, y_init, X_pool, y_pool, X_test, y_test = digits_split
+    X_init, y_init, X_pool, y_pool, *_ = digits_split
     learner = ActiveLearner(
         tiny_net(max_epochs=3), BALD(n_samples=4, candidates=300), random_state=0
     ).fit(X_init, y_init)
