@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -266,7 +267,10 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X_pool = check_rows(X_pool, name="X_pool", feature_shape=self.row_shape_)
-        strategy = clone(self.query_strategy_)
+        # A shallow copy keeps state a strategy carries across rounds (CEAL's
+        # round count) while the current one stays intact if select fails:
+        # select only ever rebinds attributes.
+        strategy = copy.copy(self.query_strategy_)
         seed = self._round_seed("query")
         if seed is not None and "random_state" in strategy.get_params():
             strategy.set_params(random_state=seed)

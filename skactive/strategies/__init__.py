@@ -3,6 +3,7 @@
 from skactive.strategies.adversarial import DFAL
 from skactive.strategies.bayesian import BALD
 from skactive.strategies.gradient import EGL
+from skactive.strategies.pseudo_label import CEAL
 from skactive.strategies.random import RandomSampling
 from skactive.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling
 
@@ -15,10 +16,12 @@ STRATEGIES = {
     "dfal": DFAL,
     "bald": BALD,
     "egl": EGL,
+    "ceal": CEAL,
 }
 
 __all__ = [
     "BALD",
+    "CEAL",
     "DFAL",
     "EGL",
     "STRATEGIES",
