@@ -65,8 +65,8 @@ def test_labels_in_the_estimator_label_space():
 def test_pseudo_labels_are_temporary_in_the_learner(digits_split):
     X_init, y_init, X_pool, y_pool, *_ = digits_split
     learner = ActiveLearner(
-        tiny_net(max_epochs=10, batch_size=16),
-        CEAL(delta=1.0, delta_decay=0.5, max_pseudo=50),
+        tiny_net(max_epochs=40, batch_size=8, lr=1e-2),
+        CEAL(delta=0.1, delta_decay=0.05, max_pseudo=50),
         random_state=0,
     )
     learner.fit(X_init, y_init)
@@ -80,7 +80,7 @@ def test_pseudo_labels_are_temporary_in_the_learner(digits_split):
     assert len(learner.training_set(include_pseudo=True)[0]) == len(y_init) + 10 + len(pseudo)
     # the round count travels with the learner: the threshold decays
     idx = learner.query(X_pool, n=10)
-    assert learner.query_strategy_.delta_ == pytest.approx(0.5)
+    assert learner.query_strategy_.delta_ == pytest.approx(0.05)
     learner.teach(X_pool[idx], y_pool[idx])
     assert len(learner.y_pseudo_) == len(learner.query_strategy_.pseudo_indices_)
 
