@@ -2,6 +2,7 @@
 
 from skactive.strategies.adversarial import DFAL
 from skactive.strategies.bayesian import BALD
+from skactive.strategies.coreset import CoreSet
 from skactive.strategies.gradient import EGL
 from skactive.strategies.pseudo_label import CEAL
 from skactive.strategies.random import RandomSampling
@@ -17,6 +18,7 @@ STRATEGIES = {
     "bald": BALD,
     "egl": EGL,
     "ceal": CEAL,
+    "coreset": CoreSet,
 }
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "DFAL",
     "EGL",
     "STRATEGIES",
+    "CoreSet",
     "EntropySampling",
     "LeastConfidence",
     "MarginSampling",
