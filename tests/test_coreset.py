@@ -126,3 +126,15 @@ def test_errors(net, digits_split):
     flat = X_init.reshape(len(X_init), -1)
     with pytest.raises(TypeError, match="estimator: CoreSet needs a fitted skorch NeuralNet"):
         CoreSet().select(LogisticRegression().fit(flat, y_init), flat, 2)
+
+
+def test_mip_over_the_pair_budget_keeps_greedy_with_a_warning():
+    rng = np.random.RandomState(0)
+    points, centers = rng.randn(200, 4), rng.randn(3, 4)
+    picks, _, greedy_radius = k_center_greedy(points, centers, 5)
+    with pytest.warns(UserWarning, match="more than max_pairs=100 pairs"):
+        mip_picks, radius, solves = robust_k_center(
+            points, centers, 5, picks, greedy_radius, max_pairs=100
+        )
+    assert radius == greedy_radius and solves == []
+    assert set(mip_picks.tolist()) == set(picks.tolist())

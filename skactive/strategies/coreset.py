@@ -7,6 +7,7 @@ Neural Networks: A Core-Set Approach", ICLR 2018.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from scipy import sparse
@@ -124,6 +125,10 @@ class CoreSet(QueryStrategy):
         three times as long also applies.
     max_bisections : int, default=10
         Radius bisection steps of the MIP.
+    max_pairs : int, default=30_000_000
+        The MIP holds every pair of candidates closer than the greedy radius
+        (16 bytes each). Past this many, it warns and keeps the greedy
+        solution; lower ``candidates`` for large pools.
     candidates : int, default=None
         Consider only a random subset of this many pool rows (None: all).
     batch_size : int, default=None
@@ -155,6 +160,7 @@ class CoreSet(QueryStrategy):
         outliers: int = 0,
         time_limit: float = 5.0,
         max_bisections: int = 10,
+        max_pairs: int = 30_000_000,
         candidates: int | None = None,
         batch_size: int | None = None,
         random_state=None,
@@ -164,6 +170,7 @@ class CoreSet(QueryStrategy):
         self.outliers = outliers
         self.time_limit = time_limit
         self.max_bisections = max_bisections
+        self.max_pairs = max_pairs
         self.candidates = candidates
         self.batch_size = batch_size
         self.random_state = random_state
@@ -180,6 +187,7 @@ class CoreSet(QueryStrategy):
         if not isinstance(self.time_limit, numbers.Real) or not self.time_limit > 0:
             raise ValueError(f"time_limit must be a positive number, got {self.time_limit!r}")
         check_positive_int(self.max_bisections, "max_bisections")
+        check_positive_int(self.max_pairs, "max_pairs")
         check_positive_int(self.batch_size, "batch_size", allow_none=True)
 
     def _prepare(self, estimator):
@@ -219,6 +227,7 @@ class CoreSet(QueryStrategy):
                 outliers=int(self.outliers),
                 time_limit=float(self.time_limit),
                 max_bisections=int(self.max_bisections),
+                max_pairs=int(self.max_pairs),
                 seed=int(rng.randint(2**31 - 1)),
             )
         return picks, scores
@@ -247,6 +256,7 @@ def robust_k_center(
     outliers=0,
     time_limit=5.0,
     max_bisections=10,
+    max_pairs=30_000_000,
     seed=0,
 ):
     """The robust k-center MIP of Sener & Savarese, by radius bisection on CP-SAT.
@@ -267,6 +277,9 @@ def robust_k_center(
     time_limit : float
         Deterministic-time limit per solve (about seconds).
     max_bisections : int
+    max_pairs : int
+        Largest number of point pairs within the greedy radius the model may
+        hold; beyond it the greedy solution is returned with a warning.
     seed : int
 
     Returns
@@ -282,7 +295,18 @@ def robust_k_center(
     from ortools.sat.python import cp_model
 
     to_fixed = min_distances(points, centers)
-    neighbours = _pairs_within(points, greedy_radius)
+    try:
+        neighbours = _pairs_within(points, greedy_radius, max_pairs)
+    except _TooManyPairsError:
+        warnings.warn(
+            f"CoreSet(method='mip'): more than max_pairs={max_pairs} pairs of points lie "
+            "within the greedy radius, so the MIP would not fit in memory or time; "
+            "returning the greedy solution (use candidates= to shrink the problem)",
+            UserWarning,
+            stacklevel=4,
+        )
+        order = np.argsort(-to_fixed[greedy_picks], kind="stable")
+        return np.asarray(greedy_picks)[order], float(greedy_radius), []
     lower = greedy_radius / 2.0 if outliers == 0 else 0.0
     radii = np.unique(np.concatenate([neighbours.data, to_fixed[np.isfinite(to_fixed)]]))
     radii = radii[(radii >= lower) & (radii < greedy_radius)]
@@ -311,9 +335,17 @@ def robust_k_center(
     return best_picks[order], best_radius, solves
 
 
-def _pairs_within(points: np.ndarray, radius: float) -> sparse.csr_matrix:
-    """Sparse matrix of pairwise distances <= radius (the diagonal included)."""
+class _TooManyPairsError(Exception):
+    pass
+
+
+def _pairs_within(points: np.ndarray, radius: float, max_pairs: int) -> sparse.csr_matrix:
+    """Sparse matrix of pairwise distances <= radius (the diagonal included).
+
+    Raises ``_TooManyPairsError`` as soon as more than ``max_pairs`` are found.
+    """
     rows, cols, dists = [], [], []
+    n_pairs = 0
     sq = np.einsum("ij,ij->i", points, points)
     # Blocks of at most ~4M distances (32 MB), whatever the number of points.
     for block in chunk_slices(len(points), max(1, _BLOCK_ENTRIES // len(points))):
@@ -321,8 +353,11 @@ def _pairs_within(points: np.ndarray, radius: float) -> sparse.csr_matrix:
         d = np.sqrt(np.maximum(d2, 0.0))
         d[np.arange(d.shape[0]), np.arange(block.start, block.stop)] = 0.0
         r, c = np.nonzero(d <= radius)
-        rows.append(r + block.start)
-        cols.append(c)
+        n_pairs += len(r)
+        if n_pairs > max_pairs:
+            raise _TooManyPairsError(n_pairs)
+        rows.append((r + block.start).astype(np.int32))
+        cols.append(c.astype(np.int32))
         dists.append(d[r, c])
     data = np.concatenate(dists)
     # Store distance + 1 so that zero distances survive as explicit entries.
