@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 import time
 import tracemalloc
+import warnings
 from pathlib import Path
 
 import numpy as np
