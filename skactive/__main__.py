@@ -31,7 +31,7 @@ def _parse_args(argv):
     parser.add_argument("--network", choices=sorted(ARCHITECTURES), default="lenet5")
     parser.add_argument(
         "--strategies",
-        default="random,entropy,margin",
+        default="random,entropy,dfal",
         help=f"comma-separated, from: {', '.join(STRATEGIES)}",
     )
     parser.add_argument("--initial", type=int, default=50, help="initial labelled rows")
