@@ -45,7 +45,7 @@ def _parse_args(argv):
         default=None,
         help="score a random subset of this many pool rows per round",
     )
-    parser.add_argument("--epochs", type=int, default=40, help="training epochs per refit")
+    parser.add_argument("--epochs", type=int, default=60, help="training epochs per refit")
     parser.add_argument("--seeds", type=int, default=2, help="number of seeds (0, 1, ...)")
     parser.add_argument("--test-size", type=float, default=0.3)
     parser.add_argument("--device", default="cpu")

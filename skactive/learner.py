@@ -6,6 +6,7 @@ import copy
 import hashlib
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
@@ -165,14 +166,19 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, allow_nd=True, dtype="numeric")
         check_classification_targets(y)
         classes = self._validate_classes(y)
-        strategy = self._validate_strategy()
         if not isinstance(self.warm_start, bool | np.bool_):
             raise ValueError(f"warm_start must be True or False, got {self.warm_start!r}")
+        self._start(X, y, classes)
+        self._fit_estimator(clone(self.estimator), warm=False)
+        return self
 
+    def _start(self, X: np.ndarray, y: np.ndarray, classes: np.ndarray) -> None:
+        """Reset the campaign state to the labelled set ``X, y``."""
+        self.query_strategy_ = self._validate_strategy()
         self.classes_ = classes
+        self.n_features_in_ = X.shape[1]
         self.row_shape_ = tuple(X.shape[1:])
         self._seed = _base_seed(self.random_state)
-        self.query_strategy_ = strategy
         self.X_labeled_ = X
         self.y_labeled_ = y
         self.X_twins_ = np.empty((0, *X.shape[1:]), dtype=X.dtype)
@@ -183,8 +189,6 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.history_ = []
         self.n_iter_ = 0
         self._pending = None
-        self._fit_estimator(clone(self.estimator), warm=False)
-        return self
 
     def _validate_classes(self, y: np.ndarray) -> np.ndarray:
         if self.classes is None:
@@ -394,6 +398,44 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             parts_y.append(self.y_pseudo_)
             parts_g.append(n + np.arange(len(self.y_pseudo_)))
         return np.concatenate(parts_X), np.concatenate(parts_y), np.concatenate(parts_g)
+
+    # -- persistence ---------------------------------------------------------
+
+    def save(self, path) -> Path:
+        """Save the learner (labelled set, twins, history, model, strategy state).
+
+        The file is written atomically: a crash while saving leaves the
+        previous file intact. It is a pickle, so :meth:`load` must only be
+        used on trusted files; see :func:`skactive.persistence.save_weights`
+        for a pickle-free alternative.
+
+        Parameters
+        ----------
+        path : path-like
+
+        Returns
+        -------
+        path : Path
+        """
+        from skactive.persistence import save_learner
+
+        return save_learner(self, path)
+
+    @classmethod
+    def load(cls, path) -> ActiveLearner:
+        """Load a learner saved with :meth:`save` (trusted files only).
+
+        The loaded learner continues where the saved one stopped: its next
+        query equals what the original would have queried.
+
+        Raises
+        ------
+        ValueError
+            If ``path`` is not a saved learner or has an incompatible format.
+        """
+        from skactive.persistence import load_learner
+
+        return load_learner(path)
 
     # -- delegation ----------------------------------------------------------
 
