@@ -1,0 +1,100 @@
+"""Reproduce the DFAL paper's comparison (Figure 2, Tables 1-4) on local data.
+
+    python benchmarks/run_experiments.py --quick            # minutes, digits
+    python benchmarks/run_experiments.py                    # Fashion-MNIST / LeNet5, hours
+    python benchmarks/run_experiments.py --transfer vgg8    # then Table 4
+
+Interrupted runs resume from results/experiments/ (per-round checkpoints).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from skactive.experiments import (
+    QUICK,
+    ExperimentConfig,
+    render_reports,
+    run_experiments,
+    run_transfer,
+    transfer_table,
+)
+from skactive.strategies import STRATEGIES
+
+
+def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small grid on digits")
+    parser.add_argument("--datasets")
+    parser.add_argument("--networks")
+    parser.add_argument("--strategies", help=f"comma-separated from {sorted(STRATEGIES)}")
+    parser.add_argument("--seeds", type=int)
+    parser.add_argument("--initial", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--budget", type=int)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--candidates", type=int)
+    parser.add_argument("--device")
+    parser.add_argument("--output-dir", type=Path)
+    parser.add_argument(
+        "--transfer",
+        metavar="NETWORK",
+        help="after the runs, train NETWORK on each strategy's queries",
+    )
+    parser.add_argument("--threads", type=int, help="torch threads")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    settings = dict(QUICK) if args.quick else {}
+    if args.quick:
+        settings["output_dir"] = Path("results/experiments-quick")
+    for name, attr in [
+        ("datasets", "datasets"),
+        ("networks", "networks"),
+        ("strategies", "strategies"),
+    ]:
+        if getattr(args, name):
+            settings[attr] = tuple(getattr(args, name).split(","))
+    if args.seeds:
+        settings["seeds"] = tuple(range(args.seeds))
+    for name, attr in [
+        ("initial", "n_initial"),
+        ("batch_size", "batch_size"),
+        ("budget", "budget"),
+        ("epochs", "epochs"),
+        ("candidates", "candidates"),
+        ("device", "device"),
+        ("output_dir", "output_dir"),
+    ]:
+        if getattr(args, name) is not None:
+            settings[attr] = getattr(args, name)
+    settings["progress"] = not args.no_progress
+    known = {f.name for f in fields(ExperimentConfig)}
+    return ExperimentConfig(**{k: v for k, v in settings.items() if k in known}), args
+
+
+def main(argv=None) -> int:
+    config, args = parse(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    results = run_experiments(config)
+    report = render_reports(results, config.output_dir)
+    if args.transfer:
+        table = transfer_table(
+            run_transfer(config, source=config.networks[0], target=args.transfer)
+        )
+        with report.open("a") as handle:
+            handle.write("\n" + table + "\n")
+    print(report.read_text())
+    print(f"results: {results}\nreport: {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,432 @@
+"""The DFAL paper's experimental protocol, resumable, with its tables and figures.
+
+For every dataset x network x strategy x seed: draw a random initial labelled
+set, query in batches up to a label budget, retrain after every round and
+evaluate on the held-out test set. Every round is appended to a CSV as soon as
+it finishes and the campaign is checkpointed, so an interrupted run resumes
+where it stopped. Reports mirror the paper: learning curves (Figure 2),
+accuracy at fixed label counts (Table 1), labels needed to reach a target
+accuracy (Table 2), selection time (Table 3) and transferred queries
+(Table 4).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import pickle
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone
+from tqdm.auto import tqdm
+
+from skactive.datasets import load_digits_images, load_fashion_mnist
+from skactive.learner import ActiveLearner
+from skactive.models import make_net
+from skactive.persistence import _atomic_write
+from skactive.simulation import plot_learning_curves, summarize
+from skactive.strategies import STRATEGIES
+
+COLUMNS = [
+    "dataset",
+    "network",
+    "strategy",
+    "seed",
+    "round",
+    "n_labeled",
+    "accuracy",
+    "n_training_rows",
+    "select_seconds",
+    "fit_seconds",
+]
+
+
+def _digits():
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits_images()
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.3, stratify=y, random_state=0
+    )
+    return X_train, y_train, X_test, y_test
+
+
+def _fashion_mnist():
+    return (*load_fashion_mnist(subset="train"), *load_fashion_mnist(subset="test"))
+
+
+#: name -> function returning (X_train, y_train, X_test, y_test). Adding a
+#: dataset (MNIST, Quick-Draw, Shoe-Bag from local files) is one entry here.
+DATASETS: dict[str, Callable] = {"digits": _digits, "fashion-mnist": _fashion_mnist}
+
+#: Strategy settings for the runner; CEAL's pseudo-labels are capped so the
+#: refit stays affordable on CPU.
+STRATEGY_PARAMS = {"ceal": {"max_pseudo": 1000}}
+
+
+@dataclass
+class ExperimentConfig:
+    """Settings of one experiment grid (the defaults follow the paper on CPU)."""
+
+    datasets: Sequence[str] = ("fashion-mnist",)
+    networks: Sequence[str] = ("lenet5",)
+    strategies: Sequence[str] = tuple(STRATEGIES)
+    seeds: Sequence[int] = (0, 1, 2)
+    n_initial: int = 100
+    batch_size: int = 100
+    budget: int = 1000
+    epochs: int = 20
+    candidates: int | None = 2000
+    device: str = "cpu"
+    output_dir: Path = Path("results/experiments")
+    progress: bool = True
+    extra_strategy_params: dict = field(default_factory=dict)
+
+    @property
+    def n_rounds(self) -> int:
+        """Query rounds from the initial set to the budget."""
+        return (self.budget - self.n_initial) // self.batch_size
+
+    def strategy(self, name: str):
+        """The strategy called ``name`` with the grid's candidate subset size."""
+        cls = STRATEGIES[name]
+        params = dict(STRATEGY_PARAMS.get(name, {}))
+        params.update(self.extra_strategy_params.get(name, {}))
+        if "candidates" in cls().get_params():
+            params.setdefault("candidates", self.candidates)
+        return cls(**params)
+
+
+#: A minutes-long grid for 2 CPU cores (exercised by the test suite).
+QUICK = dict(
+    datasets=("digits",),
+    networks=("lenet5",),
+    strategies=("random", "entropy", "dfal"),
+    seeds=(0, 1),
+    n_initial=20,
+    batch_size=20,
+    budget=100,
+    epochs=60,
+    candidates=400,
+)
+
+
+def read_results(path: Path) -> list[dict]:
+    """Rows of a results CSV, typed, the last copy of any repeated round kept."""
+    if not Path(path).is_file():
+        return []
+    rows = {}
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            for key in ("seed", "round", "n_labeled", "n_training_rows"):
+                row[key] = int(row[key])
+            for key in ("accuracy", "select_seconds", "fit_seconds"):
+                row[key] = float(row[key])
+            rows[(row["dataset"], row["network"], row["strategy"], row["seed"], row["round"])] = row
+    return list(rows.values())
+
+
+def run_experiments(config: ExperimentConfig) -> Path:
+    """Run (or resume) the grid; return the path of the results CSV."""
+    out = Path(config.output_dir)
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (out / "sets").mkdir(exist_ok=True)
+    results = out / "results.csv"
+    finished = {
+        (r["dataset"], r["network"], r["strategy"], r["seed"])
+        for r in read_results(results)
+        if r["round"] == config.n_rounds
+    }
+    grid = [
+        (d, n, s, seed)
+        for d in config.datasets
+        for n in config.networks
+        for seed in config.seeds
+        for s in config.strategies
+    ]
+    todo = [key for key in grid if key not in finished]
+    data = {}
+    for key in tqdm(todo, desc="runs", disable=not config.progress):
+        if key[0] not in data:
+            data[key[0]] = DATASETS[key[0]]()
+        _run_one(config, key, data[key[0]], results)
+    return results
+
+
+def _key_name(key) -> str:
+    return "_".join(str(k) for k in key).replace("/", "-")
+
+
+def _run_one(config, key, data, results: Path) -> None:
+    _, network, strategy, seed = key
+    X_pool, y_pool, X_test, y_test = data
+    checkpoint = Path(config.output_dir) / "checkpoints" / f"{_key_name(key)}.pkl"
+    if checkpoint.is_file():
+        with checkpoint.open("rb") as handle:  # written by this runner: trusted
+            learner, remaining, start_round = pickle.load(handle)
+    else:
+        rng = np.random.RandomState(seed)
+        init = rng.choice(len(X_pool), size=config.n_initial, replace=False)
+        remaining = np.setdiff1d(np.arange(len(X_pool)), init)
+        net = make_net(
+            network,
+            in_channels=X_pool.shape[1],
+            image_size=X_pool.shape[-1],
+            n_classes=len(np.unique(y_pool)),
+            max_epochs=config.epochs,
+            device=config.device,
+        )
+        learner = ActiveLearner(
+            net, config.strategy(strategy), classes=np.unique(y_pool), random_state=seed
+        )
+        start = time.perf_counter()
+        learner.fit(X_pool[init], y_pool[init])
+        start_round = 0
+        _append(results, key, learner, X_test, y_test, 0, 0.0, time.perf_counter() - start)
+        _checkpoint(checkpoint, learner, remaining, start_round)
+    for round_ in tqdm(
+        range(start_round + 1, config.n_rounds + 1),
+        desc=strategy,
+        leave=False,
+        disable=not config.progress,
+    ):
+        start = time.perf_counter()
+        chosen = remaining[learner.query(X_pool[remaining], n=config.batch_size)]
+        select_s = time.perf_counter() - start
+        start = time.perf_counter()
+        learner.teach(X_pool[chosen], y_pool[chosen])
+        fit_s = time.perf_counter() - start
+        remaining = np.setdiff1d(remaining, chosen, assume_unique=True)
+        _append(results, key, learner, X_test, y_test, round_, select_s, fit_s)
+        _checkpoint(checkpoint, learner, remaining, round_)
+    X, y, groups = learner.training_set()
+    np.savez_compressed(
+        Path(config.output_dir) / "sets" / f"{_key_name(key)}.npz",
+        X=X,
+        y=y,
+        groups=groups,
+        n_labeled=len(learner.y_labeled_),
+    )
+    checkpoint.unlink(missing_ok=True)
+
+
+def _checkpoint(path: Path, learner, remaining, round_) -> None:
+    _atomic_write(path, lambda s: pickle.dump((learner, remaining, round_), s, protocol=5))
+
+
+def _append(results: Path, key, learner, X_test, y_test, round_, select_s, fit_s) -> None:
+    new = not results.is_file()
+    X_train, _, _ = learner.training_set(include_pseudo=True)
+    row = dict(zip(COLUMNS[:4], key, strict=True))
+    row.update(
+        round=round_,
+        n_labeled=len(learner.y_labeled_),
+        accuracy=f"{learner.score(X_test, y_test):.5f}",
+        n_training_rows=len(X_train),
+        select_seconds=f"{select_s:.3f}",
+        fit_seconds=f"{fit_s:.3f}",
+    )
+    with results.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+# -- reports -----------------------------------------------------------------
+
+
+def _by_setting(rows):
+    groups = defaultdict(list)
+    for row in rows:
+        groups[(row["dataset"], row["network"])].append(row)
+    return groups
+
+
+def render_reports(results: Path, out_dir: Path, *, label_counts=None, target=None) -> Path:
+    """Write curves (PNG per dataset x network) and ``report.md`` with Tables 1-3.
+
+    Parameters
+    ----------
+    results : path of the results CSV.
+    out_dir : folder for the PNGs and ``report.md``.
+    label_counts : label counts for Table 1 (default: every count reached).
+    target : accuracy for Table 2 (default: the final mean accuracy of
+        random sampling, i.e. labels each strategy needs to match it).
+
+    Returns
+    -------
+    report : Path of ``report.md``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["# Results", ""]
+    for (dataset, network), rows in _by_setting(read_results(results)).items():
+        seeds = sorted({r["seed"] for r in rows})
+        title = f"{dataset} / {network}: test accuracy vs labels ({len(seeds)} seeds)"
+        png = plot_learning_curves(rows, out_dir / f"{dataset}_{network}_curves.png", title=title)
+        lines += [f"## {dataset} / {network} (seeds {seeds})", "", f"![curves]({png.name})", ""]
+        lines += [*_table_accuracy(rows, label_counts), ""]
+        lines += [*_table_labels_to_target(rows, target), ""]
+        lines += [*_table_selection_time(rows), ""]
+    report = out_dir / "report.md"
+    report.write_text("\n".join(lines))
+    return report
+
+
+def _table_accuracy(rows, label_counts):
+    summary = summarize(rows)
+    counts = label_counts or sorted({n for curve in summary.values() for n in curve})
+    out = [
+        "Table 1 - test accuracy (mean ± std over seeds) at each label count",
+        "",
+        "| strategy | " + " | ".join(str(n) for n in counts) + " |",
+        "|---|" + "---|" * len(counts),
+    ]
+    for name, curve in summary.items():
+        cells = [f"{curve[n][0]:.3f} ± {curve[n][1]:.3f}" if n in curve else "-" for n in counts]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _table_labels_to_target(rows, target):
+    summary = summarize(rows)
+    if target is None and "random" in summary:
+        target = summary["random"][max(summary["random"])][0]
+    if target is None:
+        return []
+    rows_at = defaultdict(list)
+    for r in rows:
+        rows_at[(r["strategy"], r["n_labeled"])].append(r["n_training_rows"])
+    out = [
+        f"Table 2 - labels needed to reach mean test accuracy {target:.3f} "
+        "(training rows include twins and pseudo-labels)",
+        "",
+        "| strategy | labels | training rows |",
+        "|---|---|---|",
+    ]
+    for name, curve in summary.items():
+        reached = [n for n, (mean, _) in curve.items() if mean >= target - 1e-12]
+        if reached:
+            n = min(reached)
+            out.append(f"| {name} | {n} | {int(np.mean(rows_at[(name, n)]))} |")
+        else:
+            out.append(f"| {name} | not reached | - |")
+    return out
+
+
+def _table_selection_time(rows):
+    seconds = defaultdict(list)
+    for r in rows:
+        if r["round"] > 0:
+            seconds[r["strategy"]].append(r["select_seconds"])
+    out = [
+        "Table 3 - seconds to select one batch (mean ± std over rounds and seeds)",
+        "",
+        "| strategy | seconds |",
+        "|---|---|",
+    ]
+    for name, values in seconds.items():
+        out.append(f"| {name} | {np.mean(values):.2f} ± {np.std(values):.2f} |")
+    return out
+
+
+# -- transferred queries (Table 4) ----------------------------------------
+
+
+def run_transfer(config: ExperimentConfig, *, source: str, target: str) -> Path:
+    """Train ``target`` on the rows each strategy chose with ``source``.
+
+    For every finished (dataset, ``source``, strategy, seed) run, a fresh
+    ``target`` network is trained on the queried rows with and without their
+    twins, and on as many random pool rows; test accuracy goes to
+    ``transfer.csv``.
+    """
+    out = Path(config.output_dir)
+    path = out / "transfer.csv"
+    done = set()
+    if path.is_file():
+        with path.open(newline="") as handle:
+            done = {(r["dataset"], r["strategy"], r["seed"]) for r in csv.DictReader(handle)}
+    data = {}
+    jobs = [
+        (d, s, seed)
+        for d in config.datasets
+        for s in config.strategies
+        for seed in config.seeds
+        if (d, s, str(seed)) not in done
+    ]
+    for dataset, strategy, seed in tqdm(jobs, desc="transfer", disable=not config.progress):
+        stored = out / "sets" / f"{_key_name((dataset, source, strategy, seed))}.npz"
+        if not stored.is_file():
+            continue
+        if dataset not in data:
+            data[dataset] = DATASETS[dataset]()
+        X_pool, y_pool, X_test, y_test = data[dataset]
+        with np.load(stored, allow_pickle=False) as saved:
+            X, y, n_labeled = saved["X"], saved["y"], int(saved["n_labeled"])
+        random_rows = np.random.RandomState(seed).choice(len(X_pool), n_labeled, replace=False)
+        sets = {
+            "queried": (X[:n_labeled], y[:n_labeled]),
+            "queried+twins": (X, y),
+            "random": (X_pool[random_rows], y_pool[random_rows]),
+        }
+        net = make_net(
+            target,
+            in_channels=X_pool.shape[1],
+            image_size=X_pool.shape[-1],
+            n_classes=len(np.unique(y_pool)),
+            max_epochs=config.epochs,
+            device=config.device,
+        )
+        row = {
+            "dataset": dataset,
+            "source": source,
+            "target": target,
+            "strategy": strategy,
+            "seed": seed,
+            "n_labeled": n_labeled,
+        }
+        for name, (X_fit, y_fit) in sets.items():
+            learner = ActiveLearner(clone(net), classes=np.unique(y_pool), random_state=seed)
+            row[name] = f"{learner.fit(X_fit, y_fit).score(X_test, y_test):.5f}"
+        new = not path.is_file()
+        with path.open("a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+    return path
+
+
+def transfer_table(path: Path) -> str:
+    """Markdown Table 4: mean test accuracy of the target network per strategy."""
+    if not Path(path).is_file():
+        return ""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return ""
+    grouped = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        for col in ("queried", "queried+twins", "random"):
+            grouped[r["strategy"]][col].append(float(r[col]))
+    first = rows[0]
+    out = [
+        f"Table 4 - {first['target']} trained on the {first['n_labeled']} rows chosen with "
+        f"{first['source']} ({first['dataset']}); mean test accuracy",
+        "",
+        "| strategy | queried | queried + twins | random rows |",
+        "|---|---|---|---|",
+    ]
+    for name, cols in grouped.items():
+        cells = [f"{np.mean(cols[c]):.3f}" for c in ("queried", "queried+twins", "random")]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(out)

@@ -1,0 +1,78 @@
+import csv
+from collections import Counter
+
+import pytest
+
+from skactive import experiments
+from skactive.experiments import (
+    QUICK,
+    ExperimentConfig,
+    read_results,
+    render_reports,
+    run_experiments,
+    run_transfer,
+    transfer_table,
+)
+from skactive.learner import ActiveLearner
+
+
+def _config(tmp_path, **changes):
+    settings = dict(QUICK, output_dir=tmp_path, progress=False)
+    settings.update(changes)
+    return ExperimentConfig(**settings)
+
+
+def test_quick_setting_end_to_end_with_reports_and_transfer(tmp_path):
+    config = _config(tmp_path, seeds=(0,), budget=60, epochs=30)
+    results = run_experiments(config)
+    rows = read_results(results)
+    assert len(rows) == 3 * 3  # 3 strategies x (initial + 2 rounds)
+    assert {r["n_labeled"] for r in rows} == {20, 40, 60}
+    dfal_last = next(r for r in rows if r["strategy"] == "dfal" and r["round"] == 2)
+    assert dfal_last["n_training_rows"] > 60  # twins train too
+    report = render_reports(results, tmp_path / "report")
+    text = report.read_text()
+    assert "Table 1" in text and "Table 2" in text and "Table 3" in text
+    png = tmp_path / "report" / "digits_lenet5_curves.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    table = transfer_table(run_transfer(config, source="lenet5", target="vgg8"))
+    assert "Table 4" in table and "| dfal |" in table
+    assert not list((tmp_path / "checkpoints").iterdir())  # finished runs leave none
+
+
+def test_interrupted_run_resumes_without_redoing_rounds(tmp_path, monkeypatch):
+    config = _config(tmp_path, strategies=("entropy",), seeds=(0,), budget=80, epochs=2)
+    real_teach = ActiveLearner.teach
+    calls = Counter()
+
+    def flaky_teach(self, X, y):
+        calls["teach"] += 1
+        if calls["teach"] == 3:
+            raise KeyboardInterrupt  # the machine goes down in round 3
+        return real_teach(self, X, y)
+
+    monkeypatch.setattr(ActiveLearner, "teach", flaky_teach)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiments(config)
+    assert [r["round"] for r in read_results(tmp_path / "results.csv")] == [0, 1, 2]
+    assert len(list((tmp_path / "checkpoints").iterdir())) == 1
+
+    calls.clear()
+    monkeypatch.setattr(
+        ActiveLearner,
+        "teach",
+        lambda self, X, y: (calls.update(["teach"]), real_teach(self, X, y))[1],
+    )
+    run_experiments(config)
+    assert calls["teach"] == 1  # only round 3 was left
+    with open(tmp_path / "results.csv", newline="") as handle:
+        rounds = [int(r["round"]) for r in csv.DictReader(handle)]
+    assert rounds == [0, 1, 2, 3]
+    run_experiments(config)  # nothing left to do
+    assert calls["teach"] == 1
+
+
+def test_datasets_are_a_registry():
+    assert {"digits", "fashion-mnist"} <= set(experiments.DATASETS)
+    X_train, _y_train, X_test, y_test = experiments.DATASETS["digits"]()
+    assert X_train.shape[1:] == (1, 8, 8) and len(X_test) == len(y_test)
