@@ -9,6 +9,7 @@ them over in one shared shape, :class:`TrainingExtras`, which
 
 from __future__ import annotations
 
+import warnings
 from abc import ABCMeta
 from dataclasses import dataclass, field
 
@@ -120,7 +121,8 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
             by chunk).
         n : int
             Number of rows to select, ``1 <= n <= n_pool`` (or
-            ``<= candidates``).
+            ``<= candidates``). A ``candidates`` larger than the pool warns
+            and scores the whole pool.
         X_labeled, y_labeled : array-like, optional
             The current labelled set, for strategies that need it (core-set);
             when given, ``X_pool`` rows must have the same shape.
@@ -140,6 +142,15 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
             n = check_n(n, n_candidates, what=f"candidates={n_candidates}")
         else:
             n = check_n(n, len(X_pool), what="the pool")
+            if n_candidates is not None and n_candidates > len(X_pool):
+                # Pools shrink during a campaign; like IsolationForest's
+                # max_samples, fall back to the whole pool instead of failing.
+                warnings.warn(
+                    f"candidates={n_candidates} is larger than the pool ({len(X_pool)} rows); "
+                    "scoring the whole pool",
+                    UserWarning,
+                    stacklevel=2,
+                )
         self._validate_params_before_select()
         check_is_fitted(estimator)
         model = self._prepare(estimator)
