@@ -32,5 +32,18 @@ def probability_function(
     try:
         network = _torch.find_network(estimator, what=what)
     except TypeError:
-        return lambda X: np.asarray(estimator.predict_proba(X), dtype=np.float64)
-    return lambda X: _torch.predict_proba(network, X, batch_size=batch_size).astype(np.float64)
+        return _Probabilities(estimator, None, batch_size)
+    return _Probabilities(estimator, network, batch_size)
+
+
+class _Probabilities:
+    """Picklable ``X -> probabilities`` (joblib workers receive it)."""
+
+    def __init__(self, estimator, network, batch_size):
+        self.estimator, self.network, self.batch_size = estimator, network, batch_size
+
+    def __call__(self, X) -> np.ndarray:
+        if self.network is None:
+            return np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
+        proba = _torch.predict_proba(self.network, X, batch_size=self.batch_size)
+        return proba.astype(np.float64)

@@ -9,6 +9,7 @@ modules, devices or batches themselves.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -27,6 +28,9 @@ DROPOUT_TYPES = (
     torch.nn.AlphaDropout,
     torch.nn.FeatureAlphaDropout,
 )
+
+
+_SEED_LOCK = threading.RLock()
 
 
 @dataclass
@@ -162,6 +166,19 @@ def evaluation_mode(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
             m.training = training
 
 
+def network_of(model) -> TorchNetwork | None:
+    """The TorchNetwork a strategy's prepared model evaluates, if any."""
+    if isinstance(model, TorchNetwork):
+        return model
+    return getattr(model, "network", None)
+
+
+def inference_context(model):
+    """Eval mode for the network behind ``model`` (no-op for other models)."""
+    network = network_of(model)
+    return contextlib.nullcontext() if network is None else evaluation_mode(network.module)
+
+
 @contextlib.contextmanager
 def mc_dropout(module: torch.nn.Module) -> Iterator[int]:
     """Evaluate ``module`` with only its dropout layers stochastic.
@@ -224,13 +241,15 @@ def default_batch_size(device: torch.device) -> int:
 def seeded(seed: int | None) -> Iterator[None]:
     """Seed torch's global generators inside the block, restoring them after.
 
-    ``None`` leaves torch's randomness untouched.
+    ``None`` leaves torch's randomness untouched. Seeded blocks exclude each
+    other across threads: torch's generator is global (``nn.Dropout`` takes
+    none), so interleaved draws would make results depend on scheduling.
     """
     if seed is None:
         yield
         return
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
+    with _SEED_LOCK, torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(seed))
         yield
 

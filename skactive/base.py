@@ -14,10 +14,12 @@ from abc import ABCMeta
 from dataclasses import dataclass, field
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
 from skactive._validation import check_n, check_positive_int, check_rows
 
@@ -190,10 +192,33 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         return rank_scores(scores, n, greater_is_better=self._greater_is_better, rng=rng), scores
 
     def _score_candidates(self, model, X_pool, candidates) -> np.ndarray:
-        scores = np.empty(len(candidates), dtype=np.float64)
-        for rows in chunk_slices(len(candidates), self._chunk_size()):
-            scores[rows] = self._score(model, take_rows(X_pool, candidates[rows]))
-        return scores
+        """Score the candidates chunk by chunk, through joblib.
+
+        With ``n_jobs=None`` and no active joblib backend the chunks run one
+        after the other in this process; ``n_jobs`` or a backend context
+        (``joblib.parallel_backend("dask")``) spreads them over workers.
+        Only one chunk per worker (plus the dispatch queue) is in memory.
+        """
+        chunks = list(chunk_slices(len(candidates), self._chunk_size()))
+        with self._scoring_context(model):
+            parts = Parallel(n_jobs=getattr(self, "n_jobs", None))(
+                delayed(self._score_chunk)(model, take_rows(X_pool, candidates[rows]), i)
+                for i, rows in enumerate(chunks)
+            )
+        return np.concatenate(parts).astype(np.float64) if parts else np.empty(0)
+
+    def _score_chunk(self, model, X_chunk: np.ndarray, chunk_index: int) -> np.ndarray:
+        """Score one chunk; ``chunk_index`` lets randomised scores seed per chunk."""
+        return self._score(model, X_chunk)
+
+    def _scoring_context(self, model):
+        """Context held around all chunks: module modes are set once, here.
+
+        Switching a shared module's modes inside each chunk would race when
+        chunks run in threads; workers in other processes receive the
+        module as it is inside this context.
+        """
+        return _torch.inference_context(model)
 
     def _chunk_size(self) -> int:
         size = getattr(self, "batch_size", None)

@@ -6,6 +6,7 @@ Networks: a Margin Based Approach", arXiv:1802.09841, 2018.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -48,6 +49,9 @@ class DFAL(QueryStrategy):
     twins : bool, default=True
         Hand the adversarial examples of the selected rows to the learner.
         ``False`` is the paper's ablation.
+    n_jobs : int, default=None
+        Workers scoring chunks in parallel through joblib (None: one, unless
+        a ``joblib.parallel_backend`` context such as ``"dask"`` is active).
     random_state : int, RandomState instance or None, default=None
         Seed for the candidate subset and tie-breaking.
 
@@ -93,6 +97,7 @@ class DFAL(QueryStrategy):
         batch_size: int | None = None,
         clip: tuple[float, float] | None = None,
         twins: bool = True,
+        n_jobs: int | None = None,
         random_state=None,
     ):
         self.max_iter = max_iter
@@ -103,6 +108,7 @@ class DFAL(QueryStrategy):
         self.batch_size = batch_size
         self.clip = clip
         self.twins = twins
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _validate_params_before_select(self) -> None:
@@ -128,6 +134,11 @@ class DFAL(QueryStrategy):
 
     def _score(self, network, X_chunk: np.ndarray) -> np.ndarray:
         return self._attack(network, X_chunk).norms
+
+    @contextlib.contextmanager
+    def _scoring_context(self, network):
+        with super()._scoring_context(network), _torch.cpu_channels_last(network.module):
+            yield
 
     def _rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
         positions, scores = super()._rank_candidates(model, X_pool, candidates, n, rng, **labeled)

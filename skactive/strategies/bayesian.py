@@ -60,6 +60,9 @@ class BALD(QueryStrategy):
         Score only a random subset of this many pool rows (None: all).
     batch_size : int, default=None
         Rows per forward pass (None: 128 on CPU, 1024 on a GPU).
+    n_jobs : int, default=None
+        Workers scoring chunks in parallel through joblib (None: one, unless
+        a ``joblib.parallel_backend`` context such as ``"dask"`` is active).
     random_state : int, RandomState instance or None, default=None
         Seeds the candidate subset, tie-breaking and the dropout masks.
 
@@ -82,11 +85,13 @@ class BALD(QueryStrategy):
         n_samples: int = 10,
         candidates: int | None = None,
         batch_size: int | None = None,
+        n_jobs: int | None = None,
         random_state=None,
     ):
         self.n_samples = n_samples
         self.candidates = candidates
         self.batch_size = batch_size
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _validate_params_before_select(self) -> None:
@@ -103,13 +108,23 @@ class BALD(QueryStrategy):
         return network
 
     def _rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
-        with _torch.seeded(rng.randint(2**31 - 1)):
-            return super()._rank_candidates(model, X_pool, candidates, n, rng, **labeled)
+        self._mask_seed = int(rng.randint(2**31 - 1))
+        return super()._rank_candidates(model, X_pool, candidates, n, rng, **labeled)
+
+    def _scoring_context(self, network):
+        return _torch.mc_dropout(network.module)
+
+    def _score_chunk(self, network, X_chunk, chunk_index):
+        # Masks seeded per chunk: the same scores whichever worker runs it.
+        seed = np.random.SeedSequence([self._mask_seed, chunk_index]).generate_state(1)[0]
+        with _torch.seeded(int(seed) % (2**31 - 1)):
+            return self._score(network, X_chunk)
 
     def _score(self, network, X_chunk: np.ndarray) -> np.ndarray:
+        """Mutual information; the module must already be in MC-dropout mode."""
         batch = self.batch_size or _torch.default_batch_size(network.device)
         scores = []
-        with torch.no_grad(), _torch.mc_dropout(network.module):
+        with torch.no_grad():
             for start in range(0, len(X_chunk), batch):
                 x = network.to_input(X_chunk[start : start + batch])
                 sum_p = sum_h = 0.0

@@ -42,6 +42,9 @@ class EGL(QueryStrategy):
     batch_size : int, default=None
         Rows per vectorised gradient batch (None: 64 on CPU, 512 on a GPU
         for ``"all"``; 128 / 1024 for ``"last_layer"``).
+    n_jobs : int, default=None
+        Workers scoring chunks in parallel through joblib (None: one, unless
+        a ``joblib.parallel_backend`` context such as ``"dask"`` is active).
     random_state : int, RandomState instance or None, default=None
         Seed for the candidate subset and tie-breaking.
 
@@ -58,11 +61,13 @@ class EGL(QueryStrategy):
         parameters: str = "all",
         candidates: int | None = None,
         batch_size: int | None = None,
+        n_jobs: int | None = None,
         random_state=None,
     ):
         self.parameters = parameters
         self.candidates = candidates
         self.batch_size = batch_size
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _validate_params_before_select(self) -> None:

@@ -34,9 +34,17 @@ def least_confidence(proba: np.ndarray) -> np.ndarray:
 class _UncertaintySampling(QueryStrategy):
     _measure = staticmethod(entropy)
 
-    def __init__(self, *, candidates: int | None = None, batch_size: int = 1024, random_state=None):
+    def __init__(
+        self,
+        *,
+        candidates: int | None = None,
+        batch_size: int = 1024,
+        n_jobs: int | None = None,
+        random_state=None,
+    ):
         self.candidates = candidates
         self.batch_size = batch_size
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _prepare(self, estimator):
@@ -56,6 +64,12 @@ _PARAMS_DOC = """
         does for its baselines (None: the whole pool).
     batch_size : int, default=1024
         Rows scored per chunk; bounds memory whatever the pool size.
+    n_jobs : int, default=None
+        Workers scoring chunks in parallel through joblib (None: one, unless
+        a ``joblib.parallel_backend`` context such as ``"dask"`` is active).
+    n_jobs : int, default=None
+        Workers scoring chunks in parallel through joblib (None: one, unless
+        a ``joblib.parallel_backend`` context such as ``"dask"`` is active).
     random_state : int, RandomState instance or None, default=None
         Seed for the candidate subset and for breaking ties.
 
