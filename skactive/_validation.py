@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from skactive._chunking import chunk_slices
+from skactive._chunking import DatasetPool, chunk_slices, take_rows
 
 _FINITE_CHECK_ROWS = 4096
 
@@ -20,8 +20,9 @@ def check_rows(X, *, name: str, feature_shape: tuple | None = None) -> np.ndarra
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, ...)
-        Samples, one per row. ``numpy.memmap`` arrays are not copied.
+    X : array-like of shape (n_samples, ...) or torch Dataset
+        Samples, one per row. ``numpy.memmap`` arrays are not copied; a torch
+        ``Dataset`` is wrapped in a lazy :class:`~skactive._chunking.DatasetPool`.
     name : str
         Parameter name used in error messages.
     feature_shape : tuple, optional
@@ -29,10 +30,12 @@ def check_rows(X, *, name: str, feature_shape: tuple | None = None) -> np.ndarra
 
     Returns
     -------
-    X : ndarray
+    X : ndarray or DatasetPool
         ``X`` itself when it already is an ndarray, else ``np.asarray(X)``.
     """
-    if not isinstance(X, np.ndarray):
+    if _is_torch_dataset(X):
+        X = DatasetPool(X)
+    elif not isinstance(X, np.ndarray):
         try:
             X = np.asarray(X)
         except (TypeError, ValueError) as exc:
@@ -61,11 +64,19 @@ def _check_finite(X: np.ndarray, name: str) -> None:
         return
     # Chunked so that a memory-mapped pool is never loaded whole.
     for rows in chunk_slices(X.shape[0], _FINITE_CHECK_ROWS):
-        chunk = np.asarray(X[rows]).reshape(rows.stop - rows.start, -1)
+        chunk = take_rows(X, rows).reshape(rows.stop - rows.start, -1)
         finite = np.isfinite(chunk).all(axis=1)
         if not finite.all():
             bad = rows.start + int(np.argmin(finite))
             raise ValueError(f"{name} contains NaN or infinity (first at row {bad})")
+
+
+def _is_torch_dataset(X) -> bool:
+    try:
+        from torch.utils.data import Dataset
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return isinstance(X, Dataset)
 
 
 def check_n(n, n_available: int, *, what: str = "the pool") -> int:

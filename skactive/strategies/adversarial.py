@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 
 from skactive import _torch
+from skactive._chunking import take_rows
 from skactive._validation import check_positive_int
 from skactive.attacks import _check_deepfool_params, deepfool
 from skactive.base import QueryStrategy, TrainingExtras
@@ -148,7 +149,7 @@ class DFAL(QueryStrategy):
     def _training_extras(self, network, X_pool, selected) -> TrainingExtras:
         # Re-attacking the n selected rows costs n/candidates of the scoring
         # and keeps memory independent of the pool size.
-        result = self._attack(network, np.asarray(X_pool[selected]))
+        result = self._attack(network, take_rows(X_pool, selected))
         adversarial = result.adversarial
         mapped = network.transform is None or network.inverse_transform is not None
         if mapped and network.inverse_transform is not None:

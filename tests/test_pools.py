@@ -1,0 +1,87 @@
+"""Pools larger than memory: memory-mapped files and torch Datasets."""
+
+import numpy as np
+import psutil
+import pytest
+import torch
+from numpy.testing import assert_array_equal
+from torch.utils.data import TensorDataset
+
+from skactive import ActiveLearner
+from skactive._chunking import DatasetPool, take_rows
+from skactive.strategies import DFAL, EntropySampling
+
+from .conftest import tiny_net
+
+
+@pytest.fixture(scope="module")
+def npy_pool(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pool") / "pool.npy"
+    data = np.random.RandomState(0).rand(5000, 1, 8, 8).astype(np.float32)
+    np.save(path, data)
+    return path, data
+
+
+def test_memmap_rows_equal_plain_indexing(npy_pool):
+    path, data = npy_pool
+    X = np.load(path, mmap_mode="r")
+    rng = np.random.RandomState(1)
+    for indices in (
+        np.arange(10, 400),
+        rng.choice(5000, 300, replace=False),
+        np.array([4999, 0, 7, 8, 9, 3]),
+        np.array([], dtype=int),
+    ):
+        assert_array_equal(take_rows(X, indices), data[indices])
+    view = X[1000:3000]
+    assert_array_equal(take_rows(view, np.array([0, 5, 1999])), data[[1000, 1005, 2999]])
+    assert_array_equal(take_rows(X, slice(20, 30)), data[20:30])
+    with pytest.raises(IndexError):
+        take_rows(X, np.array([5000]))
+
+
+def test_scanning_a_memmap_keeps_memory_flat(tmp_path):
+    path = tmp_path / "big.npy"
+    big = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(50_000, 1024))
+    big[:] = 1.0
+    big.flush()
+    del big
+    X = np.load(path, mmap_mode="r")  # 200 MB on disk
+    process = psutil.Process()
+    before = process.memory_info().rss
+    total = 0.0
+    for start in range(0, len(X), 2048):
+        total += float(take_rows(X, np.arange(start, min(start + 2048, len(X)))).sum())
+    grown = (process.memory_info().rss - before) / 2**20
+    assert total == 50_000 * 1024
+    assert grown < 50, f"RSS grew by {grown:.0f} MiB while scanning a 200 MiB memmap"
+
+
+def test_learner_queries_a_memmap_and_a_dataset_like_an_array(npy_pool, digits_split):
+    X_init, y_init, X_pool, y_pool, *_ = digits_split
+    learner = ActiveLearner(tiny_net(max_epochs=2), DFAL(candidates=200), random_state=0)
+    learner.fit(X_init, y_init)
+    path, _ = npy_pool
+    np.save(path.with_name("digits.npy"), X_pool)
+    on_disk = np.load(path.with_name("digits.npy"), mmap_mode="r")
+    dataset = TensorDataset(torch.as_tensor(X_pool), torch.as_tensor(y_pool))
+    expected = learner.query(X_pool, 5)
+    for pool in (on_disk, dataset):
+        clone = ActiveLearner(tiny_net(max_epochs=2), DFAL(candidates=200), random_state=0)
+        clone.fit(X_init, y_init)
+        assert_array_equal(clone.query(pool, 5), expected)
+        # twins were recorded: teaching the rows adds them
+        clone.teach(X_pool[expected], y_pool[expected])
+        assert len(clone.y_twins_) > 0
+
+
+def test_dataset_pool_validation(digits_split):
+    X_pool = digits_split[2][:50]
+    pool = DatasetPool(TensorDataset(torch.as_tensor(X_pool)))
+    assert pool.shape == (50, 1, 8, 8) and len(pool) == 50
+    assert_array_equal(pool[np.array([3, 1])], X_pool[[3, 1]])
+    bad = X_pool.copy()
+    bad[7, 0, 0, 0] = np.nan
+    net = tiny_net(max_epochs=1).fit(digits_split[0], digits_split[1])
+    with pytest.raises(ValueError, match=r"X_pool contains NaN or infinity \(first at row 7"):
+        EntropySampling().select(net, TensorDataset(torch.as_tensor(bad)), 2)
