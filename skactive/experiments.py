@@ -92,6 +92,17 @@ class ExperimentConfig:
         """Query rounds from the initial set to the budget."""
         return (self.budget - self.n_initial) // self.batch_size
 
+    def network(self, name: str, X_train, y_train):
+        """An unfitted ``make_net(name)`` sized for ``X_train`` and its classes."""
+        return make_net(
+            name,
+            in_channels=X_train.shape[1],
+            image_size=X_train.shape[-1],
+            n_classes=len(np.unique(y_train)),
+            max_epochs=self.epochs,
+            device=self.device,
+        )
+
     def strategy(self, name: str):
         """The strategy called ``name`` with the grid's candidate subset size."""
         cls = STRATEGIES[name]
@@ -173,14 +184,7 @@ def _run_one(config, key, data, results: Path) -> None:
         rng = np.random.RandomState(seed)
         init = rng.choice(len(X_pool), size=config.n_initial, replace=False)
         remaining = np.setdiff1d(np.arange(len(X_pool)), init)
-        net = make_net(
-            network,
-            in_channels=X_pool.shape[1],
-            image_size=X_pool.shape[-1],
-            n_classes=len(np.unique(y_pool)),
-            max_epochs=config.epochs,
-            device=config.device,
-        )
+        net = config.network(network, X_pool, y_pool)
         learner = ActiveLearner(
             net, config.strategy(strategy), classes=np.unique(y_pool), random_state=seed
         )
@@ -378,14 +382,7 @@ def run_transfer(config: ExperimentConfig, *, source: str, target: str) -> Path:
             "queried+twins": (X, y),
             "random": (X_pool[random_rows], y_pool[random_rows]),
         }
-        net = make_net(
-            target,
-            in_channels=X_pool.shape[1],
-            image_size=X_pool.shape[-1],
-            n_classes=len(np.unique(y_pool)),
-            max_epochs=config.epochs,
-            device=config.device,
-        )
+        net = config.network(target, X_pool, y_pool)
         row = {
             "dataset": dataset,
             "source": source,

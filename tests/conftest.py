@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from skactive.datasets import load_digits_images
 from skactive.models import make_net
@@ -81,3 +81,16 @@ def fixed_proba(proba):
 def snapshot(obj) -> bytes:
     """Bytes of the whole object, to assert nothing changed."""
     return pickle.dumps(obj)
+
+
+class NoInverse(TransformerMixin, BaseEstimator):
+    """A stateless transformer (doubles its input) without inverse_transform."""
+
+    def __sklearn_is_fitted__(self):
+        return True
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return X * 2.0

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -13,7 +12,7 @@ from skactive import ActiveLearner
 from skactive.attacks import deepfool
 from skactive.strategies import DFAL
 
-from .conftest import snapshot, tiny_net
+from .conftest import NoInverse, snapshot, tiny_net
 
 
 @pytest.fixture(scope="module")
@@ -109,25 +108,9 @@ def test_pipeline_attacks_the_transformed_input_and_maps_twins_back(digits_split
     assert (pipe.predict(twins) != pipe.predict(X_pool[:100][idx])).all()
 
 
-class _NoInverse(TransformerMixin, BaseEstimator):
-    """A fitted-state-free transformer without inverse_transform."""
-
-    def __sklearn_is_fitted__(self):
-        return True
-
-    def fit(self, X, y=None):
-        return self
-
-    def transform(self, X):
-        return X * 2.0
-
-    def fit_transform(self, X, y=None):
-        return self.transform(X)
-
-
 def test_pipeline_without_inverse_scores_but_skips_twins(digits_split):
     X_init, y_init, X_pool, *_ = digits_split
-    pipe = Pipeline([("double", _NoInverse()), ("net", tiny_net(max_epochs=2))])
+    pipe = Pipeline([("double", NoInverse()), ("net", tiny_net(max_epochs=2))])
     pipe.fit(X_init, y_init)
     strategy = DFAL()
     with pytest.warns(UserWarning, match="twins skipped because a Pipeline step"):

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
@@ -12,7 +11,7 @@ from skorch import NeuralNetClassifier
 from skactive import ActiveLearner, _torch
 from skactive.models import VGG8
 
-from .conftest import tiny_net
+from .conftest import NoInverse, tiny_net
 
 
 @pytest.fixture(scope="module")
@@ -40,25 +39,9 @@ def test_pipeline_transform_and_inverse(digits_split):
     assert_allclose(network.transform(X_pool[:3]), X_pool[:3] * 2.0)
     assert_allclose(network.inverse_transform(X_pool[:3]), X_pool[:3] / 2.0)
     no_inverse = Pipeline([("f", FunctionTransformer(np.abs)), ("net", tiny_net(max_epochs=1))])
-    no_inverse.steps[0] = ("f", _NoInverse())
+    no_inverse.steps[0] = ("f", NoInverse())
     no_inverse.fit(X_init, y_init)
     assert _torch.find_network(no_inverse).inverse_transform is None
-
-
-class _NoInverse(TransformerMixin, BaseEstimator):
-    """A fitted-state-free transformer without inverse_transform."""
-
-    def __sklearn_is_fitted__(self):
-        return True
-
-    def fit(self, X, y=None):
-        return self
-
-    def transform(self, X):
-        return X
-
-    def fit_transform(self, X, y=None):
-        return X
 
 
 def test_find_network_errors(digits_split):
