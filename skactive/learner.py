@@ -113,7 +113,9 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     -----
     If a refit inside :meth:`teach` raises (out of memory, a keyboard
     interrupt), the newly taught rows are already in the labelled set, the
-    previous model stays in ``estimator_``, and :meth:`refit` retries.
+    previous model stays in ``estimator_`` (with ``warm_start=True`` it may
+    be partly updated, since training continues in place), and
+    :meth:`refit` retries.
 
     Examples
     --------
@@ -233,11 +235,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         estimator = self._with_class_count(estimator)
         X_in, y_in = self._to_estimator_input(estimator, X), self._encode(y, name="y")
         with seeded(self._round_seed("fit")):
-            if (
-                warm
-                and isinstance(_final_step(estimator), NeuralNet)
-                and not isinstance(estimator, Pipeline)
-            ):
+            if warm and isinstance(estimator, NeuralNet):
                 estimator.partial_fit(X_in, y_in)
             else:
                 estimator.fit(X_in, y_in)
