@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from skactive._chunking import chunk_slices, take_rows
+from skactive._chunking import take_rows
 from skactive._inference import probability_function
 from skactive._validation import check_positive_int
 from skactive.base import QueryStrategy, TrainingExtras, rank_scores
@@ -106,21 +106,19 @@ class CEAL(QueryStrategy):
         check_positive_int(self.batch_size, "batch_size", allow_none=True)
 
     def _prepare(self, estimator):
-        proba = probability_function(estimator, what="CEAL", batch_size=self._chunk_size())
-        classes = getattr(estimator, "classes_", None)
-        return proba, None if classes is None else np.asarray(classes)
+        return probability_function(estimator, what="CEAL", batch_size=self._chunk_size())
 
-    def _rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
-        proba_fn, classes = model
-        measure, greater_is_better = _CRITERIA[self.criterion]
-        scores = np.empty(len(candidates))
-        confidence = np.empty(len(candidates))
-        predicted = np.empty(len(candidates), dtype=np.intp)
-        for rows in chunk_slices(len(candidates), self._chunk_size()):
-            proba = proba_fn(take_rows(X_pool, candidates[rows]))
-            scores[rows] = measure(proba)
-            confidence[rows] = entropy(proba)
-            predicted[rows] = proba.argmax(axis=1)
+    def _score(self, proba_fn, X_chunk: np.ndarray) -> np.ndarray:
+        """Per row: the query criterion, the entropy, the predicted column."""
+        proba = proba_fn(X_chunk)
+        measure, _ = _CRITERIA[self.criterion]
+        return np.column_stack([measure(proba), entropy(proba), proba.argmax(axis=1)])
+
+    def _rank_candidates(self, proba_fn, X_pool, candidates, n, rng, **labeled):
+        columns = self._score_candidates(proba_fn, X_pool, candidates)
+        scores, confidence = columns[:, 0], columns[:, 1]
+        predicted = columns[:, 2].astype(np.intp)
+        _, greater_is_better = _CRITERIA[self.criterion]
         positions = rank_scores(scores, n, greater_is_better=greater_is_better, rng=rng)
 
         self.n_rounds_ = getattr(self, "n_rounds_", 0) + 1
@@ -132,7 +130,8 @@ class CEAL(QueryStrategy):
             confident = confident[: self.max_pseudo]
         self.pseudo_indices_ = candidates[confident]
         labels = predicted[confident]
-        self.pseudo_labels_ = labels if classes is None else classes[labels]
+        classes = getattr(proba_fn.estimator, "classes_", None)
+        self.pseudo_labels_ = labels if classes is None else np.asarray(classes)[labels]
         return positions, scores
 
     def _training_extras(self, model, X_pool, selected) -> TrainingExtras:
