@@ -27,13 +27,26 @@ def probability_function(
     if not hasattr(estimator, "predict_proba"):
         raise TypeError(
             f"estimator: {what} needs predict_proba, which {type(estimator).__name__} "
-            "does not provide (for SVC, set probability=True)"
+            f"does not provide{_calibration_hint(estimator)}"
         )
     try:
         network = _torch.find_network(estimator, what=what)
     except TypeError:
         return _Probabilities(estimator, None, batch_size)
     return _Probabilities(estimator, network, batch_size)
+
+
+def _calibration_hint(estimator) -> str:
+    from sklearn.pipeline import Pipeline
+
+    final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+    final = getattr(final, "estimator_", final)
+    if hasattr(final, "decision_function"):
+        return (
+            "; wrap it in sklearn.calibration.CalibratedClassifierCV to get calibrated "
+            "probabilities from its decision_function"
+        )
+    return ""
 
 
 class _Probabilities:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sklearn.pipeline import Pipeline
-from skorch import NeuralNet
+from skorch import NeuralNet, NeuralNetBinaryClassifier
 
 from skactive._chunking import chunk_slices
 
@@ -84,6 +84,28 @@ class TorchNetwork:
         """
         return isinstance(getattr(self.net, "criterion_", None), torch.nn.NLLLoss)
 
+    def inverts(self, X_rows: np.ndarray) -> bool:
+        """Whether net inputs map back to these pool rows.
+
+        Decided by a round trip, ``inverse_transform(transform(x)) == x``
+        up to float32 rounding, not by the presence of ``inverse_transform``:
+        scikit-learn's ``FunctionTransformer`` without ``inverse_func`` has
+        one, and it is the identity.
+        """
+        if self.transform is None:
+            return True
+        if self.inverse_transform is None:
+            return False
+        X_rows = np.asarray(X_rows)
+        try:
+            back = np.asarray(self.inverse_transform(self.transform(X_rows)), dtype=np.float64)
+        except (TypeError, ValueError, NotImplementedError):
+            return False
+        if back.shape != X_rows.shape:
+            return False
+        scale = max(1.0, float(np.abs(X_rows).max(initial=0.0)))
+        return bool(np.allclose(back, X_rows, rtol=1e-4, atol=1e-5 * scale))
+
     def to_input(self, X_chunk: np.ndarray) -> torch.Tensor:
         """Pool rows -> a tensor on the module's device, in its dtype."""
         if self.transform is not None:
@@ -99,10 +121,24 @@ class TorchNetwork:
         """
         return self.as_logits(self.module(x))
 
+    @property
+    def is_binary(self) -> bool:
+        """True for a net with one output unit (skorch's ``NeuralNetBinaryClassifier``)."""
+        return isinstance(self.net, NeuralNetBinaryClassifier)
+
     def as_logits(self, out) -> torch.Tensor:
-        """Turn a raw module output into logits (see :meth:`logits`)."""
+        """Turn a raw module output into logits (see :meth:`logits`).
+
+        A single output ``z`` (a binary net's logit of class 1) becomes the
+        two columns ``[0, z]``: their softmax is ``[1 - sigmoid(z),
+        sigmoid(z)]``, the probabilities skorch's own ``predict_proba``
+        gives, and the boundary ``z = 0`` is where the two columns tie.
+        """
         if isinstance(out, tuple):
             out = out[0]
+        if self.is_binary or out.dim() == 1 or out.shape[-1] == 1:
+            z = out.reshape(len(out), 1)
+            return torch.cat([torch.zeros_like(z), z], dim=1)
         if self.outputs_probabilities:
             out = torch.log(out.clamp_min(torch.finfo(out.dtype).tiny))
         return out
@@ -306,19 +342,34 @@ def embed(
     name it is the flattened output of that submodule.
     """
     target = find_layer(network.module, layer)
-    captured: list[torch.Tensor] = []
-
-    def hook(mod, inputs, output):
-        value = inputs[0] if layer is None else output
-        captured.append(value.flatten(start_dim=1))
 
     def run(nw, x):
-        captured.clear()
-        nw.module(x)
-        return captured[0]
+        with layer_io(target) as captured:
+            nw.module(x)
+        value = captured["input"] if layer is None else captured["output"]
+        return value.flatten(start_dim=1)
 
-    handle = target.register_forward_hook(hook)
+    return predict_batches(network, X, run, batch_size)
+
+
+@contextlib.contextmanager
+def layer_io(layer: torch.nn.Module) -> Iterator[dict]:
+    """Capture the input and output of ``layer`` in forward passes of this thread.
+
+    Yields a dict that holds ``"input"`` (the first positional input) and
+    ``"output"`` after a forward pass. Passes run by other threads on the
+    same module (joblib's threading backend) are ignored, so concurrent
+    chunks never read each other's activations.
+    """
+    captured: dict = {}
+    me = threading.get_ident()
+
+    def hook(mod, inputs, output):
+        if threading.get_ident() == me:
+            captured["input"], captured["output"] = inputs[0], output
+
+    handle = layer.register_forward_hook(hook)
     try:
-        return predict_batches(network, X, run, batch_size)
+        yield captured
     finally:
         handle.remove()

@@ -33,6 +33,11 @@ def check_rows(X, *, name: str, feature_shape: tuple | None = None) -> np.ndarra
     X : ndarray or DatasetPool
         ``X`` itself when it already is an ndarray, else ``np.asarray(X)``.
     """
+    if _is_sparse(X):
+        raise TypeError(
+            f"{name} is a sparse matrix; skactive needs dense rows: pass {name}.toarray() "
+            "(or a numpy.memmap for pools larger than memory)"
+        )
     if _is_torch_dataset(X):
         X = DatasetPool(X)
     elif not isinstance(X, np.ndarray):
@@ -69,6 +74,12 @@ def _check_finite(X: np.ndarray, name: str) -> None:
         if not finite.all():
             bad = rows.start + int(np.argmin(finite))
             raise ValueError(f"{name} contains NaN or infinity (first at row {bad})")
+
+
+def _is_sparse(X) -> bool:
+    from scipy import sparse
+
+    return sparse.issparse(X)
 
 
 def _is_torch_dataset(X) -> bool:
@@ -110,8 +121,19 @@ def check_positive_int(value, name: str, *, allow_none: bool = False):
     return int(value)
 
 
+def check_n_jobs(n_jobs) -> int | None:
+    """Validate joblib's ``n_jobs``: None or a non-zero integer (negative counts from the end)."""
+    if n_jobs is None:
+        return None
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
+    return int(n_jobs)
+
+
 def check_labels(y, n_rows: int, *, name: str = "y") -> np.ndarray:
     """Validate a 1-D label vector that goes with ``n_rows`` samples."""
+    if y is None:
+        raise ValueError(f"{name} is required: pass the oracle's label of every row of X")
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y.ravel()

@@ -8,6 +8,7 @@ decision boundary leave the batch immediately.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -247,16 +248,32 @@ def _input_gradients(logits, x, grad_out) -> torch.Tensor:
 def _check_deepfool_params(max_iter, overshoot, norm, top_k, clip):
     if not isinstance(max_iter, int | np.integer) or isinstance(max_iter, bool) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if not np.isfinite(overshoot) or overshoot < 0:
+    if (
+        isinstance(overshoot, bool)
+        or not isinstance(overshoot, numbers.Real)
+        or not np.isfinite(overshoot)
+        or overshoot < 0
+    ):
         raise ValueError(f"overshoot must be a non-negative number, got {overshoot!r}")
-    if norm not in (2, np.inf):
+    if isinstance(norm, bool) or not isinstance(norm, numbers.Real) or norm not in (2, np.inf):
         raise ValueError(f"norm must be 2 or numpy.inf, got {norm!r}")
     if top_k is not None and (
         isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 2
     ):
         raise ValueError(f"top_k must be None or an integer >= 2, got {top_k!r}")
-    if clip is not None and (len(clip) != 2 or not clip[0] < clip[1]):
-        raise ValueError(f"clip must be None or (low, high) with low < high, got {clip!r}")
+    if clip is not None and not _is_interval(clip):
+        raise ValueError(
+            f"clip must be None or a pair (low, high) of numbers with low < high, got {clip!r}"
+        )
+
+
+def _is_interval(clip) -> bool:
+    try:
+        low, high = clip
+    except (TypeError, ValueError):
+        return False
+    numbers_ = all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (low, high))
+    return numbers_ and bool(np.isfinite([low, high]).all()) and low < high
 
 
 def _concatenate(parts: list[DeepFoolResult]) -> DeepFoolResult:

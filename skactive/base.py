@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
-from skactive._validation import check_n, check_positive_int, check_rows
+from skactive._validation import check_n, check_n_jobs, check_positive_int, check_rows
 
 
 def _empty_rows() -> np.ndarray:
@@ -153,20 +153,43 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
                     UserWarning,
                     stacklevel=2,
                 )
+        check_n_jobs(getattr(self, "n_jobs", None))
+        rng = _check_strategy_random_state(getattr(self, "random_state", None))
         self._validate_params_before_select()
         check_is_fitted(estimator)
         model = self._prepare(estimator)
 
-        rng = check_random_state(self.random_state)
         candidates = _draw_candidates(len(X_pool), n_candidates, rng)
         positions, scores = self._rank_candidates(
             model, X_pool, candidates, n, rng, X_labeled=X_labeled, y_labeled=y_labeled
         )
+        positions = self._check_ranking(positions, scores, n, len(candidates))
         self.candidates_ = candidates
         self.scores_ = scores
         self.indices_ = candidates[positions]
         self.extras_ = self._training_extras(model, X_pool, self.indices_)
         return self.indices_.copy()
+
+    def _check_ranking(self, positions, scores, n: int, n_candidates: int) -> np.ndarray:
+        """Hold every strategy to the contract: ``n`` distinct positions, aligned scores."""
+        name = type(self).__name__
+        positions = np.asarray(positions)
+        if positions.shape != (n,) or positions.dtype.kind not in "iu":
+            raise RuntimeError(
+                f"{name} ranked {positions.shape} positions of dtype {positions.dtype}; "
+                f"the contract is {n} integer positions"
+            )
+        if len(np.unique(positions)) != n or positions.min() < 0 or positions.max() >= n_candidates:
+            raise RuntimeError(
+                f"{name} returned repeated or out-of-range positions {positions.tolist()[:20]} "
+                f"for {n_candidates} candidates; the contract is n distinct rows"
+            )
+        if scores is not None and np.shape(scores) != (n_candidates,):
+            raise RuntimeError(
+                f"{name} produced scores of shape {np.shape(scores)} for {n_candidates} "
+                "candidates; scores_ must hold one score per candidate"
+            )
+        return positions.astype(np.intp)
 
     # -- hooks for subclasses ---------------------------------------------
 
@@ -205,6 +228,12 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
                 delayed(self._score_chunk)(model, take_rows(X_pool, candidates[rows]), i)
                 for i, rows in enumerate(chunks)
             )
+        for rows, part in zip(chunks, parts, strict=True):
+            if len(part) != rows.stop - rows.start:
+                raise RuntimeError(
+                    f"{type(self).__name__}._score returned {len(part)} scores for a chunk "
+                    f"of {rows.stop - rows.start} rows; it must return one score per row"
+                )
         return np.concatenate(parts).astype(np.float64) if parts else np.empty(0)
 
     def _score_chunk(self, model, X_chunk: np.ndarray, chunk_index: int) -> np.ndarray:
@@ -227,6 +256,16 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
     def _training_extras(self, model, X_pool, selected) -> TrainingExtras:
         """Extra training rows for the learner; none by default."""
         return TrainingExtras()
+
+
+def _check_strategy_random_state(random_state):
+    try:
+        return check_random_state(random_state)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            "random_state must be None, an integer in [0, 2**32 - 1] or a "
+            f"numpy RandomState, got {random_state!r}"
+        ) from exc
 
 
 def _draw_candidates(n_pool: int, n_candidates: int | None, rng) -> np.ndarray:

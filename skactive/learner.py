@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
+import signal
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import joblib
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    MetaEstimatorMixin,
+    clone,
+    is_regressor,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNet
+from skorch import NeuralNet, NeuralNetBinaryClassifier
 
 from skactive._torch import seeded
-from skactive._validation import check_labels, check_rows
+from skactive._validation import _is_torch_dataset, check_labels, check_rows
 from skactive.base import QueryStrategy, TrainingExtras
+from skactive.preprocessing import AsType
 
 
 def _estimator_has(attr: str):
@@ -36,12 +47,21 @@ def _row_key(row: np.ndarray) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
 
 
-@dataclass
+@dataclass(frozen=True)
 class _PendingQuery:
-    """What the last query produced and the next ``teach`` may consume."""
+    """What the last query produced, kept until the next query.
+
+    A labelling tool may answer a query in pieces: each ``teach`` consumes
+    the twins of the rows it brings (``taught`` positions), the rest wait
+    for a later piece. ``pseudo_X, pseudo_y`` (labels in the learner's
+    label space) lose the rows the oracle labels meanwhile.
+    """
 
     positions: dict[bytes, int]
-    extras: TrainingExtras = field(default_factory=TrainingExtras)
+    extras: TrainingExtras
+    pseudo_X: np.ndarray
+    pseudo_y: np.ndarray
+    taught: frozenset = frozenset()
 
 
 class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -112,10 +132,23 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     Notes
     -----
     If a refit inside :meth:`teach` raises (out of memory, a keyboard
-    interrupt), the newly taught rows are already in the labelled set, the
-    previous model stays in ``estimator_`` (with ``warm_start=True`` it may
-    be partly updated, since training continues in place), and
-    :meth:`refit` retries.
+    interrupt, which skorch alone would swallow), the newly taught rows are
+    already in the labelled set, the previous model stays in ``estimator_``
+    untouched (a warm refit trains a copy), the error propagates, and
+    :meth:`refit` retries. A failed :meth:`fit` leaves the learner as it was.
+
+    Parameters set with ``set_params`` after ``fit`` take effect without a
+    new ``fit``: ``query_strategy`` (and ``query_strategy__*``) and
+    ``random_state`` at the next :meth:`query`, the strategy's round state
+    carried over when its class is unchanged; ``estimator`` (and
+    ``estimator__*``), ``classes`` and ``warm_start`` at the next refit
+    (:meth:`teach` or :meth:`refit`). ``classes`` may grow, never shrink.
+
+    Inputs of any numeric dtype are accepted: a skorch net receives them in
+    its own dtype (float32), and in a ``Pipeline`` ending in a net the
+    learner inserts an :class:`~skactive.preprocessing.AsType` step before
+    the net. A skorch ``NeuralNetBinaryClassifier`` (one output unit) works
+    for two classes.
 
     Examples
     --------
@@ -152,7 +185,9 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     def fit(self, X, y) -> ActiveLearner:
         """Start a campaign: clone the estimator and fit it on ``X, y``.
 
-        Any previous labelled set, twins and history are discarded.
+        Any previous labelled set, twins and history are discarded. If
+        ``fit`` raises (bad input, a failing estimator, a keyboard
+        interrupt), the learner is left exactly as it was.
 
         Parameters
         ----------
@@ -165,14 +200,32 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         self : ActiveLearner
         """
-        X, y = validate_data(self, X, y, allow_nd=True, dtype="numeric")
-        check_classification_targets(y)
-        classes = self._validate_classes(y)
-        if not isinstance(self.warm_start, bool | np.bool_):
-            raise ValueError(f"warm_start must be True or False, got {self.warm_start!r}")
-        self._start(X, y, classes)
-        self._fit_estimator(clone(self.estimator), warm=False)
+        before = dict(self.__dict__)
+        try:
+            self._check_estimator_kind()
+            X, y = validate_data(self, X, y, allow_nd=True, dtype="numeric")
+            check_classification_targets(y)
+            classes = self._validate_classes(y)
+            if not isinstance(self.warm_start, bool | np.bool_):
+                raise ValueError(f"warm_start must be True or False, got {self.warm_start!r}")
+            self._start(X, y, classes)
+            self._fit_estimator(clone(self.estimator), warm=False)
+        except BaseException:
+            # validate_data and _start assign attributes; a failed fit undoes them.
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
         return self
+
+    def _check_estimator_kind(self) -> None:
+        if not hasattr(self.estimator, "fit"):
+            raise TypeError(
+                f"estimator must be a scikit-learn classifier, got {type(self.estimator).__name__}"
+            )
+        if is_regressor(self.estimator):
+            raise TypeError(
+                f"estimator must be a classifier; {type(self.estimator).__name__} is a regressor"
+            )
 
     def _start(self, X: np.ndarray, y: np.ndarray, classes: np.ndarray) -> None:
         """Reset the campaign state to the labelled set ``X, y``."""
@@ -181,6 +234,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         self.row_shape_ = tuple(X.shape[1:])
         self._seed = _base_seed(self.random_state)
+        self._seen = self._param_fingerprints()
         self.X_labeled_ = X
         self.y_labeled_ = y
         self.X_twins_ = np.empty((0, *X.shape[1:]), dtype=X.dtype)
@@ -215,45 +269,151 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             )
         return clone(self.query_strategy)
 
+    # -- parameters changed after fit ----------------------------------------
+
+    def _param_fingerprints(self) -> dict:
+        """Hashes of the parameters whose later change the learner must notice."""
+        return {
+            name: joblib.hash(getattr(self, name))
+            for name in ("estimator", "query_strategy", "random_state", "classes")
+        }
+
+    def _changed(self, name: str) -> bool:
+        return joblib.hash(getattr(self, name)) != self._seen[name]
+
+    def _strategy_for_next_query(self) -> QueryStrategy:
+        """The strategy to query with: the fitted one, or the changed parameter's.
+
+        A new strategy of the same class keeps the fitted one's round state
+        (e.g. CEAL's round count) and takes the new parameters.
+        """
+        if not self._changed("query_strategy"):
+            return copy.copy(self.query_strategy_)
+        template = self._validate_strategy()
+        if type(template) is not type(self.query_strategy_):
+            return template
+        strategy = copy.copy(self.query_strategy_)
+        return strategy.set_params(**template.get_params(deep=False))
+
+    def _seed_for_next_round(self) -> int | None:
+        return _base_seed(self.random_state) if self._changed("random_state") else self._seed
+
+    def _classes_for_next_fit(self) -> np.ndarray:
+        """``classes_``, grown to a changed ``classes`` parameter (never shrunk)."""
+        if not self._changed("classes") or self.classes is None:
+            return self.classes_
+        classes = np.unique(np.asarray(self.classes))
+        dropped = np.setdiff1d(self.classes_, classes)
+        if dropped.size:
+            raise ValueError(
+                f"classes={classes.tolist()} drops the labels {dropped.tolist()} of "
+                "this campaign; classes may grow after fit, never shrink"
+            )
+        return classes
+
+    # -- fitting the wrapped estimator -------------------------------------
+
     def refit(self) -> ActiveLearner:
         """Refit the model on the current training set.
 
-        Uses a fresh clone unless ``warm_start=True``. Call it to retry after
-        a refit inside :meth:`teach` failed.
+        Uses a fresh clone unless ``warm_start=True`` (then the current
+        model, copied, trains on); parameters of the learner or of the
+        estimator changed with ``set_params`` since the last fit take
+        effect here, a changed ``estimator`` or ``classes`` through a fresh
+        clone. Call it to retry after a refit inside :meth:`teach` failed.
 
         Returns
         -------
         self : ActiveLearner
         """
         check_is_fitted(self)
-        warm = bool(self.warm_start)
-        self._fit_estimator(self.estimator_ if warm else clone(self.estimator), warm=warm)
+        classes = self._classes_for_next_fit()
+        seed = self._seed_for_next_round()
+        fresh = self._changed("estimator") or len(classes) != len(self._estimator_classes)
+        warm = bool(self.warm_start) and not fresh
+        estimator = copy.deepcopy(self.estimator_) if warm else clone(self.estimator)
+        self.classes_, self._seed = classes, seed
+        self._seen.update(
+            {name: joblib.hash(getattr(self, name)) for name in ("classes", "random_state")}
+        )
+        self._fit_estimator(estimator, warm=warm)
+        self._seen["estimator"] = joblib.hash(self.estimator)
         return self
 
     def _fit_estimator(self, estimator, *, warm: bool) -> None:
         X, y, _ = self.training_set(include_pseudo=True)
-        estimator = self._with_class_count(estimator)
-        X_in, y_in = self._to_estimator_input(estimator, X), self._encode(y, name="y")
-        with seeded(self._round_seed("fit")):
-            if warm and isinstance(estimator, NeuralNet):
-                estimator.partial_fit(X_in, y_in)
-            else:
-                estimator.fit(X_in, y_in)
+        estimator = self._prepared(estimator)
+        X_in = self._to_estimator_input(estimator, X)
+        y_in = self._estimator_targets(estimator, self._encode(y, name="y"))
+        net = _final_step(estimator)
+        with seeded(self._round_seed("fit")), _interrupts_propagate():
+            try:
+                if warm and isinstance(estimator, NeuralNet):
+                    estimator.partial_fit(X_in, y_in)
+                else:
+                    estimator.fit(X_in, y_in)
+            except IndexError as exc:
+                if not isinstance(net, NeuralNet):
+                    raise
+                raise ValueError(
+                    f"classes: the network could not be trained on {len(self.classes_)} "
+                    f"classes ({exc}); its module must output one column per class"
+                ) from exc
+        self._check_output_width(estimator, X_in[:1])
         # Assigned only after success: a failed refit keeps the previous model.
         self.estimator_ = estimator
+        self._estimator_classes = self.classes_
 
-    def _with_class_count(self, estimator):
+    def _prepared(self, estimator):
+        """Make the estimator fit for the learner's encoded labels and its rows."""
+        net = _final_step(estimator)
+        if not isinstance(net, NeuralNet):
+            return estimator
+        if isinstance(net, NeuralNetBinaryClassifier) and len(self.classes_) != 2:
+            raise ValueError(
+                f"classes: a NeuralNetBinaryClassifier separates exactly 2 classes, but the "
+                f"learner has {len(self.classes_)} ({self.classes_.tolist()[:10]}); use a "
+                "NeuralNetClassifier"
+            )
         # skorch infers classes from y; a class missing from the labelled set
         # would then shrink ``classes_`` below the module's output width.
-        net = _final_step(estimator)
-        if isinstance(net, NeuralNet) and "classes" in net.get_params(deep=False):
+        if "classes" in net.get_params(deep=False):
             net.set_params(classes=list(range(len(self.classes_))))
+        if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
+            before_net = estimator.steps[-2][1]
+            if not isinstance(before_net, AsType):
+                # Transformers return float64, which torch refuses next to float32 weights.
+                steps = [*estimator.steps[:-1], ("as_net_dtype", AsType()), estimator.steps[-1]]
+                estimator.set_params(steps=steps)
         return estimator
+
+    def _check_output_width(self, estimator, X_row) -> None:
+        if not isinstance(_final_step(estimator), NeuralNet):
+            return
+        width = np.asarray(estimator.predict_proba(X_row)).shape[1]
+        if width != len(self.classes_):
+            raise ValueError(
+                f"classes: the network outputs {width} columns but the learner has "
+                f"{len(self.classes_)} classes ({self.classes_.tolist()[:10]}); size the "
+                f"module's last layer to {len(self.classes_)} outputs, or list every "
+                "possible label in ActiveLearner(classes=...)"
+            )
+
+    @staticmethod
+    def _estimator_targets(estimator, y_encoded: np.ndarray) -> np.ndarray:
+        # A one-output net trains with BCEWithLogitsLoss, which wants floats.
+        if isinstance(_final_step(estimator), NeuralNetBinaryClassifier):
+            return y_encoded.astype(np.float32)
+        return y_encoded
 
     # -- the active-learning loop -----------------------------------------
 
     def query(self, X_pool, n: int = 1) -> np.ndarray:
         """Indices of the ``n`` pool rows the oracle should label next.
+
+        Parameters changed with ``set_params`` since the last query
+        (``query_strategy``, ``query_strategy__*``, ``random_state``) take
+        effect here. If the strategy raises, the learner is unchanged.
 
         Parameters
         ----------
@@ -268,14 +428,15 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             Distinct indices into ``X_pool``, best first.
         """
         check_is_fitted(self)
-        X_pool = check_rows(X_pool, name="X_pool", feature_shape=self.row_shape_)
+        X_pool = self._check_rows(X_pool, name="X_pool")
         # A shallow copy keeps state a strategy carries across rounds (CEAL's
         # round count) while the current one stays intact if select fails:
         # select only ever rebinds attributes.
-        strategy = copy.copy(self.query_strategy_)
-        seed = self._round_seed("query")
-        if seed is not None and "random_state" in strategy.get_params():
-            strategy.set_params(random_state=seed)
+        strategy = self._strategy_for_next_query()
+        seed = self._seed_for_next_round()
+        round_seed = self._round_seed("query", seed)
+        if round_seed is not None and "random_state" in strategy.get_params():
+            strategy.set_params(random_state=round_seed)
         start = time.perf_counter()
         indices = strategy.select(
             self.estimator_,
@@ -285,11 +446,18 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             y_labeled=self._encode(self.y_labeled_, name="y"),
         )
         seconds = time.perf_counter() - start
+        extras = strategy.extras_
+        pseudo_labels = self._estimator_classes[np.asarray(extras.pseudo_y, dtype=np.intp)]
         # State changes only after the strategy succeeded.
-        self.query_strategy_ = strategy
+        self.query_strategy_, self._seed = strategy, seed
+        self._seen.update(
+            {name: joblib.hash(getattr(self, name)) for name in ("query_strategy", "random_state")}
+        )
         self._pending = _PendingQuery(
             positions={_row_key(X_pool[i]): pos for pos, i in enumerate(indices)},
-            extras=strategy.extras_,
+            extras=extras,
+            pseudo_X=extras.pseudo_X,
+            pseudo_y=pseudo_labels,
         )
         scores = strategy.scores_
         self.history_.append(
@@ -307,65 +475,95 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         """Add oracle-labelled rows (and their twins) and refit.
 
         Rows returned by the last :meth:`query` bring along the twins the
-        strategy made for them. Nothing is ever removed from the labelled
-        set; pseudo-labels from the last query replace the previous ones.
+        strategy made for them; an answer may come in pieces (several
+        ``teach`` calls for one query), and twins of rows not yet taught
+        wait until the next query. Pseudo-labels of the last query take part
+        in every refit until the next query, except rows the oracle has
+        labelled since. Nothing is ever removed from the labelled set: if
+        the refit fails (an error, a keyboard interrupt), the taught rows
+        stay, the previous model stays in ``estimator_`` and the error
+        propagates; :meth:`refit` retries.
 
         Parameters
         ----------
         X : array-like of shape (n_new, ...)
             Newly labelled rows, usually ``X_pool[indices]``.
         y : array-like of shape (n_new,)
-            Their labels, among ``classes_``.
+            Their labels, among ``classes_`` (or a grown ``classes``
+            parameter, see :meth:`set_params`).
 
         Returns
         -------
         self : ActiveLearner
         """
         check_is_fitted(self)
-        X = check_rows(X, name="X", feature_shape=self.row_shape_)
+        X = self._check_rows(X, name="X")
         y = check_labels(y, len(X), name="y")
-        self._encode(y, name="y")
-        twins, twin_y, twin_sources = self._twins_for(X, y)
-        pseudo_X, pseudo_y = self._pseudo_labels()
+        classes = self._classes_for_next_fit()
+        self._encode(y, name="y", classes=classes)
+        keys = [_row_key(x) for x in X]
+        twins, twin_y, twin_sources, taught_positions = self._twins_for(keys, y)
+        pseudo_X, pseudo_y = self._pseudo_labels(set(keys))
 
         n_before = len(self.y_labeled_)
+        self.classes_ = classes
+        self._seen["classes"] = joblib.hash(self.classes)
         self.X_labeled_ = np.concatenate([self.X_labeled_, X])
         self.y_labeled_ = np.concatenate([self.y_labeled_, y])
         self.X_twins_ = np.concatenate([self.X_twins_, twins])
         self.y_twins_ = np.concatenate([self.y_twins_, twin_y])
         self.twin_sources_ = np.concatenate([self.twin_sources_, n_before + twin_sources])
         self.X_pseudo_, self.y_pseudo_ = pseudo_X, pseudo_y
-        self._pending = None
         self.n_iter_ += 1
-        if self.history_ and self.history_[-1]["round"] == self.n_iter_ - 1:
-            self.history_[-1].update(n_taught=len(y), n_twins=len(twin_y), n_pseudo=len(pseudo_y))
+        if self._pending is not None:
+            self._pending = replace(
+                self._pending,
+                taught=self._pending.taught | taught_positions,
+                pseudo_X=pseudo_X,
+                pseudo_y=pseudo_y,
+            )
+            entry = self.history_[-1]
+            entry["n_taught"] = entry.get("n_taught", 0) + len(y)
+            entry["n_twins"] = entry.get("n_twins", 0) + len(twin_y)
+            entry["n_pseudo"] = len(pseudo_y)
         self.refit()
         return self
 
-    def _twins_for(self, X: np.ndarray, y: np.ndarray):
-        """Twins of the taught rows that came from the last query."""
-        empty = (self.X_twins_[:0], self.y_twins_[:0], np.empty(0, dtype=np.intp))
-        if self._pending is None or self._pending.extras.n_twins == 0:
+    def _check_rows(self, X, *, name: str):
+        """Validate rows like ``predict`` does: shape, values and feature names."""
+        rows = check_rows(X, name=name, feature_shape=self.row_shape_)
+        if not _is_torch_dataset(X) and not isinstance(X, np.ndarray):
+            # A DataFrame with reordered or renamed columns is refused, not permuted.
+            validate_data(self, X, reset=False, skip_check_array=True)
+        return rows
+
+    def _twins_for(self, keys: list[bytes], y: np.ndarray):
+        """Twins of the taught rows whose query position has no twin taught yet."""
+        empty = (self.X_twins_[:0], self.y_twins_[:0], np.empty(0, dtype=np.intp), frozenset())
+        if self._pending is None:
             return empty
-        extras = self._pending.extras
+        pending = self._pending
         taught_at = {}  # position in the query -> row of X
-        for row, x in enumerate(X):
-            pos = self._pending.positions.get(_row_key(x))
-            if pos is not None:
+        for row, key in enumerate(keys):
+            pos = pending.positions.get(key)
+            if pos is not None and pos not in pending.taught:
                 taught_at.setdefault(pos, row)
-        keep = [j for j, src in enumerate(extras.twin_sources) if int(src) in taught_at]
+        sources = pending.extras.twin_sources
+        keep = [j for j, src in enumerate(sources) if int(src) in taught_at]
         if not keep:
-            return empty
-        rows = np.array([taught_at[int(extras.twin_sources[j])] for j in keep], dtype=np.intp)
+            return (*empty[:3], frozenset(taught_at))
+        rows = np.array([taught_at[int(sources[j])] for j in keep], dtype=np.intp)
         order = np.argsort(rows, kind="stable")  # twins follow the taught order
         keep, rows = np.asarray(keep)[order], rows[order]
-        return extras.twins[keep], y[rows], rows
+        return pending.extras.twins[keep], y[rows], rows, frozenset(taught_at)
 
-    def _pseudo_labels(self):
-        if self._pending is None or self._pending.extras.n_pseudo == 0:
+    def _pseudo_labels(self, taught_keys: set[bytes]):
+        """The last query's pseudo-labelled rows, minus those the oracle labelled."""
+        if self._pending is None or len(self._pending.pseudo_y) == 0:
             return self.X_twins_[:0], self.y_labeled_[:0]
-        extras = self._pending.extras
-        return extras.pseudo_X, self.classes_[np.asarray(extras.pseudo_y, dtype=np.intp)]
+        pseudo_X, pseudo_y = self._pending.pseudo_X, self._pending.pseudo_y
+        keep = np.array([_row_key(x) not in taught_keys for x in pseudo_X], dtype=bool)
+        return pseudo_X[keep], pseudo_y[keep]
 
     def training_set(self, *, include_pseudo: bool = False):
         """Everything the model trains on, with groups for cross-validation.
@@ -442,7 +640,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         """Predicted class labels of ``X`` (in the label space of ``y``)."""
         X = self._check_predict_input(X)
         encoded = np.asarray(self.estimator_.predict(X)).astype(np.intp)
-        return self.classes_[encoded]
+        return self._estimator_classes[encoded]
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X) -> np.ndarray:
@@ -478,48 +676,103 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return self._to_estimator_input(self.estimator_, X)
 
     def _align_columns(self, proba: np.ndarray) -> np.ndarray:
-        # An estimator that never saw a class returns fewer columns.
+        # An estimator that never saw a class returns fewer columns, and one
+        # fitted before ``classes`` grew knows fewer labels.
+        labels = self._estimator_classes
         seen = getattr(self.estimator_, "classes_", None)
-        if seen is None or proba.shape[1] == len(self.classes_):
+        if seen is not None and len(seen) == proba.shape[1]:
+            labels = labels[np.asarray(seen, dtype=np.intp)]
+        if len(labels) == len(self.classes_):
             return proba
         out = np.zeros((proba.shape[0], len(self.classes_)), dtype=proba.dtype)
-        out[:, np.asarray(seen, dtype=np.intp)] = proba
+        out[:, np.searchsorted(self.classes_, labels)] = proba
         return out
 
     # -- helpers -------------------------------------------------------------
 
-    def _encode(self, y: np.ndarray, *, name: str) -> np.ndarray:
+    def _encode(self, y: np.ndarray, *, name: str, classes=None) -> np.ndarray:
         y = np.asarray(y)
-        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        classes = self.classes_ if classes is None else classes
+        unknown = np.setdiff1d(np.unique(y), classes)
         if unknown.size:
             raise ValueError(
                 f"{name} has labels {unknown.tolist()[:10]} outside the classes "
-                f"{self.classes_.tolist()}; pass every possible label as "
-                "ActiveLearner(classes=...)"
+                f"{classes.tolist()}; list every possible label in classes= "
+                "(learner.set_params(classes=...) grows them mid-campaign)"
             )
-        return np.searchsorted(self.classes_, y).astype(np.int64)
+        return np.searchsorted(classes, y).astype(np.int64)
 
     @staticmethod
     def _to_estimator_input(estimator, X: np.ndarray) -> np.ndarray:
-        # skorch feeds arrays to torch as they are; float64 rows would clash
-        # with float32 weights.
-        if isinstance(estimator, NeuralNet) and X.dtype == np.float64:
-            return X.astype(np.float32)
+        # skorch feeds arrays to torch as they are: float64, float16 or
+        # integer rows would clash with the module's float32 weights.
+        if isinstance(estimator, NeuralNet):
+            return X.astype(_net_dtype(estimator), copy=False)
         return X
 
-    def _round_seed(self, purpose: str) -> int | None:
-        if self._seed is None:
+    def _round_seed(self, purpose: str, seed: int | None = None) -> int | None:
+        seed = self._seed if seed is None else seed
+        if seed is None:
             return None
         tag = {"fit": 0, "query": 1}[purpose]
-        seq = np.random.SeedSequence([self._seed, self.n_iter_, tag])
+        seq = np.random.SeedSequence([seed, self.n_iter_, tag])
         return int(seq.generate_state(1)[0] % (2**31 - 1))
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "estimator_")
 
+    def __setstate__(self, state):
+        # Learners pickled before these attributes existed.
+        if "estimator_" in state:
+            state.setdefault("_estimator_classes", state.get("classes_"))
+        super().__setstate__(state)
+        if "estimator_" in state and "_seen" not in state:
+            self._seen = self._param_fingerprints()
+
 
 def _final_step(estimator):
     return estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+
+
+def _net_dtype(net: NeuralNet) -> np.dtype:
+    """The dtype of the net's floating parameters (float32 before it is initialised)."""
+    module = getattr(net, "module_", None)
+    if module is not None:
+        for param in module.parameters():
+            if param.is_floating_point():
+                return np.dtype(str(param.dtype).removeprefix("torch."))
+    return np.dtype(np.float32)
+
+
+@contextlib.contextmanager
+def _interrupts_propagate():
+    """Re-raise a Ctrl-C that skorch's training loop caught and swallowed.
+
+    skorch ends ``fit`` early on ``KeyboardInterrupt`` and returns normally;
+    a learner would then install a half-trained model. While this context
+    is active (in the main thread), SIGINT is recorded, and the interrupt
+    is raised again when the block returns.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield
+        return
+    interrupted = []
+
+    def handler(signum, frame):
+        try:
+            previous(signum, frame)
+        except KeyboardInterrupt:
+            interrupted.append(signum)
+            raise
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 def _base_seed(random_state) -> int | None:

@@ -27,14 +27,20 @@ FORMAT_VERSION = 1
 
 
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OSError(f"path: cannot save to {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(f"path: cannot save to {path}: {exc.strerror or exc}") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -69,7 +75,13 @@ def load_learner(path: str | os.PathLike):
     with Path(path).open("rb") as stream:
         try:
             payload = pickle.load(stream)
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        except (AttributeError, ImportError) as exc:
+            raise ValueError(
+                f"path: {path} refers to code that cannot be imported here ({exc}); import or "
+                "install the module that defines the saved network, strategy or estimator "
+                "before loading"
+            ) from exc
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
             raise ValueError(f"path: {path} is not a saved skactive learner ({exc})") from exc
     if not (
         isinstance(payload, tuple)
@@ -86,7 +98,42 @@ def load_learner(path: str | os.PathLike):
         )
     if not isinstance(learner, ActiveLearner):
         raise ValueError(f"path: {path} holds a {type(learner).__name__}, not an ActiveLearner")
+    _warn_other_version(header.get("skactive"), path)
     return learner
+
+
+class InconsistentVersionWarning(UserWarning):
+    """A learner is loaded by another skactive version than the one that saved it.
+
+    Like scikit-learn's warning of the same name: the file loads, but its
+    behaviour is only guaranteed for the version that wrote it.
+
+    Attributes
+    ----------
+    original_version, current_version : str
+    """
+
+    def __init__(self, *, original_version, current_version, path):
+        self.original_version = original_version
+        self.current_version = current_version
+        super().__init__(
+            f"{path} was saved by skactive {original_version} and is loaded by skactive "
+            f"{current_version}; results may differ: re-save it with this version"
+        )
+
+
+def _warn_other_version(saved_version, path) -> None:
+    import warnings
+
+    from skactive import __version__
+
+    if saved_version != __version__:
+        warnings.warn(
+            InconsistentVersionWarning(
+                original_version=saved_version, current_version=__version__, path=path
+            ),
+            stacklevel=3,
+        )
 
 
 _ARRAYS = ("X_labeled_", "y_labeled_", "X_twins_", "y_twins_", "twin_sources_", "classes_")
@@ -99,8 +146,10 @@ def save_weights(learner, folder: str | os.PathLike) -> Path:
     ``params.pt`` (a ``state_dict``). Only learners around a skorch net
     (alone, not in a pipeline) are supported.
     """
+    from sklearn.utils.validation import check_is_fitted
     from skorch import NeuralNet
 
+    check_is_fitted(learner)
     if not isinstance(learner.estimator_, NeuralNet):
         raise TypeError("learner: save_weights needs an ActiveLearner around a skorch net")
     folder = Path(folder)
@@ -145,8 +194,9 @@ def load_weights(template, folder: str | os.PathLike):
     learner.X_twins_, learner.y_twins_ = arrays["X_twins_"], arrays["y_twins_"]
     learner.twin_sources_ = arrays["twin_sources_"]
     learner.n_iter_ = int(meta["n_iter_"])
-    net = learner._with_class_count(clone(learner.estimator))
+    net = learner._prepared(clone(learner.estimator))
     net.initialize()
     net.load_params(f_params=str(folder / "params.pt"))
     learner.estimator_ = net
+    learner._estimator_classes = learner.classes_
     return learner

@@ -78,13 +78,11 @@ def test_n_larger_than_candidates_and_bad_candidates(fitted, name):
     learner = learners[name]
     before = snapshot(learner)
     learner.set_params(query_strategy__candidates=10)
-    learner.query_strategy_.set_params(candidates=10)
     with pytest.raises(ValueError, match=r"n=11 is larger than candidates=10"):
         learner.query(pool, 11)
-    learner.query_strategy_.set_params(candidates=0.5)
+    learner.set_params(query_strategy__candidates=0.5)
     with pytest.raises(ValueError, match="candidates must be a positive integer or None"):
         learner.query(pool, 1)
-    learner.query_strategy_.set_params(candidates=None)
     learner.set_params(query_strategy__candidates=None)
     assert snapshot(learner) == before
 

@@ -113,7 +113,7 @@ def test_pipeline_without_inverse_scores_but_skips_twins(digits_split):
     pipe = Pipeline([("double", NoInverse()), ("net", tiny_net(max_epochs=2))])
     pipe.fit(X_init, y_init)
     strategy = DFAL()
-    with pytest.warns(UserWarning, match="twins skipped because a Pipeline step"):
+    with pytest.warns(UserWarning, match="twins skipped because the Pipeline steps"):
         idx = strategy.select(pipe, X_pool[:50], 3)
     assert len(idx) == 3 and strategy.extras_.n_twins == 0
     with warnings.catch_warnings():

@@ -119,10 +119,20 @@ def test_twins_and_pseudo_labels_protocol(blobs):
     assert len(learner.y_pseudo_) == 2
     X_all, _, groups_all = learner.training_set(include_pseudo=True)
     assert len(X_all) == 28 and len(np.unique(groups_all)) == 25
-    # teaching without a fresh query brings no twins and drops the pseudo-labels
-    learner.teach(X[:1] * 3.0, [0])
-    assert len(learner.y_twins_) == 3
-    assert len(learner.y_pseudo_) == 0
+    # the fourth queried row, taught later, still brings its twin
+    learner.teach(pool[idx[3:]], [0])
+    assert len(learner.y_twins_) == 4
+    assert_array_equal(learner.X_twins_[-1], pool[idx[3]] + 100.0)
+    # a row nobody queried brings no twin; pseudo-labels last until the next query,
+    # less any row the oracle labels meanwhile
+    pseudo_row = learner.X_pseudo_[:1]
+    learner.teach(np.concatenate([X[:1] * 3.0, pseudo_row]), [0, 1])
+    assert len(learner.y_twins_) == 4
+    assert len(learner.y_pseudo_) == 1
+    assert not (learner.X_pseudo_ == pseudo_row).all(axis=1).any()
+    learner.query(pool, n=1)
+    learner.teach(X[:1] * 5.0, [0])
+    assert len(learner.y_pseudo_) == 2  # the new query's pseudo-labels replaced them
 
 
 def test_fit_is_trained_on_twins_and_pseudo_labels(blobs):
@@ -192,9 +202,10 @@ def test_warm_start_continues_training_the_same_net(digits_split):
     net = learner.estimator_
     idx = learner.query(X_pool, 5)
     learner.teach(X_pool[idx], y_pool[idx])
-    assert learner.estimator_ is net
-    assert len(net.history) == 4  # 2 epochs at fit + 2 more on all 45 rows
-    assert net.history[-1]["train_batch_count"] == 2  # ceil(45 / 32)
+    # The previous model is copied, not trained in place: a failed refit keeps it.
+    assert len(net.history) == 2
+    assert len(learner.estimator_.history) == 4  # 2 epochs at fit + 2 more on all 45 rows
+    assert learner.estimator_.history[-1]["train_batch_count"] == 2  # ceil(45 / 32)
 
 
 def test_full_refit_trains_a_fresh_clone_on_all_rows(digits_split):

@@ -69,9 +69,8 @@ class DFAL(QueryStrategy):
         Selected pool indices, closest first.
     adversarial_examples_ : ndarray of shape (n, ...)
         Adversarial example of each selected row, in the pool's space (in
-        the network's input space when a pipeline step has no
-        ``inverse_transform``); rows that did not flip hold their last
-        iterate.
+        the network's input space when the pipeline steps before the network
+        cannot be inverted); rows that did not flip hold their last iterate.
     adversarial_converged_ : ndarray of shape (n,), bool
         Whether each selected row was flipped (only those become twins).
     extras_ : TrainingExtras
@@ -81,8 +80,11 @@ class DFAL(QueryStrategy):
     -----
     Inside a ``Pipeline`` DeepFool attacks the input of the final network
     step (the transformed pool); twins are mapped back with the earlier
-    steps' ``inverse_transform``. If a step has none, scoring still works and
-    twins are skipped with a warning.
+    steps' ``inverse_transform``. Whether that mapping is right is checked
+    by a round trip on the selected rows (``inverse_transform(transform(x))
+    == x``); if it fails (a step without ``inverse_transform``, or a
+    ``FunctionTransformer`` without ``inverse_func``, whose inverse is the
+    identity), scoring still works and twins are skipped with a warning.
     """
 
     _greater_is_better = False
@@ -149,10 +151,11 @@ class DFAL(QueryStrategy):
     def _training_extras(self, network, X_pool, selected) -> TrainingExtras:
         # Re-attacking the n selected rows costs n/candidates of the scoring
         # and keeps memory independent of the pool size.
-        result = self._attack(network, take_rows(X_pool, selected))
+        rows = take_rows(X_pool, selected)
+        result = self._attack(network, rows)
         adversarial = result.adversarial
-        mapped = network.transform is None or network.inverse_transform is not None
-        if mapped and network.inverse_transform is not None:
+        mapped = network.inverts(rows)
+        if mapped and network.transform is not None:
             adversarial = np.asarray(network.inverse_transform(adversarial))
         self.adversarial_examples_ = adversarial
         self.adversarial_converged_ = result.converged
@@ -160,9 +163,10 @@ class DFAL(QueryStrategy):
             return TrainingExtras()
         if not mapped:
             warnings.warn(
-                "DFAL: twins skipped because a Pipeline step before the network has no "
-                "inverse_transform, so adversarial examples cannot be mapped back to the "
-                "pool's space; scoring is unaffected",
+                "DFAL: twins skipped because the Pipeline steps before the network cannot "
+                "be inverted (inverse_transform(transform(x)) differs from x on the selected "
+                "rows), so adversarial examples cannot be mapped back to the pool's space; "
+                "scoring is unaffected",
                 UserWarning,
                 stacklevel=4,
             )

@@ -55,7 +55,7 @@ class BALD(QueryStrategy):
     Parameters
     ----------
     n_samples : int, default=10
-        Stochastic forward passes ``T``.
+        Stochastic forward passes ``T`` (at least 2).
     candidates : int, default=None
         Score only a random subset of this many pool rows (None: all).
     batch_size : int, default=None
@@ -95,7 +95,11 @@ class BALD(QueryStrategy):
         self.random_state = random_state
 
     def _validate_params_before_select(self) -> None:
-        check_positive_int(self.n_samples, "n_samples")
+        if check_positive_int(self.n_samples, "n_samples") < 2:
+            raise ValueError(
+                f"n_samples must be at least 2, got {self.n_samples!r}: one stochastic pass "
+                "cannot disagree with itself, so every score would be 0"
+            )
         check_positive_int(self.batch_size, "batch_size", allow_none=True)
 
     def _prepare(self, estimator):

@@ -81,12 +81,16 @@ def k_center_greedy(
     nearest = min_distances(points, centers, chunk_size=chunk_size)
     picks = np.empty(n, dtype=np.intp)
     pick_distances = np.empty(n)
+    # Duplicates (or rows on a center) tie at distance 0; masking the picked
+    # rows keeps the picks distinct where argmax alone would repeat one.
+    available = np.ones(len(points), dtype=bool)
     for t in range(n):
         if np.isinf(nearest).all():
             pick = int((rng or np.random.RandomState(0)).randint(len(points)))
         else:
-            pick = int(np.argmax(nearest))
+            pick = int(np.argmax(np.where(available, nearest, -1.0)))
         picks[t], pick_distances[t] = pick, nearest[pick]
+        available[pick] = False
         nearest = np.minimum(nearest, min_distances(points, points[pick : pick + 1]))
     return picks, pick_distances, float(nearest.max())
 
@@ -187,6 +191,8 @@ class CoreSet(QueryStrategy):
         if not isinstance(self.time_limit, numbers.Real) or not self.time_limit > 0:
             raise ValueError(f"time_limit must be a positive number, got {self.time_limit!r}")
         check_positive_int(self.max_bisections, "max_bisections")
+        if not isinstance(self.layer, str | None):
+            raise ValueError(f"layer must be None or a submodule name, got {self.layer!r}")
         check_positive_int(self.max_pairs, "max_pairs")
         check_positive_int(self.batch_size, "batch_size", allow_none=True)
 
@@ -218,6 +224,11 @@ class CoreSet(QueryStrategy):
         self.mip_solves_ = []
         scores = min_distances(points, centers)
         if self.method == "mip":
+            if self.outliers >= len(points):
+                raise ValueError(
+                    f"outliers={self.outliers} must be smaller than the number of "
+                    f"candidates ({len(points)}): the MIP could leave every row uncovered"
+                )
             picks, self.radius_, self.mip_solves_ = robust_k_center(
                 points,
                 centers,

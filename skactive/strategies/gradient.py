@@ -116,18 +116,9 @@ def _all_parameters(network, x: torch.Tensor) -> torch.Tensor:
 
 def _last_layer(network, x: torch.Tensor) -> torch.Tensor:
     layer = _torch.find_layer(network.module, None)
-    captured = {}
-
-    def hook(mod, inputs, output):
-        captured["h"], captured["z"] = inputs[0], output
-
-    handle = layer.register_forward_hook(hook)
-    try:
-        with torch.no_grad():
-            logits = network.logits(x)
-    finally:
-        handle.remove()
-    h, z = captured["h"].flatten(1), captured["z"]
+    with torch.no_grad(), _torch.layer_io(layer) as captured:
+        logits = network.logits(x)
+    h, z = captured["input"].flatten(1), network.as_logits(captured["output"])
     if z.shape != logits.shape or not torch.allclose(
         torch.log_softmax(z, 1), torch.log_softmax(logits, 1), atol=1e-4
     ):
@@ -138,5 +129,9 @@ def _last_layer(network, x: torch.Tensor) -> torch.Tensor:
     proba = torch.softmax(logits, dim=1)
     # ||p - e_k||^2 = ||p||^2 - 2 p_k + 1 for every class k at once.
     residual = (proba.pow(2).sum(dim=1, keepdim=True) - 2 * proba + 1).clamp_min(0)
+    if network.is_binary:
+        # One output unit: the gradient reaching it is p_1 - [k = 1], whose
+        # square is half of ||p - e_k||^2 over the two columns.
+        residual = residual / 2
     scale = h.pow(2).sum(dim=1, keepdim=True) + (1.0 if layer.bias is not None else 0.0)
     return (proba * (residual * scale).sqrt()).sum(dim=1)
