@@ -16,7 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from skactive import _cli
 from skactive.experiments import (
+    DATASETS,
     QUICK,
     ExperimentConfig,
     render_reports,
@@ -24,44 +26,43 @@ from skactive.experiments import (
     run_transfer,
     transfer_table,
 )
+from skactive.models import ARCHITECTURES
 from skactive.strategies import STRATEGIES
 
 
 def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small grid on digits")
-    parser.add_argument("--datasets")
-    parser.add_argument("--networks")
-    parser.add_argument("--strategies", help=f"comma-separated from {sorted(STRATEGIES)}")
-    parser.add_argument("--seeds", type=int)
-    parser.add_argument("--initial", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--budget", type=int)
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--candidates", type=int)
-    parser.add_argument("--device")
+    parser.add_argument("--datasets", type=_cli.name_list(DATASETS, "datasets"))
+    parser.add_argument("--networks", type=_cli.name_list(ARCHITECTURES, "networks"))
+    parser.add_argument(
+        "--strategies",
+        type=_cli.name_list(STRATEGIES, "strategies"),
+        help=f"comma-separated from {sorted(STRATEGIES)}",
+    )
+    parser.add_argument("--seeds", type=_cli.positive_int, help="number of seeds (0, 1, ...)")
+    for flag in ("--initial", "--batch-size", "--budget", "--epochs", "--candidates"):
+        parser.add_argument(flag, type=_cli.positive_int)
+    parser.add_argument("--device", type=_cli.torch_device)
     parser.add_argument("--output-dir", type=Path)
     parser.add_argument(
         "--transfer",
         metavar="NETWORK",
+        choices=sorted(ARCHITECTURES),
         help="after the runs, train NETWORK on each strategy's queries",
     )
-    parser.add_argument("--threads", type=int, help="torch threads")
+    parser.add_argument("--threads", type=_cli.positive_int, help="torch threads")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     settings = dict(QUICK) if args.quick else {}
     if args.quick:
         settings["output_dir"] = Path("results/experiments-quick")
+    if args.seeds is not None:
+        settings["seeds"] = tuple(range(args.seeds))
     for name, attr in [
         ("datasets", "datasets"),
         ("networks", "networks"),
         ("strategies", "strategies"),
-    ]:
-        if getattr(args, name):
-            settings[attr] = tuple(getattr(args, name).split(","))
-    if args.seeds:
-        settings["seeds"] = tuple(range(args.seeds))
-    for name, attr in [
         ("initial", "n_initial"),
         ("batch_size", "batch_size"),
         ("budget", "budget"),
@@ -74,7 +75,13 @@ def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
             settings[attr] = getattr(args, name)
     settings["progress"] = not args.no_progress
     known = {f.name for f in fields(ExperimentConfig)}
-    return ExperimentConfig(**{k: v for k, v in settings.items() if k in known}), args
+    config = ExperimentConfig(**{k: v for k, v in settings.items() if k in known})
+    try:
+        config.validate()
+    except ValueError as exc:
+        parser.error(str(exc))
+    _cli.check_output_dir(parser, Path(config.output_dir), "--output-dir")
+    return config, args
 
 
 def main(argv=None) -> int:

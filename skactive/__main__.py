@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from skactive import _cli
 from skactive.datasets import load_digits_images, load_fashion_mnist
 from skactive.models import ARCHITECTURES, make_net
 from skactive.simulation import compare_strategies, format_table, plot_learning_curves
@@ -31,34 +32,46 @@ def _parse_args(argv):
     parser.add_argument("--network", choices=sorted(ARCHITECTURES), default="lenet5")
     parser.add_argument(
         "--strategies",
-        default="random,entropy,dfal",
+        type=_cli.name_list(STRATEGIES, "strategies"),
+        default=("random", "entropy", "dfal"),
         help=f"comma-separated, from: {', '.join(STRATEGIES)}",
     )
-    parser.add_argument("--initial", type=int, default=50, help="initial labelled rows")
-    parser.add_argument("--batch-size", type=int, default=25, help="rows labelled per round")
     parser.add_argument(
-        "--budget", type=int, default=250, help="stop when this many labels are used"
+        "--initial", type=_cli.positive_int, default=50, help="initial labelled rows"
+    )
+    parser.add_argument(
+        "--batch-size", type=_cli.positive_int, default=25, help="rows labelled per round"
+    )
+    parser.add_argument(
+        "--budget", type=_cli.positive_int, default=250, help="stop when this many labels are used"
     )
     parser.add_argument(
         "--candidates",
-        type=int,
+        type=_cli.positive_int,
         default=None,
         help="score a random subset of this many pool rows per round",
     )
-    parser.add_argument("--epochs", type=int, default=60, help="training epochs per refit")
-    parser.add_argument("--seeds", type=int, default=2, help="number of seeds (0, 1, ...)")
-    parser.add_argument("--test-size", type=float, default=0.3)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--epochs", type=_cli.positive_int, default=60, help="training epochs per refit"
+    )
+    parser.add_argument(
+        "--seeds", type=_cli.positive_int, default=2, help="number of seeds (0, 1, ...)"
+    )
+    parser.add_argument("--test-size", type=_cli.open_fraction, default=0.3)
+    parser.add_argument("--device", type=_cli.torch_device, default="cpu")
     parser.add_argument("--output-dir", type=Path, default=Path("results"))
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
-    names = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    unknown = sorted(set(names) - set(STRATEGIES))
-    if unknown:
-        parser.error(f"--strategies: unknown {unknown}; choose from {sorted(STRATEGIES)}")
-    if args.budget <= args.initial:
-        parser.error(f"--budget ({args.budget}) must exceed --initial ({args.initial})")
-    args.strategy_names = names
+    _cli.check_campaign(
+        parser,
+        initial=args.initial,
+        batch_size=args.batch_size,
+        budget=args.budget,
+        candidates=args.candidates,
+    )
+    _cli.check_output_dir(parser, args.output_dir, "--output-dir")
+    args.strategy_names = list(args.strategies)
+    args.parser = parser
     return args
 
 
@@ -80,7 +93,14 @@ def _make_strategy(name: str, candidates):
 def main(argv=None) -> int:
     """Run the comparison described by the command-line arguments."""
     args = _parse_args(argv)
-    X_pool, X_test, y_pool, y_test = _load(args.dataset, args.test_size, seed=0)
+    try:
+        X_pool, X_test, y_pool, y_test = _load(args.dataset, args.test_size, seed=0)
+    except (OSError, ValueError) as exc:
+        args.parser.error(f"--dataset {args.dataset}: {exc}")
+    if args.budget > len(X_pool):
+        args.parser.error(
+            f"--budget ({args.budget}) exceeds the {len(X_pool)} rows of the {args.dataset} pool"
+        )
     net = make_net(
         args.network,
         in_channels=X_pool.shape[1],
@@ -107,7 +127,6 @@ def main(argv=None) -> int:
     title = f"{args.dataset} / {args.network}: test accuracy vs labels ({args.seeds} seeds)"
     print(title)
     print(format_table(records))
-    args.output_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{args.dataset}_{args.network}"
     plot = plot_learning_curves(
         records, args.output_dir / f"{stem}_learning_curves.png", title=title

@@ -6,6 +6,7 @@ no check mutates its input.
 
 from __future__ import annotations
 
+import hashlib
 import numbers
 
 import numpy as np
@@ -144,3 +145,13 @@ def check_labels(y, n_rows: int, *, name: str = "y") -> np.ndarray:
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return y
+
+
+def row_key(row: np.ndarray) -> bytes:
+    """A digest identifying a row by content, whatever its numeric dtype.
+
+    float64 bytes, so that a row taught as float64 matches the float32 row
+    that was queried.
+    """
+    data = np.ascontiguousarray(row, dtype=np.float64).tobytes()
+    return hashlib.blake2b(data, digest_size=16).digest()

@@ -25,9 +25,10 @@ import numpy as np
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
+from skactive._validation import check_positive_int
 from skactive.datasets import load_digits_images, load_fashion_mnist
 from skactive.learner import ActiveLearner
-from skactive.models import make_net
+from skactive.models import ARCHITECTURES, make_net
 from skactive.persistence import _atomic_write
 from skactive.simulation import plot_learning_curves, summarize
 from skactive.strategies import STRATEGIES
@@ -87,6 +88,40 @@ class ExperimentConfig:
     progress: bool = True
     extra_strategy_params: dict = field(default_factory=dict)
 
+    def validate(self) -> None:
+        """Raise ValueError naming the first setting that cannot run.
+
+        Called by :func:`run_experiments` before any data is loaded, so a
+        bad grid never trains a network, and a budget that gives no round
+        of queries never reruns round 0 on every resume.
+        """
+        for name, known in [
+            ("datasets", DATASETS),
+            ("networks", ARCHITECTURES),
+            ("strategies", STRATEGIES),
+        ]:
+            chosen = tuple(getattr(self, name))
+            unknown = sorted(set(chosen) - set(known))
+            if not chosen or unknown:
+                raise ValueError(
+                    f"{name}: unknown {unknown or 'none given'}; choose from {sorted(known)}"
+                )
+        seeds = tuple(self.seeds)
+        if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+            raise ValueError(f"seeds must be non-negative integers, got {seeds!r}")
+        for name in ("n_initial", "batch_size", "budget", "epochs"):
+            check_positive_int(getattr(self, name), name)
+        check_positive_int(self.candidates, "candidates", allow_none=True)
+        if self.budget < self.n_initial + self.batch_size:
+            raise ValueError(
+                f"budget ({self.budget}) must be at least n_initial + batch_size "
+                f"({self.n_initial} + {self.batch_size}): otherwise no round of queries runs"
+            )
+        if self.candidates is not None and self.candidates < self.batch_size:
+            raise ValueError(
+                f"candidates ({self.candidates}) must be at least batch_size ({self.batch_size})"
+            )
+
     @property
     def n_rounds(self) -> int:
         """Query rounds from the initial set to the budget."""
@@ -144,6 +179,7 @@ def read_results(path: Path) -> list[dict]:
 
 def run_experiments(config: ExperimentConfig) -> Path:
     """Run (or resume) the grid; return the path of the results CSV."""
+    config.validate()
     out = Path(config.output_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     (out / "sets").mkdir(exist_ok=True)

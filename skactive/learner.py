@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import signal
 import threading
 import time
@@ -28,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet, NeuralNetBinaryClassifier
 
 from skactive._torch import seeded
-from skactive._validation import _is_torch_dataset, check_labels, check_rows
+from skactive._validation import _is_torch_dataset, check_labels, check_rows, row_key
 from skactive.base import QueryStrategy, TrainingExtras
 from skactive.preprocessing import AsType
 
@@ -39,12 +38,6 @@ def _estimator_has(attr: str):
         return hasattr(est, attr)
 
     return check
-
-
-def _row_key(row: np.ndarray) -> bytes:
-    # float64 so that a row taught as float64 matches the float32 row queried.
-    data = np.ascontiguousarray(row, dtype=np.float64).tobytes()
-    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 @dataclass(frozen=True)
@@ -454,7 +447,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             {name: joblib.hash(getattr(self, name)) for name in ("query_strategy", "random_state")}
         )
         self._pending = _PendingQuery(
-            positions={_row_key(X_pool[i]): pos for pos, i in enumerate(indices)},
+            positions={row_key(X_pool[i]): pos for pos, i in enumerate(indices)},
             extras=extras,
             pseudo_X=extras.pseudo_X,
             pseudo_y=pseudo_labels,
@@ -501,7 +494,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         y = check_labels(y, len(X), name="y")
         classes = self._classes_for_next_fit()
         self._encode(y, name="y", classes=classes)
-        keys = [_row_key(x) for x in X]
+        keys = [row_key(x) for x in X]
         twins, twin_y, twin_sources, taught_positions = self._twins_for(keys, y)
         pseudo_X, pseudo_y = self._pseudo_labels(set(keys))
 
@@ -562,7 +555,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if self._pending is None or len(self._pending.pseudo_y) == 0:
             return self.X_twins_[:0], self.y_labeled_[:0]
         pseudo_X, pseudo_y = self._pending.pseudo_X, self._pending.pseudo_y
-        keep = np.array([_row_key(x) not in taught_keys for x in pseudo_X], dtype=bool)
+        keep = np.array([row_key(x) not in taught_keys for x in pseudo_X], dtype=bool)
         return pseudo_X[keep], pseudo_y[keep]
 
     def training_set(self, *, include_pseudo: bool = False):

@@ -1,0 +1,102 @@
+"""Argument checks shared by ``python -m skactive`` and the benchmark runner.
+
+Each bad value ends in ``parser.error`` (exit code 2, a one-line message
+naming the flag) before any data is loaded or any network trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def open_fraction(text: str) -> float:
+    """argparse type: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value}")
+    return value
+
+
+def torch_device(text: str) -> str:
+    """argparse type: a torch device string that exists on this machine."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a torch device (examples: cpu, cuda, cuda:1)"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text!r}: this machine has no CUDA device")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"{text!r}: only cpu and cuda devices are supported")
+    return text
+
+
+def names(text: str, known, what: str) -> tuple[str, ...]:
+    """Split a comma-separated list and check every name is known."""
+    chosen = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = sorted(set(chosen) - set(known))
+    if not chosen:
+        raise argparse.ArgumentTypeError(f"no {what} given")
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown {what} {unknown}; choose from {sorted(known)}")
+    return chosen
+
+
+def name_list(known, what: str):
+    """argparse type factory for :func:`names`."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        return names(text, known, what)
+
+    return parse
+
+
+def check_output_dir(parser: argparse.ArgumentParser, folder: Path, flag: str) -> None:
+    """Create ``folder`` and prove it is writable, or stop with ``parser.error``.
+
+    Done before any work, so a campaign never finishes only to fail while
+    writing its results.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        parser.error(f"{flag}: cannot write to {folder}: {exc.strerror or exc}")
+
+
+def check_campaign(parser, *, initial: int, batch_size: int, budget: int, candidates) -> None:
+    """Check that the label budget gives at least one round of queries."""
+    if budget < initial + batch_size:
+        parser.error(
+            f"--budget ({budget}) must be at least --initial + --batch-size "
+            f"({initial} + {batch_size}): otherwise no round of queries runs"
+        )
+    if candidates is not None and candidates < batch_size:
+        parser.error(
+            f"--candidates ({candidates}) must be at least --batch-size ({batch_size}): "
+            "each round picks --batch-size rows among the candidates"
+        )
