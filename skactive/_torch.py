@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -31,6 +32,9 @@ DROPOUT_TYPES = (
 
 
 _SEED_LOCK = threading.RLock()
+_LAYOUT_LOCK = threading.Lock()
+#: Module -> (active ``cpu_channels_last`` blocks using it, its original tensors).
+_CHANNELS_LAST_USERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -242,15 +246,62 @@ def cpu_channels_last(module: torch.nn.Module) -> Iterator[bool]:
     On CPU, oneDNN convolutions and their input gradients run about 25-30 %
     faster in NHWC layout (measured on LeNet5 and VGG8, torch 2.13). Nothing
     is changed for GPU modules, nets without ``Conv2d`` or nets already in
-    that layout.
+    that layout. Nested and concurrent uses (chunks scored in threads) share
+    one conversion: the module goes back to its layout when the last one
+    exits, never while another thread is computing with it.
 
     Yields
     ------
     converted : bool
         Whether inputs should be made ``channels_last`` too.
     """
+    with _LAYOUT_LOCK:
+        users, saved = _CHANNELS_LAST_USERS.get(module, (0, None))
+        convert = users > 0 or _should_convert(module)
+        if convert:
+            if users == 0:
+                saved = _layout_sensitive_tensors(module)
+                module.to(memory_format=torch.channels_last)
+            _CHANNELS_LAST_USERS[module] = (users + 1, saved)
+    if not convert:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with _LAYOUT_LOCK:
+            users, saved = _CHANNELS_LAST_USERS.pop(module)
+            if users > 1:
+                _CHANNELS_LAST_USERS[module] = (users - 1, saved)
+            else:
+                _restore_tensors(saved)
+
+
+def _layout_sensitive_tensors(module: torch.nn.Module) -> list:
+    """The 4-D and 5-D parameters and buffers that a layout change replaces."""
+    saved = []
+    for owner in module.modules():
+        for kind in ("_parameters", "_buffers"):
+            for name, tensor in getattr(owner, kind).items():
+                if tensor is not None and tensor.dim() in (4, 5):
+                    saved.append((owner, kind, name, tensor.data))
+    return saved
+
+
+def _restore_tensors(saved: list) -> None:
+    # The original tensors, not a conversion back: a tensor with a size-1
+    # dimension counts as contiguous in both layouts and would keep the
+    # channels_last strides (and pickle differently).
+    for owner, kind, name, data in saved:
+        if kind == "_parameters":
+            owner._parameters[name].data = data
+        else:
+            owner._buffers[name] = data
+
+
+def _should_convert(module: torch.nn.Module) -> bool:
     weights = [m.weight for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
-    convert = (
+    return (
         bool(weights)
         and weights[0].device.type == "cpu"
         and not any(
@@ -258,14 +309,6 @@ def cpu_channels_last(module: torch.nn.Module) -> Iterator[bool]:
             for w in weights
         )
     )
-    if not convert:
-        yield False
-        return
-    module.to(memory_format=torch.channels_last)
-    try:
-        yield True
-    finally:
-        module.to(memory_format=torch.contiguous_format)
 
 
 def default_batch_size(device: torch.device) -> int:

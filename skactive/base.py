@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 from abc import ABCMeta
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -101,6 +102,10 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
 
     #: Whether a larger score means a more informative row.
     _greater_is_better = True
+
+    #: Conformance checks (:mod:`skactive.utils.estimator_checks`) this
+    #: strategy is known to fail: ``{check name: reason}``.
+    _expected_failed_checks: ClassVar[dict[str, str]] = {}
 
     def select(
         self,

@@ -8,6 +8,8 @@ Representation Learning", AAAI 2017.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 from torch.func import functional_call, grad, vmap
@@ -17,6 +19,7 @@ from skactive._validation import check_positive_int
 from skactive.base import QueryStrategy
 
 _PARAMETER_SETS = ("all", "last_layer")
+_FUNCTORCH_LOCK = threading.Lock()
 
 
 class EGL(QueryStrategy):
@@ -106,11 +109,14 @@ def _all_parameters(network, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         proba = torch.softmax(network.logits(x), dim=1)
     expected = torch.zeros(len(x), dtype=proba.dtype, device=x.device)
-    for k in range(proba.shape[1]):
-        labels = torch.full((len(x),), k, dtype=torch.long, device=x.device)
-        grads = per_sample_grad(params, x, labels)
-        sq_norm = sum(g.flatten(1).pow(2).sum(dim=1) for g in grads.values())
-        expected += proba[:, k] * sq_norm.sqrt()
+    # torch.func's transform stack is not thread-safe: chunks scored by
+    # joblib's threading backend take turns here (processes run in parallel).
+    with _FUNCTORCH_LOCK:
+        for k in range(proba.shape[1]):
+            labels = torch.full((len(x),), k, dtype=torch.long, device=x.device)
+            grads = per_sample_grad(params, x, labels)
+            sq_norm = sum(g.detach().flatten(1).pow(2).sum(dim=1) for g in grads.values())
+            expected += proba[:, k] * sq_norm.sqrt()
     return expected
 
 

@@ -1,0 +1,482 @@
+"""The conformance suite every query strategy must pass.
+
+Like scikit-learn's ``check_estimator``, :func:`check_strategy` runs a
+strategy through the contract of :class:`~skactive.QueryStrategy` on a small
+fitted CNN (batch norm and dropout included) and on hostile pools, and
+:func:`parametrize_with_strategy_checks` turns the same checks into pytest
+cases. A check that does not apply to a strategy (it has no ``batch_size``,
+it does not score rows) is skipped with the reason; a check a strategy is
+known to fail is listed, with the reason, in the strategy class's
+``_expected_failed_checks`` (or passed as ``expected_failed_checks``).
+
+Examples
+--------
+>>> from skactive.strategies import MarginSampling
+>>> from skactive.utils import check_strategy
+>>> results = check_strategy(MarginSampling())  # doctest: +SKIP
+>>> results["check_select_on_duplicate_rows"]  # doctest: +SKIP
+'passed'
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import pickle
+import unittest
+import warnings
+from collections.abc import Callable, Iterator
+
+import joblib
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from torch import nn
+
+from skactive import _torch
+from skactive.base import QueryStrategy
+from skactive.datasets import load_digits_images
+
+__all__ = ["check_strategy", "parametrize_with_strategy_checks"]
+
+_N_LABELED = 40
+_N_POOL = 60
+_BAD = "bogus-value"
+
+
+class _ConformanceNet(nn.Module):
+    """A small CNN with batch norm and dropout, for 1x8x8 images."""
+
+    def __init__(self, n_classes: int = 10):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 4, kernel_size=3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        self.head = nn.Sequential(
+            nn.Linear(4 * 8 * 8, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, n_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class _InjectedError(RuntimeError):
+    """Raised by the network mid-scoring to test that errors leave no trace."""
+
+
+class _FailingForward:
+    """A picklable forward pre-hook that always raises."""
+
+    def __call__(self, module, inputs):
+        raise _InjectedError("injected failure inside the network's forward pass")
+
+
+@functools.lru_cache(maxsize=1)
+def _fitted():
+    """(fitted learner, labelled rows, pool) shared by every check; never mutated."""
+    from skorch import NeuralNetClassifier
+
+    from skactive.learner import ActiveLearner
+
+    X, y = load_digits_images()
+    X_labeled, y_labeled = X[:_N_LABELED], y[:_N_LABELED]
+    pool = X[_N_LABELED : _N_LABELED + _N_POOL]
+    net = NeuralNetClassifier(
+        _ConformanceNet,
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-2,
+        max_epochs=5,
+        batch_size=16,
+        train_split=None,
+        verbose=0,
+    )
+    learner = ActiveLearner(net, random_state=0).fit(X_labeled, y_labeled)
+    return learner, X_labeled, pool
+
+
+def _net():
+    return _fitted()[0].estimator_
+
+
+def _select(strategy, pool, n, *, estimator=None, X_labeled=None):
+    """``strategy.select`` on the shared net, quiet about candidates > pool."""
+    learner, labeled, _ = _fitted()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"candidates=\d+ is larger than the pool")
+        return strategy.select(
+            learner.estimator_ if estimator is None else estimator,
+            pool,
+            n,
+            X_labeled=labeled if X_labeled is None else X_labeled,
+            y_labeled=learner._encode(learner.y_labeled_, name="y"),
+        )
+
+
+def _skip(reason: str):
+    raise unittest.SkipTest(reason)
+
+
+def _assert_distinct_indices(indices, n: int, n_pool: int, where: str) -> None:
+    indices = np.asarray(indices)
+    assert indices.shape == (n,), f"{where}: expected {n} indices, got shape {indices.shape}"
+    assert indices.dtype.kind in "iu", f"{where}: indices have dtype {indices.dtype}"
+    assert len(np.unique(indices)) == n, f"{where}: repeated indices {indices.tolist()}"
+    assert indices.min() >= 0 and indices.max() < n_pool, (
+        f"{where}: indices {indices.tolist()} outside a pool of {n_pool} rows"
+    )
+
+
+def _params_with(strategy, **params):
+    names = strategy.get_params(deep=False)
+    return {k: v for k, v in params.items() if k in names}
+
+
+# -- the checks ----------------------------------------------------------------
+
+
+def check_select_returns_n_distinct_indices(name: str, strategy: QueryStrategy) -> None:
+    """``select`` returns ``n`` distinct in-range integers, also for ``n`` = the pool."""
+    pool = _fitted()[2]
+    for n, rows in ((5, pool), (12, pool[:12]), (1, pool[:1])):
+        indices = _select(clone(strategy), rows, n)
+        _assert_distinct_indices(indices, n, len(rows), f"{name} with n={n} of {len(rows)}")
+
+
+def check_select_on_duplicate_rows(name: str, strategy: QueryStrategy) -> None:
+    """Duplicate pool rows, and pool rows equal to labelled rows, still give distinct picks."""
+    _, labeled, pool = _fitted()
+    duplicated = np.concatenate([pool[:8]] * 3)
+    indices = _select(clone(strategy), duplicated, 10)
+    _assert_distinct_indices(indices, 10, len(duplicated), f"{name} on duplicate rows")
+    same = labeled[:10]
+    indices = _select(clone(strategy), same, 5, X_labeled=same)
+    _assert_distinct_indices(indices, 5, len(same), f"{name} on a pool equal to the labelled set")
+
+
+def check_select_on_constant_rows(name: str, strategy: QueryStrategy) -> None:
+    """A pool whose rows are all identical (or all zero) gives distinct picks."""
+    pool = _fitted()[2]
+    for rows in (np.repeat(pool[:1], 12, axis=0), np.zeros_like(pool[:12])):
+        indices = _select(clone(strategy), rows, 5)
+        _assert_distinct_indices(indices, 5, len(rows), f"{name} on constant rows")
+
+
+def check_pool_smaller_than_candidates(name: str, strategy: QueryStrategy) -> None:
+    """``candidates`` larger than the pool warns and scores the whole pool."""
+    if "candidates" not in strategy.get_params():
+        _skip(f"{name} has no candidates parameter")
+    pool = _fitted()[2][:15]
+    chosen = clone(strategy).set_params(candidates=len(pool) + 10)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        indices = chosen.select(_net(), pool, 4, X_labeled=_fitted()[1])
+    assert any("larger than the pool" in str(w.message) for w in caught), (
+        f"{name}: no warning when candidates exceeds the pool"
+    )
+    _assert_distinct_indices(indices, 4, len(pool), f"{name} with candidates > pool")
+    np.testing.assert_array_equal(chosen.candidates_, np.arange(len(pool)))
+
+
+def check_scores_aligned_with_candidates(name: str, strategy: QueryStrategy) -> None:
+    """``scores_`` has one finite-or-inf score per entry of ``candidates_``."""
+    pool = _fitted()[2]
+    chosen = clone(strategy).set_params(**_params_with(strategy, candidates=30, random_state=0))
+    indices = _select(chosen, pool, 5)
+    candidates = np.asarray(chosen.candidates_)
+    assert len(np.unique(candidates)) == len(candidates), f"{name}: repeated candidates_"
+    assert np.isin(indices, candidates).all(), f"{name}: picks outside candidates_"
+    np.testing.assert_array_equal(chosen.indices_, indices)
+    if "candidates" in strategy.get_params():
+        assert len(candidates) == 30, f"{name}: {len(candidates)} candidates_, expected 30"
+    if chosen.scores_ is not None:
+        scores = np.asarray(chosen.scores_)
+        assert scores.shape == candidates.shape, (
+            f"{name}: scores_ has shape {scores.shape}, candidates_ {candidates.shape}"
+        )
+        assert not np.isnan(scores).any(), f"{name}: NaN in scores_"
+
+
+def check_wrong_score_length_is_an_error(name: str, strategy: QueryStrategy) -> None:
+    """A ``_score`` returning the wrong number of scores raises an error naming the strategy."""
+    called = []
+
+    def short_scores(self, model, X_chunk, chunk_index):
+        called.append(True)
+        return np.zeros(max(len(X_chunk) - 1, 0))
+
+    broken_cls = type(type(strategy).__name__, (type(strategy),), {"_score_chunk": short_scores})
+    broken = broken_cls(**strategy.get_params(deep=False))
+    try:
+        _select(broken, _fitted()[2], 3)
+    except (RuntimeError, ValueError) as exc:
+        assert type(strategy).__name__ in str(exc), f"{name}: the error does not name it: {exc}"
+        return
+    if not called:
+        _skip(f"{name} does not score rows through _score")
+    raise AssertionError(f"{name}: a _score returning too few scores went unnoticed")
+
+
+def check_same_random_state_same_picks(name: str, strategy: QueryStrategy) -> None:
+    """Two selects with the same ``random_state`` pick the same rows, scores included."""
+    if "random_state" not in strategy.get_params():
+        _skip(f"{name} has no random_state parameter")
+    pool = _fitted()[2]
+    params = _params_with(strategy, candidates=40, random_state=7)
+    first, second = clone(strategy).set_params(**params), clone(strategy).set_params(**params)
+    np.testing.assert_array_equal(_select(first, pool, 6), _select(second, pool, 6))
+    if first.scores_ is not None:
+        np.testing.assert_array_equal(first.scores_, second.scores_)
+
+
+def check_picks_independent_of_batch_size(name: str, strategy: QueryStrategy) -> None:
+    """``batch_size`` changes memory and speed, never the picks."""
+    if "batch_size" not in strategy.get_params():
+        _skip(f"{name} has no batch_size parameter")
+    pool = _fitted()[2]
+    base = _params_with(strategy, random_state=0)
+    reference = _select(clone(strategy).set_params(**base), pool, 6)
+    small = clone(strategy).set_params(**base, batch_size=7)
+    np.testing.assert_array_equal(_select(small, pool, 6), reference, err_msg="batch_size=7")
+
+
+def check_picks_independent_of_n_jobs(name: str, strategy: QueryStrategy) -> None:
+    """``n_jobs`` with joblib's threading or process backend never changes the picks."""
+    if "n_jobs" not in strategy.get_params():
+        _skip(f"{name} has no n_jobs parameter")
+    pool = _fitted()[2]
+    base = _params_with(strategy, random_state=0, batch_size=16)
+    reference = _select(clone(strategy).set_params(**base), pool, 6)
+    for backend in ("threading", "loky"):
+        parallel = clone(strategy).set_params(**base, n_jobs=2)
+        with joblib.parallel_backend(backend):
+            picks = _select(parallel, pool, 6)
+        np.testing.assert_array_equal(picks, reference, err_msg=f"n_jobs=2, {backend}")
+
+
+def check_eval_mode_while_scoring_and_modes_restored(name: str, strategy: QueryStrategy) -> None:
+    """Scoring sees batch norm in eval mode; every module's mode and buffer is restored."""
+    net = copy.deepcopy(_net())
+    module = net.module_
+    module.train()
+    module.head[0].eval()  # a mixed state, which must come back as it was
+    modes = {m: m.training for m in module.modules()}
+    buffers = {k: v.clone() for k, v in module.state_dict().items()}
+    seen_training = []
+
+    def record(mod, inputs):
+        if mod.training and not isinstance(mod, _torch.DROPOUT_TYPES):
+            seen_training.append(type(mod).__name__)
+
+    handles = [m.register_forward_pre_hook(record) for m in module.modules()]
+    try:
+        _select(clone(strategy), _fitted()[2], 4, estimator=net)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert not seen_training, f"{name}: scored with {sorted(set(seen_training))} in train mode"
+    changed = [m for m, training in modes.items() if m.training != training]
+    assert not changed, f"{name}: did not restore the mode of {changed[:3]}"
+    for key, value in module.state_dict().items():
+        assert torch.equal(value, buffers[key]), f"{name}: changed {key} of the network"
+
+
+def check_learner_unchanged_after_errors(name: str, strategy: QueryStrategy) -> None:
+    """Whatever ``select`` raises, an ActiveLearner's pickle bytes stay the same."""
+    learner = copy.deepcopy(_fitted()[0]).set_params(query_strategy=clone(strategy))
+    pool = _fitted()[2]
+    bad_calls = {
+        "NaN pool": (np.where(np.arange(len(pool))[:, None, None, None] == 3, np.nan, pool), 2),
+        "n larger than the pool": (pool[:3], 4),
+        "empty pool": (pool[:0], 1),
+        "wrong row shape": (pool[:, :, :7, :7], 2),
+    }
+    for what, (rows, n) in bad_calls.items():
+        before = pickle.dumps(learner)
+        try:
+            learner.query(rows, n)
+        except (ValueError, TypeError):
+            pass
+        else:
+            raise AssertionError(f"{name}: query on a bad pool ({what}) did not raise")
+        assert pickle.dumps(learner) == before, f"{name}: a failed query ({what}) changed it"
+
+    handle = learner.estimator_.module_.register_forward_pre_hook(_FailingForward())
+    try:
+        modes = {m: m.training for m in learner.estimator_.module_.modules()}
+        before = pickle.dumps(learner)
+        try:
+            learner.query(pool, 3)
+        except _InjectedError:
+            assert pickle.dumps(learner) == before, f"{name}: a failure mid-scoring changed it"
+            restored = {m: m.training for m in learner.estimator_.module_.modules()}
+            assert restored == modes, f"{name}: a failure mid-scoring left modules switched"
+    finally:
+        handle.remove()
+
+
+def check_bad_parameters_rejected_in_select(name: str, strategy: QueryStrategy) -> None:
+    """Nonsense in any parameter is accepted by ``__init__`` and refused by ``select``, by name."""
+    cls = type(strategy)
+    for param in strategy.get_params(deep=False):
+        built = cls(**{**strategy.get_params(deep=False), param: _BAD})
+        assert getattr(built, param) == _BAD, f"{name}.__init__ altered {param}"
+        try:
+            _select(built, _fitted()[2], 2)
+        except (ValueError, TypeError) as exc:
+            message = f"{name}: the error for {param}={_BAD!r} does not name it: {exc}"
+            assert param in str(exc), message
+        else:
+            raise AssertionError(f"{name}: select accepted {param}={_BAD!r}")
+
+
+def check_clone_and_params_round_trip(name: str, strategy: QueryStrategy) -> None:
+    """``clone`` and ``get_params``/``set_params`` round trip; an unfitted clone has no state."""
+    params = strategy.get_params(deep=False)
+    copied = clone(strategy)
+    assert joblib.hash(copied.get_params(deep=False)) == joblib.hash(params), (
+        f"{name}: clone changed the parameters"
+    )
+    again = clone(strategy).set_params(**params)
+    assert joblib.hash(again.get_params(deep=False)) == joblib.hash(params), (
+        f"{name}: set_params(**get_params()) changed the parameters"
+    )
+    fitted_attrs = [a for a in vars(copied) if a.endswith("_") and not a.startswith("__")]
+    assert not fitted_attrs, f"{name}: a fresh clone already has {fitted_attrs}"
+    _select(copied, _fitted()[2], 2)
+    assert joblib.hash(strategy.get_params(deep=False)) == joblib.hash(params), (
+        f"{name}: select changed the template's parameters"
+    )
+
+
+def check_unfitted_estimator(name: str, strategy: QueryStrategy) -> None:
+    """``select`` with an unfitted network raises ``NotFittedError``."""
+    unfitted = clone(_fitted()[0].estimator)
+    try:
+        _select(clone(strategy), _fitted()[2], 2, estimator=unfitted)
+    except NotFittedError:
+        return
+    raise AssertionError(f"{name}: select accepted an unfitted estimator")
+
+
+def check_campaign_through_active_learner(name: str, strategy: QueryStrategy) -> None:
+    """Two rounds of query and teach through an ActiveLearner around a skorch CNN."""
+    learner = copy.deepcopy(_fitted()[0]).set_params(query_strategy=clone(strategy))
+    X, y = load_digits_images()
+    pool, y_pool = X[_N_LABELED : _N_LABELED + _N_POOL], y[_N_LABELED : _N_LABELED + _N_POOL]
+    n_labeled = len(learner.y_labeled_)
+    for round_ in range(2):
+        indices = learner.query(pool, 4)
+        _assert_distinct_indices(indices, 4, len(pool), f"{name} round {round_}")
+        learner.teach(pool[indices], y_pool[indices])
+        pool, y_pool = np.delete(pool, indices, axis=0), np.delete(y_pool, indices)
+    assert len(learner.y_labeled_) == n_labeled + 8, f"{name}: labels were lost"
+    assert learner.n_iter_ == 2 and len(learner.history_) == 2
+
+
+_CHECKS: tuple[Callable[[str, QueryStrategy], None], ...] = (
+    check_clone_and_params_round_trip,
+    check_bad_parameters_rejected_in_select,
+    check_unfitted_estimator,
+    check_select_returns_n_distinct_indices,
+    check_select_on_duplicate_rows,
+    check_select_on_constant_rows,
+    check_pool_smaller_than_candidates,
+    check_scores_aligned_with_candidates,
+    check_wrong_score_length_is_an_error,
+    check_same_random_state_same_picks,
+    check_picks_independent_of_batch_size,
+    check_picks_independent_of_n_jobs,
+    check_eval_mode_while_scoring_and_modes_restored,
+    check_learner_unchanged_after_errors,
+    check_campaign_through_active_learner,
+)
+
+
+def _yield_checks(
+    strategy: QueryStrategy, expected_failed_checks: dict[str, str] | None
+) -> Iterator[tuple[Callable, str | None]]:
+    expected = {**strategy._expected_failed_checks, **(expected_failed_checks or {})}
+    unknown = set(expected) - {check.__name__ for check in _CHECKS}
+    if unknown:
+        raise ValueError(f"expected_failed_checks names unknown checks {sorted(unknown)}")
+    for check in _CHECKS:
+        yield functools.partial(check, type(strategy).__name__), expected.get(check.__name__)
+
+
+def check_strategy(
+    strategy: QueryStrategy, *, expected_failed_checks: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Run every conformance check on ``strategy``.
+
+    Parameters
+    ----------
+    strategy : QueryStrategy
+        An unfitted strategy; it is cloned, never modified.
+    expected_failed_checks : dict, default=None
+        ``{check name: reason}`` for checks the strategy is known to fail,
+        added to the strategy's own ``_expected_failed_checks``; they must
+        fail (a pass is reported as an error, so the list stays true).
+
+    Returns
+    -------
+    results : dict
+        ``{check name: "passed" | "skipped: <reason>" | "expected failure: <reason>"}``.
+
+    Raises
+    ------
+    AssertionError
+        At the first check that fails unexpectedly, naming it.
+    """
+    if not isinstance(strategy, QueryStrategy):
+        raise TypeError(f"strategy must be a QueryStrategy, got {type(strategy).__name__}")
+    results = {}
+    for check, reason in _yield_checks(strategy, expected_failed_checks):
+        check_name = check.func.__name__
+        try:
+            check(clone(strategy))
+        except unittest.SkipTest as skip:
+            results[check_name] = f"skipped: {skip}"
+            continue
+        except Exception as exc:
+            if reason is None:
+                raise AssertionError(f"{check_name} failed: {exc}") from exc
+            results[check_name] = f"expected failure: {reason}"
+            continue
+        if reason is not None:
+            raise AssertionError(f"{check_name} passed but is listed as failing ({reason})")
+        results[check_name] = "passed"
+    return results
+
+
+def parametrize_with_strategy_checks(strategies, *, expected_failed_checks: Callable | None = None):
+    """A ``pytest.mark.parametrize`` over every check for every strategy.
+
+    Parameters
+    ----------
+    strategies : list of QueryStrategy
+    expected_failed_checks : callable, default=None
+        ``strategy -> {check name: reason}`` (as in scikit-learn's
+        ``parametrize_with_checks``); those checks are marked ``xfail``.
+
+    Examples
+    --------
+    >>> from skactive.strategies import EntropySampling
+    >>> @parametrize_with_strategy_checks([EntropySampling()])  # doctest: +SKIP
+    ... def test_my_strategy(strategy, check):
+    ...     check(strategy)
+    """
+    import pytest
+
+    cases = []
+    for strategy in strategies:
+        failing = expected_failed_checks(strategy) if expected_failed_checks else None
+        for check, reason in _yield_checks(strategy, failing):
+            marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+            case_id = f"{strategy!r}-{check.func.__name__}"
+            cases.append(pytest.param(strategy, check, id=case_id, marks=marks))
+    return pytest.mark.parametrize("strategy, check", cases)

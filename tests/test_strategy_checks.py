@@ -1,0 +1,123 @@
+"""The conformance suite over every exported strategy, and proof that it bites."""
+
+import numpy as np
+import pytest
+
+from skactive import QueryStrategy
+from skactive.strategies import BALD, DFAL, EGL, STRATEGIES, CoreSet
+from skactive.utils import check_strategy, parametrize_with_strategy_checks
+
+ALL_STRATEGIES = [
+    *(cls() for name, cls in sorted(STRATEGIES.items()) if name not in ("bald", "coreset")),
+    BALD(n_samples=3),
+    CoreSet(),
+    CoreSet(method="mip", time_limit=0.5, max_bisections=3),
+    DFAL(norm=np.inf, max_iter=20),
+    EGL(parameters="last_layer"),
+]
+
+
+def test_every_exported_strategy_is_covered():
+    covered = {type(s) for s in ALL_STRATEGIES}
+    assert covered == set(STRATEGIES.values())
+
+
+@parametrize_with_strategy_checks(ALL_STRATEGIES)
+def test_strategy_conformance(strategy, check):
+    check(strategy)
+
+
+class _Duplicates(QueryStrategy):
+    """Broken on purpose: always the first row, n times."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def _rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
+        return np.zeros(n, dtype=np.intp), None
+
+
+class _LeavesTrainMode(QueryStrategy):
+    """Broken on purpose: scores with the network switched to train mode."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def _prepare(self, estimator):
+        from skactive import _torch
+
+        return _torch.find_network(estimator, what="test")
+
+    def _scoring_context(self, network):
+        network.module.train()
+        from contextlib import nullcontext
+
+        return nullcontext()
+
+    def _score(self, network, X_chunk):
+        from skactive import _torch
+
+        return _torch.predict_logits(network, X_chunk).max(axis=1)
+
+
+class _ValidatesInInit(QueryStrategy):
+    """Broken on purpose: checks its parameter in __init__ and alters it."""
+
+    def __init__(self, threshold=0.5, random_state=None):
+        self.threshold = float(threshold)
+        self.random_state = random_state
+
+    def _score(self, model, X_chunk):
+        return np.zeros(len(X_chunk))
+
+
+class _WrongLength(QueryStrategy):
+    """Broken on purpose: one score too few per chunk."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def _score(self, model, X_chunk):
+        return np.zeros(len(X_chunk) - 1)
+
+
+@pytest.mark.parametrize(
+    "strategy, message",
+    [
+        (_Duplicates(), "_Duplicates returned repeated or out-of-range positions"),
+        (_LeavesTrainMode(), "check_eval_mode_while_scoring_and_modes_restored failed"),
+        (_ValidatesInInit(), "check_bad_parameters_rejected_in_select failed"),
+        (_WrongLength(), "_WrongLength._score returned 59 scores for a chunk of 60 rows"),
+    ],
+)
+def test_the_suite_catches_broken_strategies(strategy, message):
+    with pytest.raises(AssertionError, match=message):
+        check_strategy(strategy)
+
+
+def test_wrong_score_length_names_the_strategy():
+    from skactive.utils.estimator_checks import _fitted
+
+    learner, _, pool = _fitted()
+    with pytest.raises(RuntimeError, match=r"_WrongLength._score returned 59 scores for a chunk"):
+        _WrongLength().select(learner.estimator_, pool, 2)
+
+
+def test_check_strategy_reports_skips_and_expected_failures():
+    results = check_strategy(STRATEGIES["random"]())
+    assert results["check_picks_independent_of_n_jobs"].startswith("skipped")
+    assert results["check_select_on_duplicate_rows"] == "passed"
+    with pytest.raises(AssertionError, match="passed but is listed as failing"):
+        check_strategy(
+            STRATEGIES["random"](),
+            expected_failed_checks={"check_select_on_duplicate_rows": "pretend"},
+        )
+    with pytest.raises(ValueError, match="unknown checks"):
+        check_strategy(STRATEGIES["random"](), expected_failed_checks={"check_nope": "x"})
+
+
+def test_bald_lists_its_one_expected_failure():
+    results = check_strategy(BALD(n_samples=3))
+    assert results["check_picks_independent_of_batch_size"].startswith("expected failure")
+    assert results["check_picks_independent_of_n_jobs"] == "passed"
+    assert sum(r.startswith("expected failure") for r in results.values()) == 1
