@@ -265,14 +265,17 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     # -- parameters changed after fit ----------------------------------------
 
     def _param_fingerprints(self) -> dict:
-        """Hashes of the parameters whose later change the learner must notice."""
+        """Fingerprints of the parameters whose later change the learner must notice."""
         return {
-            name: joblib.hash(getattr(self, name))
+            name: _fingerprint(getattr(self, name))
             for name in ("estimator", "query_strategy", "random_state", "classes")
         }
 
     def _changed(self, name: str) -> bool:
-        return joblib.hash(getattr(self, name)) != self._seen[name]
+        return _fingerprint(getattr(self, name)) != self._seen[name]
+
+    def _mark_seen(self, *names: str) -> None:
+        self._seen.update({name: _fingerprint(getattr(self, name)) for name in names})
 
     def _strategy_for_next_query(self) -> QueryStrategy:
         """The strategy to query with: the fitted one, or the changed parameter's.
@@ -326,11 +329,9 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         warm = bool(self.warm_start) and not fresh
         estimator = copy.deepcopy(self.estimator_) if warm else clone(self.estimator)
         self.classes_, self._seed = classes, seed
-        self._seen.update(
-            {name: joblib.hash(getattr(self, name)) for name in ("classes", "random_state")}
-        )
+        self._mark_seen("classes", "random_state")
         self._fit_estimator(estimator, warm=warm)
-        self._seen["estimator"] = joblib.hash(self.estimator)
+        self._mark_seen("estimator")
         return self
 
     def _fit_estimator(self, estimator, *, warm: bool) -> None:
@@ -443,9 +444,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         pseudo_labels = self._estimator_classes[np.asarray(extras.pseudo_y, dtype=np.intp)]
         # State changes only after the strategy succeeded.
         self.query_strategy_, self._seed = strategy, seed
-        self._seen.update(
-            {name: joblib.hash(getattr(self, name)) for name in ("query_strategy", "random_state")}
-        )
+        self._mark_seen("query_strategy", "random_state")
         self._pending = _PendingQuery(
             positions={row_key(X_pool[i]): pos for pos, i in enumerate(indices)},
             extras=extras,
@@ -500,7 +499,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
         n_before = len(self.y_labeled_)
         self.classes_ = classes
-        self._seen["classes"] = joblib.hash(self.classes)
+        self._mark_seen("classes")
         self.X_labeled_ = np.concatenate([self.X_labeled_, X])
         self.y_labeled_ = np.concatenate([self.y_labeled_, y])
         self.X_twins_ = np.concatenate([self.X_twins_, twins])
@@ -725,6 +724,29 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
 def _final_step(estimator):
     return estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+
+
+def _fingerprint(value):
+    """A value that changes whenever ``set_params`` changes ``value``.
+
+    A hash of the pickled value where it pickles; estimators holding
+    unpicklable parts (a ``FunctionTransformer`` of a lambda) are compared
+    parameter by parameter, such parts by identity.
+    """
+    try:
+        return joblib.hash(value)
+    except Exception:
+        if hasattr(value, "get_params"):
+            params = value.get_params(deep=False)
+            return (
+                type(value).__qualname__,
+                *((k, _fingerprint(params[k])) for k in sorted(params)),
+            )
+        if isinstance(value, list | tuple):
+            return tuple(_fingerprint(v) for v in value)
+        if isinstance(value, dict):
+            return tuple((k, _fingerprint(v)) for k, v in value.items())
+        return ("object", id(value))
 
 
 def _net_dtype(net: NeuralNet) -> np.dtype:

@@ -64,3 +64,28 @@ def test_groups_are_required_and_checked():
         list(GroupedKFold([0, 1, 2], n_splits=2).split(np.zeros((4, 1))))
     folds = list(GroupedKFold([0, 0, 1, 1], n_splits=2, stratify=False).split(np.zeros((4, 1))))
     assert sorted(map(sorted, (t for _, t in folds))) == [[0, 1], [2, 3]]
+
+
+def test_nested_cv_splits_no_group_at_either_level(learner):
+    X, y, cv = transferred_queries(learner, n_splits=3, random_state=0)
+    group_of = dict(zip(map(bytes, X.reshape(len(X), -1)), cv.groups, strict=True))
+
+    def groups(rows):
+        return {group_of[bytes(row)] for row in rows.reshape(len(rows), -1)}
+
+    for train, test in cv.split(X, y):
+        assert not groups(X[train]) & groups(X[test])
+        for inner_train, inner_test in cv.split(X[train], y[train]):
+            assert not groups(X[train][inner_train]) & groups(X[train][inner_test])
+    search = GridSearchCV(tiny_net(max_epochs=1), {"lr": [1e-3, 3e-3]}, cv=cv, error_score="raise")
+    scores = cross_val_score(search, X, y, cv=cv, error_score="raise")
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+
+
+def test_a_subset_without_rows_is_refused_clearly():
+    cv = GroupedKFold([0, 0, 1, 1, 2, 2], n_splits=2, stratify=False)
+    with pytest.raises(ValueError, match="pass rows= to GroupedKFold"):
+        list(cv.split(np.zeros((4, 1))))
+    known = GroupedKFold([0, 1], n_splits=2, rows=np.array([[0.0], [1.0]]), stratify=False)
+    with pytest.raises(ValueError, match="not among the rows"):
+        list(known.split(np.array([[5.0], [6.0]])))

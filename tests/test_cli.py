@@ -1,0 +1,102 @@
+"""Bad command-line values end in a one-line error and exit code 2, before any work."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from skactive import __main__ as cli
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import run_experiments
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail loudly if a command starts loading data or training."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("work started before the arguments were checked")
+
+    monkeypatch.setattr(cli, "compare_strategies", forbidden)
+    monkeypatch.setattr(run_experiments, "run_experiments", forbidden)
+
+
+MAIN_CASES = {
+    "batch size zero": (["--batch-size", "0"], "--batch-size"),
+    "negative batch size": (["--batch-size", "-3"], "--batch-size"),
+    "seeds zero": (["--seeds", "0"], "--seeds"),
+    "initial zero": (["--initial", "0"], "--initial"),
+    "candidates zero": (["--candidates", "0"], "--candidates"),
+    "candidates below the batch": (["--candidates", "5", "--batch-size", "10"], "--candidates"),
+    "test size above one": (["--test-size", "1.5"], "--test-size"),
+    "device banana": (["--device", "banana"], "--device"),
+    "cuda without CUDA": (["--device", "cuda"], "--device"),
+    "unknown strategy": (["--strategies", "random,nope"], "--strategies"),
+    "unknown network": (["--network", "resnet"], "--network"),
+    "unknown dataset": (["--dataset", "mnist"], "--dataset"),
+    "budget below initial": (["--budget", "20", "--initial", "50"], "--budget"),
+    "budget beyond the pool": (["--budget", "100000"], "--budget"),
+    "epochs zero": (["--epochs", "0"], "--epochs"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MAIN_CASES))
+def test_main_rejects_bad_values(case, no_work, tmp_path, capsys):
+    args, flag = MAIN_CASES[case]
+    if case == "cuda without CUDA":
+        pytest.importorskip("torch")
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    with pytest.raises(SystemExit) as info:
+        cli.main([*args, "--output-dir", str(tmp_path), "--no-progress"])
+    assert info.value.code == 2
+    assert flag in capsys.readouterr().err
+
+
+def test_main_refuses_an_output_dir_that_is_a_file_before_training(no_work, tmp_path, capsys):
+    target = tmp_path / "a_file"
+    target.write_text("")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--output-dir", str(target), "--no-progress"])
+    assert info.value.code == 2
+    assert "--output-dir: cannot write to" in capsys.readouterr().err
+
+
+RUNNER_CASES = {
+    "seeds zero": (["--seeds", "0"], "--seeds"),
+    "budget below initial": (["--budget", "50", "--initial", "100"], "budget"),
+    "budget below initial plus batch": (["--quick", "--budget", "30"], "budget"),
+    "batch size zero": (["--batch-size", "0"], "--batch-size"),
+    "unknown strategy": (["--strategies", "dfal,nope"], "--strategies"),
+    "unknown dataset": (["--datasets", "mnist"], "--datasets"),
+    "unknown network": (["--networks", "resnet"], "--networks"),
+    "device banana": (["--device", "banana"], "--device"),
+    "unknown transfer network": (["--transfer", "resnet"], "--transfer"),
+    "candidates below the batch": (["--candidates", "10"], "candidates"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RUNNER_CASES))
+def test_runner_rejects_bad_values(case, no_work, tmp_path, capsys):
+    args, flag = RUNNER_CASES[case]
+    with pytest.raises(SystemExit) as info:
+        run_experiments.main([*args, "--output-dir", str(tmp_path), "--no-progress"])
+    assert info.value.code == 2
+    assert flag in capsys.readouterr().err
+
+
+def test_runner_seeds_flag_is_honoured(tmp_path):
+    config, _ = run_experiments.parse(["--quick", "--seeds", "1", "--output-dir", str(tmp_path)])
+    assert config.seeds == (0,)
+
+
+def test_runner_refuses_an_unwritable_output_dir(no_work, tmp_path, capsys):
+    target = tmp_path / "a_file"
+    target.write_text("")
+    with pytest.raises(SystemExit) as info:
+        run_experiments.main(["--quick", "--output-dir", str(target / "sub")])
+    assert info.value.code == 2
+    assert "--output-dir: cannot write to" in capsys.readouterr().err

@@ -1,0 +1,27 @@
+"""The code the README and the quickstart show runs as written."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _python_blocks(path: Path) -> list[str]:
+    text = path.read_text()
+    if path.suffix == ".md":
+        return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text)
+    return [re.sub(r"^    ", "", block, flags=re.M) for block in blocks]
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/quickstart.rst"])
+def test_documented_labelling_loop_runs(document):
+    blocks = _python_blocks(ROOT / document)
+    assert blocks, f"no python example found in {document}"
+    namespace: dict = {}
+    exec(compile(blocks[0], document, "exec"), namespace)
+    learner = namespace["learner"]
+    assert len(learner.y_labeled_) == 50 + 5 * 20
+    assert learner.n_iter_ == 5 and len(learner.history_) == 5
