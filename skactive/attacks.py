@@ -96,7 +96,11 @@ def deepfool(
     result : DeepFoolResult
     """
     from skactive import _torch
+    from skactive._validation import check_rows
 
+    _check_deepfool_params(max_iter, overshoot, norm, top_k, clip)
+    if not isinstance(X, torch.Tensor):
+        X = check_rows(X, name="X")
     if isinstance(model, torch.nn.Module):
         param = next(model.parameters())
         logits_fn, module = model, model

@@ -199,8 +199,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             X, y = validate_data(self, X, y, allow_nd=True, dtype="numeric")
             check_classification_targets(y)
             classes = self._validate_classes(y)
-            if not isinstance(self.warm_start, bool | np.bool_):
-                raise ValueError(f"warm_start must be True or False, got {self.warm_start!r}")
+            _check_warm_start(self.warm_start)
             self._start(X, y, classes)
             self._fit_estimator(clone(self.estimator), warm=False)
         except BaseException:
@@ -323,6 +322,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self : ActiveLearner
         """
         check_is_fitted(self)
+        _check_warm_start(self.warm_start)
         classes = self._classes_for_next_fit()
         seed = self._seed_for_next_round()
         fresh = self._changed("estimator") or len(classes) != len(self._estimator_classes)
@@ -441,6 +441,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         )
         seconds = time.perf_counter() - start
         extras = strategy.extras_
+        self._check_extras(strategy, extras, len(indices))
         pseudo_labels = self._estimator_classes[np.asarray(extras.pseudo_y, dtype=np.intp)]
         # State changes only after the strategy succeeded.
         self.query_strategy_, self._seed = strategy, seed
@@ -497,15 +498,23 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         twins, twin_y, twin_sources, taught_positions = self._twins_for(keys, y)
         pseudo_X, pseudo_y = self._pseudo_labels(set(keys))
 
+        # Labels stored as the classes themselves: 1.0 taught for class 1 stays an int.
+        y = classes[np.searchsorted(classes, y)]
+        twin_y = classes[np.searchsorted(classes, twin_y)]
         n_before = len(self.y_labeled_)
+        # Every new array is built before any is assigned: a failure leaves no half-update.
+        state = {
+            "X_labeled_": np.concatenate([self.X_labeled_, X]),
+            "y_labeled_": np.concatenate([self.y_labeled_, y]),
+            "X_twins_": np.concatenate([self.X_twins_, twins]),
+            "y_twins_": np.concatenate([self.y_twins_, twin_y]),
+            "twin_sources_": np.concatenate([self.twin_sources_, n_before + twin_sources]),
+            "X_pseudo_": pseudo_X,
+            "y_pseudo_": pseudo_y,
+        }
         self.classes_ = classes
         self._mark_seen("classes")
-        self.X_labeled_ = np.concatenate([self.X_labeled_, X])
-        self.y_labeled_ = np.concatenate([self.y_labeled_, y])
-        self.X_twins_ = np.concatenate([self.X_twins_, twins])
-        self.y_twins_ = np.concatenate([self.y_twins_, twin_y])
-        self.twin_sources_ = np.concatenate([self.twin_sources_, n_before + twin_sources])
-        self.X_pseudo_, self.y_pseudo_ = pseudo_X, pseudo_y
+        self.__dict__.update(state)
         self.n_iter_ += 1
         if self._pending is not None:
             self._pending = replace(
@@ -520,6 +529,29 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             entry["n_pseudo"] = len(pseudo_y)
         self.refit()
         return self
+
+    def _check_extras(self, strategy, extras: TrainingExtras, n_selected: int) -> None:
+        """Refuse malformed extra rows at query time, before they can break a teach."""
+        name = type(strategy).__name__
+        problems = []
+        for what, rows in (("twins", extras.twins), ("pseudo_X", extras.pseudo_X)):
+            count = extras.n_twins if what == "twins" else extras.n_pseudo
+            rows = np.asarray(rows)
+            if count and (len(rows) != count or tuple(rows.shape[1:]) != self.row_shape_):
+                problems.append(
+                    f"{what} has shape {rows.shape}, expected ({count}, *{self.row_shape_})"
+                )
+        sources = np.asarray(extras.twin_sources)
+        if extras.n_twins and (sources.min() < 0 or sources.max() >= n_selected):
+            problems.append(f"twin_sources must be positions in 0..{n_selected - 1}")
+        pseudo_y = np.asarray(extras.pseudo_y)
+        n_classes = len(self._estimator_classes)
+        if extras.n_pseudo and (
+            pseudo_y.dtype.kind not in "iu" or pseudo_y.min() < 0 or pseudo_y.max() >= n_classes
+        ):
+            problems.append(f"pseudo_y must be encoded labels in 0..{n_classes - 1}")
+        if problems:
+            raise RuntimeError(f"{name} handed malformed TrainingExtras: " + "; ".join(problems))
 
     def _check_rows(self, X, *, name: str):
         """Validate rows like ``predict`` does: shape, values and feature names."""
@@ -724,6 +756,11 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
 def _final_step(estimator):
     return estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
+
+
+def _check_warm_start(warm_start) -> None:
+    if not isinstance(warm_start, bool | np.bool_):
+        raise ValueError(f"warm_start must be True or False, got {warm_start!r}")
 
 
 def _fingerprint(value):

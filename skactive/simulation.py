@@ -11,6 +11,7 @@ import numpy as np
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
+from skactive._validation import check_n, check_positive_int
 from skactive.base import QueryStrategy
 from skactive.learner import ActiveLearner
 
@@ -62,6 +63,8 @@ def simulate(
         and pseudo-labels), ``accuracy``, ``select_seconds`` and
         ``fit_seconds``.
     """
+    check_positive_int(n_rounds, "n_rounds")
+    check_positive_int(batch_size, "batch_size")
     y_pool = np.asarray(y_pool)
     start = time.perf_counter()
     learner.fit(X_init, y_init)
@@ -118,7 +121,12 @@ def compare_strategies(
         The records of :func:`simulate`, each with ``strategy`` and ``seed``.
     """
     X_pool, y_pool = np.asarray(X_pool), np.asarray(y_pool)
+    check_positive_int(n_rounds, "n_rounds")
+    check_positive_int(batch_size, "batch_size")
+    check_n(n_initial, len(X_pool), what="the pool")
     runs = [(name, seed) for seed in seeds for name in strategies]
+    if not runs:
+        raise ValueError("strategies and seeds must each name at least one run")
     records = []
     for name, seed in tqdm(runs, desc="strategies", disable=not progress):
         rng = np.random.RandomState(seed)

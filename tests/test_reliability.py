@@ -21,9 +21,10 @@ from skorch import NeuralNetBinaryClassifier
 from skorch.callbacks import Callback
 from torch import nn
 
-from skactive import ActiveLearner
+from skactive import ActiveLearner, QueryStrategy, TrainingExtras
 from skactive.attacks import deepfool
 from skactive.persistence import InconsistentVersionWarning, save_weights
+from skactive.simulation import simulate
 from skactive.strategies import (
     BALD,
     CEAL,
@@ -459,3 +460,62 @@ def test_save_errors_name_the_target_path(tmp_path, blobs):
 def test_save_weights_of_an_unfitted_learner():
     with pytest.raises(NotFittedError):
         save_weights(ActiveLearner(tiny_net()), "unused")
+
+
+# -- the same classes of defect, found beyond the issue's list -------------------
+
+
+class MalformedTwins(QueryStrategy):
+    """Hands twins with the wrong row shape."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def _score(self, model, X_chunk):
+        return X_chunk[:, 0]
+
+    def _training_extras(self, model, X_pool, selected):
+        return TrainingExtras(twins=np.zeros((len(selected), 5)), twin_sources=np.arange(3))
+
+
+def test_malformed_extras_are_refused_at_query_time(blobs):
+    X, y = blobs
+    learner = ActiveLearner(LogisticRegression(), MalformedTwins()).fit(X[:20], y[:20])
+    before = snapshot(learner)
+    with pytest.raises(RuntimeError, match=r"MalformedTwins handed malformed TrainingExtras"):
+        learner.query(X[20:], 3)
+    assert snapshot(learner) == before
+
+
+def test_public_helpers_validate_their_input(digits_split, blobs):
+    with pytest.raises(ValueError, match=r"n=5 is larger than the points \(3 rows\)"):
+        k_center_greedy(np.arange(3.0)[:, None], np.empty((0, 1)), 5)
+    X_init, y_init, *_ = digits_split
+    net = tiny_net(max_epochs=1).fit(X_init, y_init)
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        deepfool(net, np.full((3, 1, 8, 8), np.nan, dtype=np.float32))
+    with pytest.raises(ValueError, match="overshoot must be a non-negative number"):
+        deepfool(net, X_init[:2], overshoot=-1)
+    X, y = blobs
+    learner = ActiveLearner(LogisticRegression()).fit(X[:20], y[:20])
+    learner.set_params(warm_start="yes")
+    with pytest.raises(ValueError, match="warm_start must be True or False"):
+        learner.refit()
+
+
+def test_simulation_checks_its_settings_before_training(blobs, monkeypatch):
+    X, y = blobs
+    learner = ActiveLearner(LogisticRegression())
+    monkeypatch.setattr(learner, "fit", lambda *a: pytest.fail("trained before checking"))
+    for bad in ({"batch_size": 0}, {"n_rounds": -1}):
+        settings = {"n_rounds": 2, "batch_size": 5, **bad}
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            simulate(learner, X[:20], y[:20], X[20:80], y[20:80], X[80:], y[80:], **settings)
+
+
+def test_labels_are_stored_as_the_classes_themselves(blobs):
+    X, y = blobs
+    learner = ActiveLearner(LogisticRegression()).fit(X[:20], y[:20])
+    learner.teach(X[20:22], np.array([1.0, 0.0]))
+    assert learner.y_labeled_.dtype == y.dtype
+    assert_array_equal(learner.y_labeled_[-2:], [1, 0])

@@ -14,7 +14,7 @@ from scipy import sparse
 
 from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
-from skactive._validation import check_positive_int
+from skactive._validation import check_n, check_positive_int
 from skactive.base import QueryStrategy
 
 _METHODS = ("greedy", "mip")
@@ -78,6 +78,7 @@ def k_center_greedy(
         Covering radius after the picks: the largest distance from a point
         to its nearest center.
     """
+    n = check_n(n, len(points), what="the points")
     nearest = min_distances(points, centers, chunk_size=chunk_size)
     picks = np.empty(n, dtype=np.intp)
     pick_distances = np.empty(n)
