@@ -254,6 +254,11 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             from skactive.strategies import EntropySampling
 
             return EntropySampling()
+        if isinstance(self.query_strategy, type) and issubclass(self.query_strategy, QueryStrategy):
+            raise TypeError(
+                f"query_strategy must be a QueryStrategy instance: pass "
+                f"{self.query_strategy.__name__}(), not the class"
+            )
         if not isinstance(self.query_strategy, QueryStrategy):
             raise TypeError(
                 "query_strategy must be a skactive QueryStrategy or None, got "

@@ -389,6 +389,8 @@ def test_clearer_messages(digits_split, blobs):
     assert snapshot(learner) == before
     with pytest.raises(TypeError, match="LinearRegression is a regressor"):
         ActiveLearner(LinearRegression()).fit(X[:20], y[:20])
+    with pytest.raises(TypeError, match=r"pass EntropySampling\(\), not the class"):
+        ActiveLearner(LogisticRegression(), EntropySampling).fit(X[:20], y[:20])
     with pytest.raises(TypeError, match="CalibratedClassifierCV"):
         EntropySampling().select(SVC().fit(X[:20], y[:20]), X[20:], 2)
     X_init, y_init, X_pool, *_ = digits_split
