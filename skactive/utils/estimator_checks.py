@@ -201,6 +201,25 @@ def check_scores_aligned_with_candidates(name: str, strategy: QueryStrategy) -> 
         assert not np.isnan(scores).any(), f"{name}: NaN in scores_"
 
 
+def check_scores_follow_a_permuted_pool(name: str, strategy: QueryStrategy) -> None:
+    """Permuting the pool permutes ``scores_`` with it (no shuffled scoring loader)."""
+    pool = _fitted()[2]
+    first = clone(strategy).set_params(**_params_with(strategy, random_state=0))
+    _select(first, pool, 3)
+    if first.scores_ is None:
+        _skip(f"{name} does not score rows")
+    order = np.random.RandomState(1).permutation(len(pool))
+    second = clone(strategy).set_params(**_params_with(strategy, random_state=0))
+    _select(second, pool[order], 3)
+    np.testing.assert_allclose(
+        second.scores_,
+        np.asarray(first.scores_)[order],
+        rtol=1e-4,
+        atol=1e-6,
+        err_msg=f"{name}: scores did not follow the permuted pool",
+    )
+
+
 def check_wrong_score_length_is_an_error(name: str, strategy: QueryStrategy) -> None:
     """A ``_score`` returning the wrong number of scores raises an error naming the strategy."""
     called = []
@@ -387,6 +406,7 @@ _CHECKS: tuple[Callable[[str, QueryStrategy], None], ...] = (
     check_select_on_constant_rows,
     check_pool_smaller_than_candidates,
     check_scores_aligned_with_candidates,
+    check_scores_follow_a_permuted_pool,
     check_wrong_score_length_is_an_error,
     check_same_random_state_same_picks,
     check_picks_independent_of_batch_size,
