@@ -33,6 +33,8 @@ DROPOUT_TYPES = (
 
 _SEED_LOCK = threading.RLock()
 _LAYOUT_LOCK = threading.Lock()
+#: Module -> (active ``cached_deterministic_layers`` blocks, the wrapped layers).
+_CACHED_MODULES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: Module -> (active ``cpu_channels_last`` blocks using it, its original tensors).
 _CHANNELS_LAST_USERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -237,6 +239,109 @@ def mc_dropout(module: torch.nn.Module) -> Iterator[int]:
         for m in dropouts:
             m.train()
         yield len(dropouts)
+
+
+#: Leaf modules whose output in eval mode depends on their input only.
+DETERMINISTIC_TYPES = (
+    torch.nn.Conv1d,
+    torch.nn.Conv2d,
+    torch.nn.Conv3d,
+    torch.nn.ConvTranspose1d,
+    torch.nn.ConvTranspose2d,
+    torch.nn.Linear,
+    torch.nn.Bilinear,
+    torch.nn.BatchNorm1d,
+    torch.nn.BatchNorm2d,
+    torch.nn.BatchNorm3d,
+    torch.nn.LayerNorm,
+    torch.nn.GroupNorm,
+    torch.nn.ReLU,
+    torch.nn.ReLU6,
+    torch.nn.LeakyReLU,
+    torch.nn.ELU,
+    torch.nn.GELU,
+    torch.nn.SiLU,
+    torch.nn.Sigmoid,
+    torch.nn.Tanh,
+    torch.nn.Softmax,
+    torch.nn.LogSoftmax,
+    torch.nn.MaxPool1d,
+    torch.nn.MaxPool2d,
+    torch.nn.MaxPool3d,
+    torch.nn.AvgPool1d,
+    torch.nn.AvgPool2d,
+    torch.nn.AvgPool3d,
+    torch.nn.AdaptiveAvgPool1d,
+    torch.nn.AdaptiveAvgPool2d,
+    torch.nn.AdaptiveMaxPool2d,
+    torch.nn.Flatten,
+    torch.nn.Unflatten,
+    torch.nn.Identity,
+)
+
+
+@contextlib.contextmanager
+def cached_deterministic_layers(module: torch.nn.Module) -> Iterator[None]:
+    """Reuse the output of deterministic layers whose input did not change.
+
+    Monte-Carlo dropout runs a net many times on one batch; every layer
+    before the first dropout layer then receives the very same input tensor
+    in every pass. Inside this block each such leaf layer (a type in
+    :data:`DETERMINISTIC_TYPES`, in eval mode) returns its previous output
+    when called again with the same, unmodified input tensor, so the prefix
+    of the net runs once per batch, whatever the module's structure (no
+    ``nn.Sequential`` needed). Outputs are identical to running every pass
+    in full. Caches are per thread; concurrent blocks on one module share
+    the wrappers, which go when the last block exits (enter it inside a
+    worker: the wrappers do not pickle).
+    """
+    with _LAYOUT_LOCK:
+        users, layers = _CACHED_MODULES.get(module, (0, None))
+        if users == 0:
+            layers = [
+                m
+                for m in module.modules()
+                if isinstance(m, DETERMINISTIC_TYPES)
+                and not m.training
+                and "forward" not in vars(m)
+            ]
+            cache = threading.local()
+            for layer in layers:
+                layer.forward = _caching_forward(layer, type(layer).forward.__get__(layer), cache)
+        _CACHED_MODULES[module] = (users + 1, layers)
+    try:
+        yield
+    finally:
+        with _LAYOUT_LOCK:
+            users, layers = _CACHED_MODULES.pop(module)
+            if users > 1:
+                _CACHED_MODULES[module] = (users - 1, layers)
+            else:
+                for layer in layers:
+                    del layer.forward
+
+
+def _caching_forward(layer, forward, cache):
+    key = id(layer)
+
+    def cached(x, *args, **kwargs):
+        store = cache.__dict__.setdefault("entries", {})
+        entry = store.get(key)
+        if (
+            not args
+            and not kwargs
+            and entry is not None
+            and entry[0] is x
+            and entry[1] == x._version
+            and entry[3] == entry[2]._version
+        ):
+            return entry[2]
+        out = forward(x, *args, **kwargs)
+        if isinstance(out, torch.Tensor) and not torch.is_grad_enabled():
+            store[key] = (x, x._version, out, out._version)
+        return out
+
+    return cached
 
 
 @contextlib.contextmanager

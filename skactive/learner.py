@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import signal
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,17 +16,22 @@ from sklearn.base import (
     clone,
     is_regressor,
 )
-from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNet, NeuralNetBinaryClassifier
+from skorch import NeuralNet
 
+from skactive._estimators import (
+    estimator_input,
+    estimator_targets,
+    final_step,
+    interrupts_propagate,
+    prepare_for_encoded_labels,
+)
 from skactive._torch import seeded
 from skactive._validation import _is_torch_dataset, check_labels, check_rows, row_key
 from skactive.base import QueryStrategy, TrainingExtras
-from skactive.preprocessing import AsType
 
 
 def _estimator_has(attr: str):
@@ -342,10 +344,10 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     def _fit_estimator(self, estimator, *, warm: bool) -> None:
         X, y, _ = self.training_set(include_pseudo=True)
         estimator = self._prepared(estimator)
-        X_in = self._to_estimator_input(estimator, X)
-        y_in = self._estimator_targets(estimator, self._encode(y, name="y"))
-        net = _final_step(estimator)
-        with seeded(self._round_seed("fit")), _interrupts_propagate():
+        X_in = estimator_input(estimator, X)
+        y_in = estimator_targets(estimator, self._encode(y, name="y"))
+        net = final_step(estimator)
+        with seeded(self._round_seed("fit")), interrupts_propagate():
             try:
                 if warm and isinstance(estimator, NeuralNet):
                     estimator.partial_fit(X_in, y_in)
@@ -365,29 +367,10 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def _prepared(self, estimator):
         """Make the estimator fit for the learner's encoded labels and its rows."""
-        net = _final_step(estimator)
-        if not isinstance(net, NeuralNet):
-            return estimator
-        if isinstance(net, NeuralNetBinaryClassifier) and len(self.classes_) != 2:
-            raise ValueError(
-                f"classes: a NeuralNetBinaryClassifier separates exactly 2 classes, but the "
-                f"learner has {len(self.classes_)} ({self.classes_.tolist()[:10]}); use a "
-                "NeuralNetClassifier"
-            )
-        # skorch infers classes from y; a class missing from the labelled set
-        # would then shrink ``classes_`` below the module's output width.
-        if "classes" in net.get_params(deep=False):
-            net.set_params(classes=list(range(len(self.classes_))))
-        if isinstance(estimator, Pipeline) and len(estimator.steps) > 1:
-            before_net = estimator.steps[-2][1]
-            if not isinstance(before_net, AsType):
-                # Transformers return float64, which torch refuses next to float32 weights.
-                steps = [*estimator.steps[:-1], ("as_net_dtype", AsType()), estimator.steps[-1]]
-                estimator.set_params(steps=steps)
-        return estimator
+        return prepare_for_encoded_labels(estimator, len(self.classes_))
 
     def _check_output_width(self, estimator, X_row) -> None:
-        if not isinstance(_final_step(estimator), NeuralNet):
+        if not isinstance(final_step(estimator), NeuralNet):
             return
         width = np.asarray(estimator.predict_proba(X_row)).shape[1]
         if width != len(self.classes_):
@@ -397,13 +380,6 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                 f"module's last layer to {len(self.classes_)} outputs, or list every "
                 "possible label in ActiveLearner(classes=...)"
             )
-
-    @staticmethod
-    def _estimator_targets(estimator, y_encoded: np.ndarray) -> np.ndarray:
-        # A one-output net trains with BCEWithLogitsLoss, which wants floats.
-        if isinstance(_final_step(estimator), NeuralNetBinaryClassifier):
-            return y_encoded.astype(np.float32)
-        return y_encoded
 
     # -- the active-learning loop -----------------------------------------
 
@@ -702,7 +678,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                 f"X has rows of shape {tuple(X.shape[1:])}, but the learner was fitted "
                 f"on rows of shape {self.row_shape_}"
             )
-        return self._to_estimator_input(self.estimator_, X)
+        return estimator_input(self.estimator_, X)
 
     def _align_columns(self, proba: np.ndarray) -> np.ndarray:
         # An estimator that never saw a class returns fewer columns, and one
@@ -731,14 +707,6 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             )
         return np.searchsorted(classes, y).astype(np.int64)
 
-    @staticmethod
-    def _to_estimator_input(estimator, X: np.ndarray) -> np.ndarray:
-        # skorch feeds arrays to torch as they are: float64, float16 or
-        # integer rows would clash with the module's float32 weights.
-        if isinstance(estimator, NeuralNet):
-            return X.astype(_net_dtype(estimator), copy=False)
-        return X
-
     def _round_seed(self, purpose: str, seed: int | None = None) -> int | None:
         seed = self._seed if seed is None else seed
         if seed is None:
@@ -757,10 +725,6 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         super().__setstate__(state)
         if "estimator_" in state and "_seen" not in state:
             self._seen = self._param_fingerprints()
-
-
-def _final_step(estimator):
-    return estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
 
 
 def _check_warm_start(warm_start) -> None:
@@ -789,47 +753,6 @@ def _fingerprint(value):
         if isinstance(value, dict):
             return tuple((k, _fingerprint(v)) for k, v in value.items())
         return ("object", id(value))
-
-
-def _net_dtype(net: NeuralNet) -> np.dtype:
-    """The dtype of the net's floating parameters (float32 before it is initialised)."""
-    module = getattr(net, "module_", None)
-    if module is not None:
-        for param in module.parameters():
-            if param.is_floating_point():
-                return np.dtype(str(param.dtype).removeprefix("torch."))
-    return np.dtype(np.float32)
-
-
-@contextlib.contextmanager
-def _interrupts_propagate():
-    """Re-raise a Ctrl-C that skorch's training loop caught and swallowed.
-
-    skorch ends ``fit`` early on ``KeyboardInterrupt`` and returns normally;
-    a learner would then install a half-trained model. While this context
-    is active (in the main thread), SIGINT is recorded, and the interrupt
-    is raised again when the block returns.
-    """
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(previous):
-        yield
-        return
-    interrupted = []
-
-    def handler(signum, frame):
-        try:
-            previous(signum, frame)
-        except KeyboardInterrupt:
-            interrupted.append(signum)
-            raise
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if interrupted:
-        raise KeyboardInterrupt
 
 
 def _base_seed(random_state) -> int | None:

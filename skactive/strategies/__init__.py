@@ -2,6 +2,7 @@
 
 from skactive.strategies.adversarial import DFAL
 from skactive.strategies.bayesian import BALD
+from skactive.strategies.committee import QueryByCommittee
 from skactive.strategies.coreset import CoreSet
 from skactive.strategies.gradient import EGL
 from skactive.strategies.pseudo_label import CEAL
@@ -19,6 +20,7 @@ STRATEGIES = {
     "egl": EGL,
     "ceal": CEAL,
     "coreset": CoreSet,
+    "qbc": QueryByCommittee,
 }
 
 __all__ = [
@@ -31,5 +33,6 @@ __all__ = [
     "EntropySampling",
     "LeastConfidence",
     "MarginSampling",
+    "QueryByCommittee",
     "RandomSampling",
 ]

@@ -1,0 +1,162 @@
+"""Posterior samples: a stack of class probabilities per row.
+
+A stack has shape (n_members, n_rows, n_classes). It comes from the members
+of a :class:`~skactive.Committee`, from any fitted scikit-learn ensemble
+that exposes ``estimators_`` (random forests, bagging, voting), or from
+Monte-Carlo dropout passes of one skorch net. Disagreement strategies
+(query-by-committee, BALD, Suggestive Annotation) read stacks through
+:func:`posterior_source` and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from skactive import _torch
+from skactive._estimators import estimator_input
+from skactive.committee import Committee, align_member_columns
+
+
+def posterior_source(estimator, *, n_samples: int | None, what: str):
+    """The object that produces stacks for ``estimator``.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        A Committee or scikit-learn ensemble (alone or inside an
+        ActiveLearner or a fitted search), or a skorch net with dropout.
+    n_samples : int or None
+        Monte-Carlo passes for a single net (at least 2; None means 10).
+        Ignored for committees and ensembles.
+    what : str
+        The strategy's name, for error messages.
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` is none of these; the message names it.
+    ValueError
+        For a single net without dropout layers (every pass would agree).
+    """
+    inner = _unwrap(estimator)
+    members = _ensemble_members(inner)
+    if members is not None:
+        return MemberStack(*members)
+    try:
+        network = _torch.find_network(estimator, what=what)
+    except TypeError:
+        raise TypeError(
+            f"estimator: {what} needs a skactive Committee, a fitted ensemble with "
+            f"estimators_ (RandomForestClassifier, BaggingClassifier, ...), or a skorch net "
+            f"with dropout layers; got {type(inner).__name__}"
+        ) from None
+    if not any(isinstance(m, _torch.DROPOUT_TYPES) for m in network.module.modules()):
+        raise ValueError(
+            f"estimator: {what} on a single net needs dropout layers for Monte-Carlo "
+            f"sampling, and {type(network.module).__name__} has none (every pass would "
+            "agree and every score would be 0); use a Committee of nets instead"
+        )
+    return MCDropoutStack(network, 10 if n_samples is None else int(n_samples))
+
+
+def _unwrap(estimator):
+    from skactive.learner import ActiveLearner
+
+    for _ in range(10):
+        if isinstance(estimator, Committee):
+            return estimator
+        if hasattr(estimator, "best_estimator_"):
+            estimator = estimator.best_estimator_
+        elif isinstance(estimator, ActiveLearner) and hasattr(estimator, "estimator_"):
+            estimator = estimator.estimator_
+        else:
+            return estimator
+    return estimator
+
+
+def _ensemble_members(estimator):
+    """(members, n_classes, feature subsets) of a fitted ensemble, else None."""
+    members = getattr(estimator, "estimators_", None)
+    if not isinstance(members, list) or not hasattr(estimator, "classes_"):
+        return None
+    check_is_fitted(estimator)
+    members = [m for m in members if m not in (None, "drop")]
+    missing = [type(m).__name__ for m in members if not hasattr(m, "predict_proba")]
+    if missing:
+        raise TypeError(
+            f"estimator: every member needs predict_proba, and {missing[0]} has none "
+            "(for VotingClassifier use voting='soft' members, e.g. SVC(probability=True))"
+        )
+    features = getattr(estimator, "estimators_features_", None)
+    return members, len(estimator.classes_), features
+
+
+class MemberStack:
+    """Stacks from the members of a committee or ensemble (picklable for joblib)."""
+
+    is_stochastic = False
+
+    def __init__(self, members, n_classes, features=None):
+        self.members, self.n_classes, self.features = members, n_classes, features
+
+    def networks(self) -> list:
+        """The torch networks among the members (for eval-mode handling)."""
+        found = []
+        for member in self.members:
+            with contextlib.suppress(TypeError, ValueError):
+                found.append(_torch.find_network(member))
+        return found
+
+    def context(self):
+        """Eval mode for every torch member, set once around all chunks."""
+        stack = contextlib.ExitStack()
+        for network in self.networks():
+            stack.enter_context(_torch.evaluation_mode(network.module))
+        return stack
+
+    def __call__(self, X_chunk: np.ndarray, seed: int | None = None) -> np.ndarray:
+        probas = []
+        for i, member in enumerate(self.members):
+            rows = X_chunk
+            if self.features is not None:
+                rows = np.asarray(X_chunk).reshape(len(X_chunk), -1)[:, self.features[i]]
+            proba = np.asarray(member.predict_proba(estimator_input(member, rows)), np.float64)
+            probas.append(align_member_columns(proba, member, self.n_classes))
+        return np.stack(probas)
+
+
+class MCDropoutStack:
+    """Stacks from Monte-Carlo dropout passes of one net, batch norm left in eval mode.
+
+    Layers before the first dropout layer run once per batch
+    (:func:`skactive._torch.cached_deterministic_layers`); the results are
+    those of running every pass in full.
+    """
+
+    is_stochastic = True
+
+    def __init__(self, network, n_samples: int, batch_size: int | None = None):
+        self.network, self.n_samples, self.batch_size = network, n_samples, batch_size
+
+    def context(self):
+        """MC-dropout mode, set once around all chunks."""
+        return _torch.mc_dropout(self.network.module)
+
+    def __call__(self, X_chunk: np.ndarray, seed: int | None = None) -> np.ndarray:
+        network = self.network
+        batch = self.batch_size or _torch.default_batch_size(network.device)
+        parts = []
+        with (
+            _torch.seeded(seed),
+            torch.no_grad(),
+            _torch.cached_deterministic_layers(network.module),
+        ):
+            for start in range(0, len(X_chunk), batch):
+                x = network.to_input(X_chunk[start : start + batch])
+                passes = [torch.softmax(network.logits(x), dim=1) for _ in range(self.n_samples)]
+                parts.append(torch.stack(passes).double().cpu())
+        return torch.cat(parts, dim=1).numpy()
