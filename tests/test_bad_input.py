@@ -13,7 +13,11 @@ from skactive.strategies import STRATEGIES
 from .conftest import snapshot, tiny_net
 
 TORCH_ONLY = {"dfal", "bald", "egl", "coreset", "qbc"}  # refuse a plain LogisticRegression
-FAST_PARAMS = {"bald": {"n_samples": 2}, "qbc": {"n_samples": 2}, "egl": {"parameters": "last_layer"}}
+FAST_PARAMS = {
+    "bald": {"n_samples": 2},
+    "qbc": {"n_samples": 2},
+    "egl": {"parameters": "last_layer"},
+}
 
 
 def _strategy(name, **params):
