@@ -480,6 +480,35 @@ def find_layer(module: torch.nn.Module, layer: str | None) -> torch.nn.Module:
     return linears[-1]
 
 
+def last_layer_features(network: TorchNetwork, x: torch.Tensor):
+    """The last linear layer's input ``h`` and the net's logits, in one forward pass.
+
+    Returns
+    -------
+    h : Tensor of shape (n, n_features)
+    logits : Tensor of shape (n, n_classes)
+    layer : torch.nn.Linear
+
+    Raises
+    ------
+    ValueError
+        If the last ``nn.Linear`` does not produce the logits (a layer or a
+        non-linearity follows it), so last-layer formulas would be wrong.
+    """
+    layer = find_layer(network.module, None)
+    with torch.no_grad(), layer_io(layer) as captured:
+        logits = network.logits(x)
+    h, z = captured["input"].flatten(1), network.as_logits(captured["output"])
+    if z.shape != logits.shape or not torch.allclose(
+        torch.log_softmax(z, 1), torch.log_softmax(logits, 1), atol=1e-4
+    ):
+        raise ValueError(
+            f"estimator: the last nn.Linear of {type(network.module).__name__} does not "
+            "output the logits, so a last-layer formula does not apply to this network"
+        )
+    return h, logits, layer
+
+
 def embed(
     network: TorchNetwork, X, *, layer: str | None = None, batch_size: int = 256
 ) -> np.ndarray:

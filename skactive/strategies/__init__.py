@@ -5,8 +5,10 @@ from skactive.strategies.bayesian import BALD
 from skactive.strategies.committee import QueryByCommittee
 from skactive.strategies.coreset import CoreSet
 from skactive.strategies.gradient import EGL
+from skactive.strategies.output_change import EMOC
 from skactive.strategies.pseudo_label import CEAL
 from skactive.strategies.random import RandomSampling
+from skactive.strategies.suggestive import SuggestiveAnnotation
 from skactive.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling
 
 #: Short names used by the command line and the benchmarks.
@@ -21,6 +23,8 @@ STRATEGIES = {
     "ceal": CEAL,
     "coreset": CoreSet,
     "qbc": QueryByCommittee,
+    "suggestive": SuggestiveAnnotation,
+    "emoc": EMOC,
 }
 
 __all__ = [
@@ -28,6 +32,7 @@ __all__ = [
     "CEAL",
     "DFAL",
     "EGL",
+    "EMOC",
     "STRATEGIES",
     "CoreSet",
     "EntropySampling",
@@ -35,4 +40,5 @@ __all__ = [
     "MarginSampling",
     "QueryByCommittee",
     "RandomSampling",
+    "SuggestiveAnnotation",
 ]

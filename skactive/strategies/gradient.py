@@ -121,17 +121,10 @@ def _all_parameters(network, x: torch.Tensor) -> torch.Tensor:
 
 
 def _last_layer(network, x: torch.Tensor) -> torch.Tensor:
-    layer = _torch.find_layer(network.module, None)
-    with torch.no_grad(), _torch.layer_io(layer) as captured:
-        logits = network.logits(x)
-    h, z = captured["input"].flatten(1), network.as_logits(captured["output"])
-    if z.shape != logits.shape or not torch.allclose(
-        torch.log_softmax(z, 1), torch.log_softmax(logits, 1), atol=1e-4
-    ):
-        raise ValueError(
-            "parameters='last_layer' needs the last nn.Linear of the module to output the "
-            "logits; use parameters='all' for this network"
-        )
+    try:
+        h, logits, layer = _torch.last_layer_features(network, x)
+    except ValueError as exc:
+        raise ValueError(f"parameters='last_layer': {exc}; use parameters='all'") from exc
     proba = torch.softmax(logits, dim=1)
     # ||p - e_k||^2 = ||p||^2 - 2 p_k + 1 for every class k at once.
     residual = (proba.pow(2).sum(dim=1, keepdim=True) - 2 * proba + 1).clamp_min(0)
