@@ -123,6 +123,7 @@ def main(argv=None) -> int:
         batch_size=args.batch_size,
         seeds=range(args.seeds),
         progress=not args.no_progress,
+        by_name=True,
     )
     title = f"{args.dataset} / {args.network}: test accuracy vs labels ({args.seeds} seeds)"
     print(title)

@@ -36,7 +36,8 @@ def net_dtype(net: NeuralNet) -> np.dtype:
 def prepare_for_encoded_labels(estimator, n_classes: int):
     """Make ``estimator`` train on labels ``0 .. n_classes - 1`` and on any numeric rows.
 
-    A skorch net is told every class (skorch infers them from ``y``, so a
+    An estimator with a ``classes`` parameter (a skorch net, a
+    :class:`~skactive.Committee`) is told every class (skorch infers them from ``y``, so a
     class missing from the training rows would shrink its ``classes_``), a
     ``NeuralNetBinaryClassifier`` is refused for other than 2 classes, and a
     ``Pipeline`` ending in a net gets an :class:`~skactive.preprocessing.AsType`
@@ -50,6 +51,9 @@ def prepare_for_encoded_labels(estimator, n_classes: int):
     """
     net = final_step(estimator)
     if not isinstance(net, NeuralNet):
+        # A meta-estimator that takes every class up front (a Committee) learns them here.
+        if "classes" in estimator.get_params(deep=False):
+            estimator.set_params(classes=list(range(n_classes)))
         return estimator
     if isinstance(net, NeuralNetBinaryClassifier) and n_classes != 2:
         raise ValueError(

@@ -44,6 +44,10 @@ class Committee(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         replacement, as many as there are rows) instead of all of them.
         A member whose resample misses a class still predicts every class
         (with probability 0 for the missing one).
+    classes : array-like, default=None
+        Every class label; needed when the training rows miss a class (an
+        :class:`~skactive.ActiveLearner` sets it). Default: the labels of
+        ``y`` in ``fit``.
     n_jobs : int, default=None
         Members trained in parallel through joblib (None: one at a time).
     random_state : int, RandomState instance or None, default=None
@@ -80,12 +84,14 @@ class Committee(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         *,
         n_members: int = 5,
         bootstrap: bool = False,
+        classes=None,
         n_jobs: int | None = None,
         random_state=None,
     ):
         self.estimator = estimator
         self.n_members = n_members
         self.bootstrap = bootstrap
+        self.classes = classes
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -99,7 +105,7 @@ class Committee(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self._validate_params()
         X, y = validate_data(self, X, y, allow_nd=True, dtype="numeric")
         check_classification_targets(y)
-        classes = unique_labels(y)
+        classes = self._validate_classes(y)
         y_encoded = np.searchsorted(classes, y)
         base = check_random_state(self.random_state).randint(2**31 - 1)
         seeds = np.array(
@@ -131,6 +137,17 @@ class Committee(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                 "estimator must be a classifier with predict_proba, got "
                 f"{type(self.estimator).__name__}"
             )
+
+    def _validate_classes(self, y) -> np.ndarray:
+        if self.classes is None:
+            return unique_labels(y)
+        classes = np.unique(np.asarray(self.classes))
+        missing = np.setdiff1d(np.unique(y), classes)
+        if missing.size:
+            raise ValueError(
+                f"y has labels {missing.tolist()[:10]} not listed in classes={classes.tolist()}"
+            )
+        return classes
 
     def member_probabilities(self, X) -> np.ndarray:
         """Every member's class probabilities, shape (n_members, n_rows, n_classes)."""

@@ -31,7 +31,7 @@ from skactive.learner import ActiveLearner
 from skactive.models import ARCHITECTURES, make_net
 from skactive.persistence import _atomic_write
 from skactive.simulation import plot_learning_curves, summarize
-from skactive.strategies import STRATEGIES
+from skactive.strategies import STRATEGIES, estimator_for
 
 COLUMNS = [
     "dataset",
@@ -66,8 +66,9 @@ def _fashion_mnist():
 DATASETS: dict[str, Callable] = {"digits": _digits, "fashion-mnist": _fashion_mnist}
 
 #: Strategy settings for the runner; CEAL's pseudo-labels are capped so the
-#: refit stays affordable on CPU.
-STRATEGY_PARAMS = {"ceal": {"max_pseudo": 1000}}
+#: refit stays affordable on CPU; query-by-committee uses Beluch et al.'s
+#: best measure.
+STRATEGY_PARAMS = {"ceal": {"max_pseudo": 1000}, "qbc": {"measure": "variation_ratio"}}
 
 
 @dataclass
@@ -220,7 +221,7 @@ def _run_one(config, key, data, results: Path) -> None:
         rng = np.random.RandomState(seed)
         init = rng.choice(len(X_pool), size=config.n_initial, replace=False)
         remaining = np.setdiff1d(np.arange(len(X_pool)), init)
-        net = config.network(network, X_pool, y_pool)
+        net = estimator_for(strategy, config.network(network, X_pool, y_pool))
         learner = ActiveLearner(
             net, config.strategy(strategy), classes=np.unique(y_pool), random_state=seed
         )

@@ -92,8 +92,10 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         is used.
     random_state : int, RandomState instance or None, default=None
         Drives every random choice: torch's initialisation and shuffling
-        during each refit, and the strategy's sampling in each round (it
-        then overrides the strategy's own ``random_state``).
+        during each refit, any ``random_state`` left ``None`` inside the
+        estimator (a :class:`~skactive.Committee`'s, a forest's), and the
+        strategy's sampling in each round (it then overrides the strategy's
+        own ``random_state``).
 
     Attributes
     ----------
@@ -347,7 +349,16 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         X_in = estimator_input(estimator, X)
         y_in = estimator_targets(estimator, self._encode(y, name="y"))
         net = final_step(estimator)
-        with seeded(self._round_seed("fit")), interrupts_propagate():
+        seed = self._round_seed("fit")
+        if seed is not None:
+            # Unset seeds inside the estimator (a Committee's, a forest's) follow the
+            # learner's, so a seeded campaign is reproducible end to end.
+            params = estimator.get_params(deep=True)
+            unset = [
+                k for k, v in params.items() if k.split("__")[-1] == "random_state" and v is None
+            ]
+            estimator.set_params(**dict.fromkeys(unset, seed))
+        with seeded(seed), interrupts_propagate():
             try:
                 if warm and isinstance(estimator, NeuralNet):
                     estimator.partial_fit(X_in, y_in)

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from skactive._validation import check_n, check_positive_int
 from skactive.base import QueryStrategy
 from skactive.learner import ActiveLearner
+from skactive.strategies import estimator_for
 
 
 def simulate(
@@ -109,11 +110,16 @@ def compare_strategies(
     batch_size: int,
     seeds: Sequence[int] = (0,),
     progress: bool = True,
+    by_name: bool = False,
 ) -> list[dict]:
     """Run :func:`simulate` for every strategy and seed on the same splits.
 
     For each seed the initial labelled set is drawn at random from the pool
     (the same draw for every strategy), so curves differ only by strategy.
+    With ``by_name=True`` the keys of ``strategies`` are the short names of
+    :data:`skactive.strategies.STRATEGIES`, and committee strategies
+    (:data:`~skactive.strategies.COMMITTEES`) query a committee of
+    ``estimator``.
 
     Returns
     -------
@@ -133,7 +139,7 @@ def compare_strategies(
         init = rng.choice(len(X_pool), size=n_initial, replace=False)
         rest = np.setdiff1d(np.arange(len(X_pool)), init)
         learner = ActiveLearner(
-            clone(estimator),
+            estimator_for(name, clone(estimator)) if by_name else clone(estimator),
             clone(strategies[name]),
             classes=np.unique(y_pool),
             random_state=seed,

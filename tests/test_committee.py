@@ -266,3 +266,59 @@ def test_single_net_parameters(digits_split):
     bald = BALD(n_samples=4, random_state=0)
     bald.select(net, X_pool[:40], 2)
     assert_allclose(strategy.scores_, bald.scores_)  # the same samples, the same measure
+
+
+def test_a_seeded_learner_reproduces_a_committee_campaign(digits_split):
+    X_init, y_init, X_pool, y_pool, *_ = digits_split
+
+    def campaign():
+        committee = Committee(tiny_net(max_epochs=1), n_members=2)  # no seed of its own
+        learner = ActiveLearner(committee, QueryByCommittee(candidates=150), random_state=4)
+        learner.fit(X_init, y_init)
+        idx = learner.query(X_pool, 4)
+        learner.teach(X_pool[idx], y_pool[idx])
+        return learner.query(X_pool, 4), learner.predict_proba(X_pool[:5])
+
+    (first, proba_first), (second, proba_second) = campaign(), campaign()
+    assert_array_equal(first, second)
+    assert_array_equal(proba_first, proba_second)
+
+
+def test_runner_and_command_line_build_committees(tmp_path):
+    from skactive.__main__ import main
+    from skactive.experiments import QUICK, ExperimentConfig, read_results, run_experiments
+    from skactive.strategies import estimator_for
+
+    assert estimator_for("qbc", tiny_net()).n_members == 5
+    assert estimator_for("suggestive", tiny_net()).bootstrap
+    assert not isinstance(estimator_for("dfal", tiny_net()), Committee)
+    settings = dict(QUICK, strategies=("qbc", "suggestive"), seeds=(0,), budget=40, epochs=2)
+    config = ExperimentConfig(**settings, output_dir=tmp_path / "runner", progress=False)
+    rows = read_results(run_experiments(config))
+    assert {r["strategy"] for r in rows} == {"qbc", "suggestive"} and len(rows) == 4
+    args = ["--strategies", "qbc", "--initial", "20", "--batch-size", "10", "--budget", "30"]
+    assert (
+        main(
+            [
+                *args,
+                "--epochs",
+                "1",
+                "--seeds",
+                "1",
+                "--no-progress",
+                "--output-dir",
+                str(tmp_path / "cli"),
+            ]
+        )
+        == 0
+    )
+
+
+def test_committee_classes_cover_labels_missing_from_the_rows(digits_split):
+    X_init, y_init, X_pool, *_ = digits_split
+    keep = y_init != 9
+    committee = Committee(tiny_net(max_epochs=1), n_members=2, classes=np.arange(10))
+    committee.fit(X_init[keep], y_init[keep])
+    assert committee.member_probabilities(X_pool[:4]).shape == (2, 4, 10)
+    with pytest.raises(ValueError, match=r"y has labels \[9\] not listed in classes"):
+        Committee(tiny_net(), classes=np.arange(9)).fit(X_init, y_init)

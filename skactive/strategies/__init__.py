@@ -27,9 +27,27 @@ STRATEGIES = {
     "emoc": EMOC,
 }
 
+#: Short names whose strategy queries a committee: the command line and the
+#: experiment runner wrap the network in ``Committee(net, **settings)``
+#: (Beluch et al.: 5 seeded members; Suggestive Annotation: 4 bootstrap ones).
+COMMITTEES = {
+    "qbc": {"n_members": 5},
+    "suggestive": {"n_members": 4, "bootstrap": True},
+}
+
+
+def estimator_for(name: str, estimator):
+    """The estimator the strategy called ``name`` queries: a committee of it, or itself."""
+    from skactive.committee import Committee
+
+    settings = COMMITTEES.get(name)
+    return estimator if settings is None else Committee(estimator, **settings)
+
+
 __all__ = [
     "BALD",
     "CEAL",
+    "COMMITTEES",
     "DFAL",
     "EGL",
     "EMOC",
@@ -41,4 +59,5 @@ __all__ = [
     "QueryByCommittee",
     "RandomSampling",
     "SuggestiveAnnotation",
+    "estimator_for",
 ]
