@@ -25,6 +25,9 @@ STRATEGIES = {
     "qbc": QueryByCommittee,
     "suggestive": SuggestiveAnnotation,
     "emoc": EMOC,
+    # A control: random picks, the model a 5-member committee like "qbc"'s, so
+    # a comparison separates selection from the ensemble's better predictions.
+    "random_committee": RandomSampling,
 }
 
 #: Short names whose strategy queries a committee: the command line and the
@@ -33,6 +36,7 @@ STRATEGIES = {
 COMMITTEES = {
     "qbc": {"n_members": 5},
     "suggestive": {"n_members": 4, "bootstrap": True},
+    "random_committee": {"n_members": 5},
 }
 
 
