@@ -25,3 +25,12 @@ def test_documented_labelling_loop_runs(document):
     learner = namespace["learner"]
     assert len(learner.y_labeled_) == 50 + 5 * 20
     assert learner.n_iter_ == 5 and len(learner.history_) == 5
+
+
+def test_committees_guide_example_runs():
+    blocks = _python_blocks(ROOT / "docs/user_guide/committees.rst")
+    namespace: dict = {}
+    exec(compile(blocks[0], "committees.rst", "exec"), namespace)
+    learner = namespace["learner"]
+    assert len(learner.y_labeled_) == 60 + 2 * 20
+    assert len(learner.estimator_.estimators_) == 5
