@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.ensemble import BaggingClassifier, RandomForestClassifier, VotingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -322,3 +322,37 @@ def test_committee_classes_cover_labels_missing_from_the_rows(digits_split):
     assert committee.member_probabilities(X_pool[:4]).shape == (2, 4, 10)
     with pytest.raises(ValueError, match=r"y has labels \[9\] not listed in classes"):
         Committee(tiny_net(), classes=np.arange(9)).fit(X_init, y_init)
+
+
+class _HandBuiltEnsemble(ClassifierMixin, BaseEstimator):
+    """An ensemble whose members were trained on raw, different label sets."""
+
+    def __init__(self, members=None, classes=None):
+        self.members, self.classes = members, classes
+        self.estimators_, self.classes_ = members, np.asarray(classes)
+
+    def fit(self, X, y):  # pragma: no cover - built fitted
+        return self
+
+    def predict_proba(self, X):  # pragma: no cover - not used by the strategy
+        raise NotImplementedError
+
+    def __sklearn_is_fitted__(self):
+        return True
+
+
+def test_members_disagreeing_on_classes_are_a_clear_error(flat_digits):
+    X, _ = flat_digits
+    first = LogisticRegression().fit(X[:40], np.array(["a", "b"] * 20))
+    second = LogisticRegression().fit(X[:40], np.array(["a", "c"] * 20))
+    ensemble = _HandBuiltEnsemble([first, second], ["a", "b", "c"])
+    with pytest.raises(ValueError, match="the members disagree on classes"):
+        QueryByCommittee().select(ensemble, X[40:80], 2)
+
+
+def test_a_bad_committee_leaves_the_learner_as_it_was(digits_split):
+    X_init, y_init, *_ = digits_split
+    learner = ActiveLearner(Committee(tiny_net(max_epochs=1), n_members=1))
+    with pytest.raises(ValueError, match="n_members must be an integer >= 2"):
+        learner.fit(X_init, y_init)
+    assert not hasattr(learner, "estimator_") and not hasattr(learner, "n_features_in_")
