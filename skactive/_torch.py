@@ -295,30 +295,24 @@ def cached_deterministic_layers(module: torch.nn.Module) -> Iterator[None]:
     the wrappers, which go when the last block exits (enter it inside a
     worker: the wrappers do not pickle).
     """
-    with _LAYOUT_LOCK:
-        users, layers = _CACHED_MODULES.get(module, (0, None))
-        if users == 0:
-            layers = [
-                m
-                for m in module.modules()
-                if isinstance(m, DETERMINISTIC_TYPES)
-                and not m.training
-                and "forward" not in vars(m)
-            ]
-            cache = threading.local()
-            for layer in layers:
-                layer.forward = _caching_forward(layer, type(layer).forward.__get__(layer), cache)
-        _CACHED_MODULES[module] = (users + 1, layers)
-    try:
+
+    def wrap():
+        layers = [
+            m
+            for m in module.modules()
+            if isinstance(m, DETERMINISTIC_TYPES) and not m.training and "forward" not in vars(m)
+        ]
+        cache = threading.local()
+        for layer in layers:
+            layer.forward = _caching_forward(layer, type(layer).forward.__get__(layer), cache)
+        return layers
+
+    def unwrap(layers):
+        for layer in layers:
+            del layer.forward
+
+    with _shared_by_blocks(_CACHED_MODULES, module, wrap, unwrap):
         yield
-    finally:
-        with _LAYOUT_LOCK:
-            users, layers = _CACHED_MODULES.pop(module)
-            if users > 1:
-                _CACHED_MODULES[module] = (users - 1, layers)
-            else:
-                for layer in layers:
-                    del layer.forward
 
 
 def _caching_forward(layer, forward, cache):
@@ -361,25 +355,42 @@ def cpu_channels_last(module: torch.nn.Module) -> Iterator[bool]:
         Whether inputs should be made ``channels_last`` too.
     """
     with _LAYOUT_LOCK:
-        users, saved = _CHANNELS_LAST_USERS.get(module, (0, None))
-        convert = users > 0 or _should_convert(module)
-        if convert:
-            if users == 0:
-                saved = _layout_sensitive_tensors(module)
-                module.to(memory_format=torch.channels_last)
-            _CHANNELS_LAST_USERS[module] = (users + 1, saved)
-    if not convert:
+        active = module in _CHANNELS_LAST_USERS
+    if not active and not _should_convert(module):
         yield False
         return
-    try:
+
+    def convert():
+        saved = _layout_sensitive_tensors(module)
+        module.to(memory_format=torch.channels_last)
+        return saved
+
+    with _shared_by_blocks(_CHANNELS_LAST_USERS, module, convert, _restore_tensors):
         yield True
+
+
+@contextlib.contextmanager
+def _shared_by_blocks(registry, module, acquire: Callable, release: Callable) -> Iterator:
+    """State on ``module`` shared by nested and concurrent blocks, reference-counted.
+
+    The first block to enter calls ``acquire()`` (its result is the state);
+    the last to exit calls ``release(state)``, never while another block,
+    in any thread, is still inside.
+    """
+    with _LAYOUT_LOCK:
+        users, state = registry.get(module, (0, None))
+        if users == 0:
+            state = acquire()
+        registry[module] = (users + 1, state)
+    try:
+        yield state
     finally:
         with _LAYOUT_LOCK:
-            users, saved = _CHANNELS_LAST_USERS.pop(module)
+            users, state = registry.pop(module)
             if users > 1:
-                _CHANNELS_LAST_USERS[module] = (users - 1, saved)
+                registry[module] = (users - 1, state)
             else:
-                _restore_tensors(saved)
+                release(state)
 
 
 def _layout_sensitive_tensors(module: torch.nn.Module) -> list:

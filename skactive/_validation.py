@@ -155,3 +155,22 @@ def row_key(row: np.ndarray) -> bytes:
     """
     data = np.ascontiguousarray(row, dtype=np.float64).tobytes()
     return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def check_classes(classes, y: np.ndarray) -> np.ndarray:
+    """The sorted class labels: ``classes`` when given (every label of ``y`` in it), else ``y``'s.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` has a label missing from ``classes``.
+    """
+    if classes is None:
+        return np.unique(y)
+    classes = np.unique(np.asarray(classes))
+    missing = np.setdiff1d(np.unique(y), classes)
+    if missing.size:
+        raise ValueError(
+            f"y has labels {missing.tolist()[:10]} not listed in classes={classes.tolist()}"
+        )
+    return classes

@@ -18,7 +18,7 @@ from skactive._estimators import (
     prepare_for_encoded_labels,
 )
 from skactive._torch import seeded
-from skactive._validation import check_n_jobs
+from skactive._validation import check_classes, check_n_jobs
 
 
 class Committee(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -139,15 +139,7 @@ class Committee(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             )
 
     def _validate_classes(self, y) -> np.ndarray:
-        if self.classes is None:
-            return unique_labels(y)
-        classes = np.unique(np.asarray(self.classes))
-        missing = np.setdiff1d(np.unique(y), classes)
-        if missing.size:
-            raise ValueError(
-                f"y has labels {missing.tolist()[:10]} not listed in classes={classes.tolist()}"
-            )
-        return classes
+        return check_classes(self.classes, unique_labels(y))
 
     def member_probabilities(self, X) -> np.ndarray:
         """Every member's class probabilities, shape (n_members, n_rows, n_classes)."""

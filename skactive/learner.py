@@ -30,7 +30,13 @@ from skactive._estimators import (
     prepare_for_encoded_labels,
 )
 from skactive._torch import seeded
-from skactive._validation import _is_torch_dataset, check_labels, check_rows, row_key
+from skactive._validation import (
+    _is_torch_dataset,
+    check_classes,
+    check_labels,
+    check_rows,
+    row_key,
+)
 from skactive.base import QueryStrategy, TrainingExtras
 
 
@@ -243,15 +249,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self._pending = None
 
     def _validate_classes(self, y: np.ndarray) -> np.ndarray:
-        if self.classes is None:
-            return unique_labels(y)
-        classes = np.unique(np.asarray(self.classes))
-        missing = np.setdiff1d(np.unique(y), classes)
-        if missing.size:
-            raise ValueError(
-                f"y has labels {missing.tolist()} not listed in classes={classes.tolist()}"
-            )
-        return classes
+        return check_classes(self.classes, unique_labels(y))
 
     def _validate_strategy(self) -> QueryStrategy:
         if self.query_strategy is None:
