@@ -120,9 +120,11 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        estimator : fitted estimator
+        estimator : fitted estimator or None
             The current model: a classifier, a ``Pipeline``, a fitted search
-            or an :class:`~skactive.ActiveLearner`.
+            or an :class:`~skactive.ActiveLearner`. ``None`` only for
+            strategies that need no model (e.g. TypiClust with an
+            ``embedding``: the very first query).
         X_pool : array-like of shape (n_pool, ...)
             Unlabelled rows to choose from (a ``numpy.memmap`` is read chunk
             by chunk).
@@ -161,7 +163,10 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         check_n_jobs(getattr(self, "n_jobs", None))
         rng = _check_strategy_random_state(getattr(self, "random_state", None))
         self._validate_params_before_select()
-        check_is_fitted(estimator)
+        if estimator is None and self._needs_estimator():
+            raise TypeError(f"estimator: {type(self).__name__} needs a fitted estimator, got None")
+        if estimator is not None:
+            check_is_fitted(estimator)
         model = self._prepare(estimator)
 
         candidates = _draw_candidates(len(X_pool), n_candidates, rng)
@@ -203,6 +208,10 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
 
     def _validate_params_before_select(self) -> None:
         """Check strategy-specific parameters; raise ValueError naming them."""
+
+    def _needs_estimator(self) -> bool:
+        """Whether ``select`` needs a fitted estimator (False: ``None`` is accepted)."""
+        return True
 
     def _prepare(self, estimator):
         """Check the estimator suits this strategy and return what ``_score`` needs."""

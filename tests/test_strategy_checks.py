@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 
 from skactive import QueryStrategy
-from skactive.strategies import BALD, DFAL, EGL, STRATEGIES, CoreSet
+from skactive.strategies import (
+    BALD,
+    DFAL,
+    EGL,
+    STRATEGIES,
+    CoreSet,
+    MarginSampling,
+    ProbCover,
+    Schedule,
+    TypiClust,
+)
 from skactive.utils import check_strategy, parametrize_with_strategy_checks
 
 ALL_STRATEGIES = [
@@ -14,12 +24,16 @@ ALL_STRATEGIES = [
     CoreSet(method="mip", time_limit=0.5, max_bisections=3),
     DFAL(norm=np.inf, max_iter=20),
     EGL(parameters="last_layer"),
+    ProbCover(delta=0.3),
+    # The suite's labelled set holds 40 rows: one schedule in each phase.
+    Schedule([(TypiClust(), 30), (MarginSampling(), None)]),
+    Schedule([(TypiClust(), 50), (DFAL(), None)]),
 ]
 
 
 def test_every_exported_strategy_is_covered():
     covered = {type(s) for s in ALL_STRATEGIES}
-    assert covered == set(STRATEGIES.values())
+    assert covered >= set(STRATEGIES.values()) | {Schedule}
 
 
 @parametrize_with_strategy_checks(ALL_STRATEGIES)

@@ -2,12 +2,14 @@
 
 from skactive.strategies.adversarial import DFAL
 from skactive.strategies.bayesian import BALD
+from skactive.strategies.cold_start import ProbCover, TypiClust
 from skactive.strategies.committee import QueryByCommittee
 from skactive.strategies.coreset import CoreSet
 from skactive.strategies.gradient import EGL
 from skactive.strategies.output_change import EMOC
 from skactive.strategies.pseudo_label import CEAL
 from skactive.strategies.random import RandomSampling
+from skactive.strategies.schedule import Schedule
 from skactive.strategies.suggestive import SuggestiveAnnotation
 from skactive.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling
 
@@ -28,6 +30,8 @@ STRATEGIES = {
     # A control: random picks, the model a 5-member committee like "qbc"'s, so
     # a comparison separates selection from the ensemble's better predictions.
     "random_committee": RandomSampling,
+    "typiclust": TypiClust,
+    "probcover": ProbCover,
 }
 
 #: Short names whose strategy queries a committee: the command line and the
@@ -60,8 +64,11 @@ __all__ = [
     "EntropySampling",
     "LeastConfidence",
     "MarginSampling",
+    "ProbCover",
     "QueryByCommittee",
     "RandomSampling",
+    "Schedule",
     "SuggestiveAnnotation",
+    "TypiClust",
     "estimator_for",
 ]

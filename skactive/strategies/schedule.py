@@ -1,0 +1,112 @@
+"""Schedule: one strategy while labels are few, another once they are many.
+
+Which strategy wins depends on the budget: typical or random rows at first,
+uncertainty or margins later (Hacohen, Dekel & Weinshall, "Active Learning
+on a Budget: Opposite Strategies Suit High and Low Budgets", ICML 2022).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import numbers
+
+import numpy as np
+from sklearn.base import clone
+
+from skactive.base import QueryStrategy, _check_strategy_random_state
+
+
+class Schedule(QueryStrategy):
+    """Switch strategies as the labelled set grows.
+
+    ``phases`` is a list of ``(strategy, until)`` pairs: a phase is active
+    while the labelled set holds fewer than ``until`` rows; the last phase
+    has ``until=None`` and lasts for ever. ``Schedule([(TypiClust(), 300),
+    (DFAL(), None)])`` queries with TypiClust below 300 labels, then with
+    DFAL. The active phase's results and training extras (DFAL's twins) are
+    forwarded as the schedule's own, and each phase keeps its own round
+    state (CEAL's round count) between its rounds.
+
+    Parameters
+    ----------
+    phases : list of (QueryStrategy, int or None)
+        Strategies with increasing ``until`` thresholds, the last ``None``.
+    random_state : int, RandomState instance or None, default=None
+        When set, seeds every phase's strategy (a different seed per phase).
+
+    Attributes
+    ----------
+    active_phase_ : int
+        Position in ``phases`` of the strategy used by the last ``select``.
+    phase_strategies_ : list of QueryStrategy
+        Each phase's strategy, with the state of its last round.
+    candidates_, scores_, indices_, extras_
+        Those of the active phase's strategy.
+    """
+
+    def __init__(self, phases, *, random_state=None):
+        self.phases = phases
+        self.random_state = random_state
+
+    @property
+    def _expected_failed_checks(self) -> dict[str, str]:
+        """A schedule fails what its phases fail."""
+        try:
+            strategies = [strategy for strategy, _ in self.phases]
+        except (TypeError, ValueError):
+            return {}
+        failures = {}
+        for strategy in strategies:
+            failures.update(getattr(strategy, "_expected_failed_checks", {}))
+        return failures
+
+    def select(self, estimator, X_pool, n: int, *, X_labeled=None, y_labeled=None) -> np.ndarray:
+        """Select with the phase that the labelled set's size makes active.
+
+        See :meth:`QueryStrategy.select`; ``X_labeled=None`` counts as no
+        labelled rows.
+        """
+        phases = self._validate_phases()
+        rng = _check_strategy_random_state(self.random_state)
+        n_labeled = 0 if X_labeled is None else len(X_labeled)
+        active = next(
+            i for i, (_, until) in enumerate(phases) if until is None or n_labeled < until
+        )
+        strategies = getattr(self, "phase_strategies_", None)
+        if strategies is None or len(strategies) != len(phases):
+            strategies = [clone(strategy) for strategy, _ in phases]
+        inner = copy.copy(strategies[active])
+        if self.random_state is not None and "random_state" in inner.get_params():
+            seeds = rng.randint(2**31 - 1, size=len(phases))
+            inner.set_params(random_state=int(seeds[active]))
+        indices = inner.select(estimator, X_pool, n, X_labeled=X_labeled, y_labeled=y_labeled)
+        # Assigned only after the phase's strategy succeeded.
+        self.phase_strategies_ = [*strategies[:active], inner, *strategies[active + 1 :]]
+        self.active_phase_ = active
+        self.candidates_, self.scores_ = inner.candidates_, inner.scores_
+        self.indices_, self.extras_ = inner.indices_, inner.extras_
+        return indices
+
+    def _validate_phases(self) -> list:
+        expected = (
+            "phases must be a non-empty list of (QueryStrategy, until) pairs with "
+            "increasing integer thresholds and until=None last"
+        )
+        try:
+            phases = [(strategy, until) for strategy, until in self.phases]
+        except (TypeError, ValueError):
+            raise ValueError(f"{expected}; got {self.phases!r}") from None
+        if not phases or any(not isinstance(s, QueryStrategy) for s, _ in phases):
+            raise ValueError(f"{expected}; got {self.phases!r}")
+        untils = [until for _, until in phases]
+        if untils[-1] is not None:
+            raise ValueError(f"{expected}: the last phase must have until=None, got {untils[-1]!r}")
+        bounded = untils[:-1]
+        if any(
+            isinstance(u, bool) or not isinstance(u, numbers.Integral) or u < 1 for u in bounded
+        ):
+            raise ValueError(f"{expected}: got thresholds {untils}")
+        if any(b <= a for a, b in itertools.pairwise(bounded)):
+            raise ValueError(f"{expected}: thresholds {bounded} do not increase")
+        return phases

@@ -1,0 +1,196 @@
+"""TypiClust, ProbCover and Schedule: known answers on Gaussian blobs."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+
+from skactive import ActiveLearner
+from skactive.strategies import (
+    DFAL,
+    EntropySampling,
+    MarginSampling,
+    ProbCover,
+    RandomSampling,
+    Schedule,
+    TypiClust,
+)
+
+from .conftest import tiny_net
+
+CENTRES = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 20.0]])
+SIZES = (50, 30, 20)
+
+
+@pytest.fixture
+def blobs():
+    """Three well separated Gaussian blobs of 50, 30 and 20 points, shuffled."""
+    rng = np.random.RandomState(0)
+    X = np.concatenate([c + rng.randn(size, 2) for c, size in zip(CENTRES, SIZES, strict=True)])
+    blob = np.repeat(np.arange(3), SIZES)
+    order = rng.permutation(len(X))
+    return X[order], blob[order]
+
+
+def identity(rows):
+    return np.asarray(rows, dtype=np.float64)
+
+
+def _closest_40_percent(X, blob, k):
+    members = np.flatnonzero(blob == k)
+    distance = np.linalg.norm(X[members] - X[members].mean(axis=0), axis=1)
+    return set(members[np.argsort(distance)[: int(0.4 * len(members))]])
+
+
+def test_typiclust_picks_one_typical_row_per_blob_largest_first(blobs):
+    X, blob = blobs
+    strategy = TypiClust(embedding=identity, random_state=0)
+    picks = strategy.select(None, X, 3)  # the very first query: no model, no labels
+    assert_array_equal(blob[picks], [0, 1, 2])
+    for k, pick in enumerate(picks):
+        assert pick in _closest_40_percent(X, blob, k)
+
+
+def test_typiclust_skips_blobs_that_hold_a_label(blobs):
+    X, blob = blobs
+    labeled = X[blob == 0][:1]
+    picks = TypiClust(embedding=identity, random_state=0).select(None, X, 2, X_labeled=labeled)
+    assert sorted(blob[picks]) == [1, 2]
+
+
+def test_typiclust_is_independent_of_row_order(blobs):
+    X, _ = blobs
+    first = TypiClust(embedding=identity, random_state=0)
+    picks = first.select(None, X, 3)
+    order = np.random.RandomState(1).permutation(len(X))
+    second = TypiClust(embedding=identity, random_state=0)
+    assert_array_equal(order[second.select(None, X[order], 3)], picks)
+    assert_array_equal(second.scores_, first.scores_[order])
+
+
+def test_typiclust_more_picks_than_clusters_are_distinct():
+    X = np.repeat(np.eye(2), 5, axis=0)  # two distinct rows, five times each
+    picks = TypiClust(embedding=identity, n_neighbors=50, random_state=0).select(None, X, 6)
+    assert len(set(picks.tolist())) == 6
+
+
+def test_probcover_covers_each_blob_once(blobs):
+    X, blob = blobs
+    strategy = ProbCover(delta=0.5, embedding=lambda rows: rows - rows.mean(axis=0))
+    picks = strategy.select(None, X, 3)
+    assert sorted(blob[picks]) == [0, 1, 2]
+    assert blob[picks[0]] == 0  # the largest blob covers most rows
+    assert strategy.coverage_ > 0.9
+
+
+def test_probcover_never_picks_a_blob_a_label_covers(blobs):
+    X, blob = blobs
+    embedding = lambda rows: rows - X.mean(axis=0)  # noqa: E731
+    labeled = X[blob == 0][:1]
+    picks = ProbCover(delta=0.5, embedding=embedding).select(None, X, 2, X_labeled=labeled)
+    assert sorted(blob[picks]) == [1, 2]
+
+
+def test_probcover_chooses_delta_by_purity(blobs):
+    X, blob = blobs
+    embedding = lambda rows: rows - X.mean(axis=0)  # noqa: E731
+    strategy = ProbCover(embedding=embedding, n_clusters=3, random_state=0)
+    picks = strategy.select(None, X, 3)
+    assert strategy.purity_ >= 0.95 and 0 < strategy.delta_ <= 1.0
+    assert sorted(blob[picks]) == [0, 1, 2]
+    with pytest.warns(UserWarning, match="no radius in deltas reaches purity"):
+        ProbCover(embedding=embedding, n_clusters=3, deltas=[2.0], alpha=1.0).select(None, X, 2)
+
+
+@pytest.mark.parametrize(
+    "strategy, message",
+    [
+        (TypiClust(n_neighbors=0, embedding=identity), "n_neighbors must be a positive integer"),
+        (ProbCover(delta=0, embedding=identity), r"delta must be None or a number in \(0, 2\]"),
+        (ProbCover(delta=-1.0, embedding=identity), "delta must be None or a number"),
+        (ProbCover(alpha=1.5, embedding=identity), "alpha must be a number"),
+        (TypiClust(embedding=lambda rows: rows[:-1]), "embedding returned shape"),
+        (TypiClust(embedding="nope"), "embedding must be None or a callable"),
+    ],
+)
+def test_bad_cold_start_parameters(blobs, strategy, message):
+    X, _ = blobs
+    with pytest.raises(ValueError, match=message):
+        strategy.select(None, X, 2)
+
+
+def test_without_embedding_a_model_is_needed(blobs):
+    X, blob = blobs
+    with pytest.raises(TypeError, match="estimator: TypiClust needs a fitted estimator, got None"):
+        TypiClust().select(None, X, 2)
+    with pytest.raises(TypeError, match="TypiClust without embedding= needs a fitted skorch"):
+        TypiClust().select(LogisticRegression().fit(X, blob), X, 2)
+
+
+@pytest.mark.parametrize("strategy", [TypiClust(), ProbCover()])
+def test_cold_start_through_active_learner(digits_split, strategy):
+    X_init, y_init, X_pool, y_pool, *_ = digits_split
+    learner = ActiveLearner(tiny_net(max_epochs=2), strategy, random_state=0)
+    learner.fit(X_init, y_init)
+    for _ in range(2):
+        idx = learner.query(X_pool[:400], 10)
+        assert len(set(idx.tolist())) == 10
+        learner.teach(X_pool[idx], y_pool[idx])
+        X_pool, y_pool = np.delete(X_pool, idx, axis=0), np.delete(y_pool, idx)
+
+
+def test_schedule_switches_at_the_labelled_set_size(digits_split):
+    X_init, y_init, X_pool, y_pool, *_ = digits_split  # 40 initial labels
+    schedule = Schedule([(RandomSampling(), 50), (DFAL(), None)], random_state=0)
+    learner = ActiveLearner(tiny_net(max_epochs=2), schedule, random_state=0).fit(X_init, y_init)
+    phases = []
+    for _ in range(3):
+        idx = learner.query(X_pool, 6)
+        phases.append(learner.query_strategy_.active_phase_)
+        twins = learner.query_strategy_.extras_.n_twins
+        learner.teach(X_pool[idx], y_pool[idx])
+        X_pool, y_pool = np.delete(X_pool, idx, axis=0), np.delete(y_pool, idx)
+    assert phases == [0, 0, 1]  # 40 and 46 labels are below 50; 52 is not
+    assert twins > 0 and len(learner.y_twins_) == twins  # DFAL's twins flowed through
+
+
+def test_schedule_equals_its_phases(digits_split):
+    X_init, y_init, X_pool, *_ = digits_split
+    net = tiny_net(max_epochs=2).fit(X_init, y_init)
+    schedule = Schedule([(EntropySampling(), 30), (MarginSampling(), None)])
+    for labeled, inner in ((X_init[:20], EntropySampling()), (X_init, MarginSampling())):
+        picks = schedule.select(net, X_pool, 5, X_labeled=labeled)
+        assert_array_equal(picks, inner.select(net, X_pool, 5, X_labeled=labeled))
+        assert_array_equal(schedule.scores_, inner.scores_)
+
+
+@pytest.mark.parametrize(
+    "phases, message",
+    [
+        ([], "non-empty list"),
+        ([(RandomSampling(), 10)], "the last phase must have until=None"),
+        ([(RandomSampling(), 20), (RandomSampling(), 10), (DFAL(), None)], "do not increase"),
+        ([(RandomSampling(), None), (DFAL(), None)], "thresholds"),
+        ([("random", None)], "non-empty list of \\(QueryStrategy, until\\) pairs"),
+        ("bogus", "phases must be"),
+    ],
+)
+def test_bad_schedules(digits_split, phases, message):
+    X_init, y_init, X_pool, *_ = digits_split
+    net = tiny_net(max_epochs=1).fit(X_init, y_init)
+    with pytest.raises(ValueError, match=message):
+        Schedule(phases).select(net, X_pool, 2)
+
+
+def test_schedule_is_cloned_and_grid_searched(digits):
+    X, y = digits
+    flat = X.reshape(len(X), -1)
+    schedule = Schedule([(RandomSampling(), 30), (EntropySampling(), None)])
+    copied = clone(schedule)
+    assert copied.phases[0][1] == 30
+    learner = ActiveLearner(LogisticRegression(max_iter=300), schedule, random_state=0)
+    grid = {"query_strategy__phases": [[(EntropySampling(), None)], schedule.phases]}
+    search = GridSearchCV(learner, grid, cv=2).fit(flat[:200], y[:200])
+    assert len(search.best_estimator_.query(flat[200:400], 3)) == 3
