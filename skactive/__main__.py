@@ -18,7 +18,7 @@ from skactive import _cli
 from skactive.datasets import load_digits_images, load_fashion_mnist
 from skactive.models import ARCHITECTURES, make_net
 from skactive.simulation import compare_strategies, format_table, plot_learning_curves
-from skactive.strategies import STRATEGIES
+from skactive.strategies import STRATEGIES, make_strategy
 
 _DATASETS = ("digits", "fashion-mnist")
 
@@ -84,12 +84,6 @@ def _load(dataset: str, test_size: float, seed: int):
     return X_train, X_test, y_train, y_test
 
 
-def _make_strategy(name: str, candidates):
-    cls = STRATEGIES[name]
-    params = {"candidates": candidates} if "candidates" in cls().get_params() else {}
-    return cls(**params)
-
-
 def main(argv=None) -> int:
     """Run the comparison described by the command-line arguments."""
     args = _parse_args(argv)
@@ -109,7 +103,10 @@ def main(argv=None) -> int:
         max_epochs=args.epochs,
         device=args.device,
     )
-    strategies = {name: _make_strategy(name, args.candidates) for name in args.strategy_names}
+    strategies = {
+        name: make_strategy(name, n_queries=args.batch_size, candidates=args.candidates)
+        for name in args.strategy_names
+    }
     n_rounds = (args.budget - args.initial) // args.batch_size
     records = compare_strategies(
         net,

@@ -194,3 +194,15 @@ def test_schedule_is_cloned_and_grid_searched(digits):
     grid = {"query_strategy__phases": [[(EntropySampling(), None)], schedule.phases]}
     search = GridSearchCV(learner, grid, cv=2).fit(flat[:200], y[:200])
     assert len(search.best_estimator_.query(flat[200:400], 3)) == 3
+
+
+def test_random_twins_selects_every_attacked_row(digits_split):
+    from skactive.strategies import make_strategy
+
+    X_init, y_init, X_pool, *_ = digits_split
+    strategy = make_strategy("random_twins", n_queries=7, candidates=2000)
+    assert isinstance(strategy, DFAL) and strategy.candidates == 7
+    net = tiny_net(max_epochs=2).fit(X_init, y_init)
+    picks = strategy.select(net, X_pool, 7)
+    assert set(picks) == set(strategy.candidates_)  # every random candidate is picked
+    assert strategy.extras_.n_twins > 0

@@ -32,6 +32,14 @@ STRATEGIES = {
     "random_committee": RandomSampling,
     "typiclust": TypiClust,
     "probcover": ProbCover,
+    # A control: DFAL attacking exactly n random rows, i.e. random picks with
+    # adversarial twins (see make_strategy).
+    "random_twins": DFAL,
+}
+
+#: Settings the short names stand for, beyond the classes' defaults.
+_SHORT_NAME_PARAMS = {
+    "qbc": {"measure": "variation_ratio"},
 }
 
 #: Short names whose strategy queries a committee: the command line and the
@@ -42,6 +50,28 @@ COMMITTEES = {
     "suggestive": {"n_members": 4, "bootstrap": True},
     "random_committee": {"n_members": 5},
 }
+
+
+def make_strategy(name: str, *, n_queries: int, candidates: int | None = None, **params):
+    """The strategy a short name of :data:`STRATEGIES` stands for.
+
+    Parameters
+    ----------
+    name : str
+    n_queries : int
+        Rows queried per round: ``"random_twins"`` attacks exactly that many
+        random rows, so it selects all of them with their twins.
+    candidates : int, default=None
+        Candidate subset size for strategies that take one.
+    **params
+        Further parameters of the strategy.
+    """
+    cls = STRATEGIES[name]
+    settings = dict(_SHORT_NAME_PARAMS.get(name, {}))
+    if "candidates" in cls().get_params():
+        settings["candidates"] = n_queries if name == "random_twins" else candidates
+    settings.update(params)
+    return cls(**settings)
 
 
 def estimator_for(name: str, estimator):
@@ -71,4 +101,5 @@ __all__ = [
     "SuggestiveAnnotation",
     "TypiClust",
     "estimator_for",
+    "make_strategy",
 ]

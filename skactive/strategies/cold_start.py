@@ -238,8 +238,8 @@ class ProbCover(_EmbeddingStrategy):
     alpha : float, default=0.95
         Required share of pure balls when ``delta`` is None.
     deltas : array-like, default=None
-        Radii tried, smallest first, when ``delta`` is None (None: 0.05,
-        0.10, ..., 1.00).
+        Radii tried, smallest first, when ``delta`` is None (None: 21 values
+        spaced geometrically from 0.01 to 1).
     n_clusters : int, default=None
         Clusters of the purity heuristic (None: the estimator's number of
         classes, or 10 without an estimator).
@@ -324,7 +324,7 @@ class ProbCover(_EmbeddingStrategy):
         return order[picks], scores
 
     def _choose_delta(self, points: np.ndarray, rng) -> tuple[float, float]:
-        deltas = np.arange(0.05, 1.0001, 0.05) if self.deltas is None else np.sort(self.deltas)
+        deltas = np.geomspace(0.01, 1.0, 21) if self.deltas is None else np.sort(self.deltas)
         n_clusters = min(self.n_clusters or self._default_clusters, len(points))
         clusterer = KMeans(n_clusters, n_init=3, random_state=rng.randint(2**31 - 1))
         labels = _cluster(clusterer, points)
