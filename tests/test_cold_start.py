@@ -206,3 +206,13 @@ def test_random_twins_selects_every_attacked_row(digits_split):
     picks = strategy.select(net, X_pool, 7)
     assert set(picks) == set(strategy.candidates_)  # every random candidate is picked
     assert strategy.extras_.n_twins > 0
+
+
+def test_typicality_equals_scikit_learn_neighbours():
+    from sklearn.neighbors import NearestNeighbors
+
+    from skactive.strategies.cold_start import _mean_knn_distance
+
+    rows = np.random.RandomState(0).rand(3000, 5)  # more than one block of rows
+    distances, _ = NearestNeighbors(n_neighbors=21).fit(rows).kneighbors(rows)
+    np.testing.assert_allclose(_mean_knn_distance(rows, 20), distances[:, 1:].mean(axis=1))

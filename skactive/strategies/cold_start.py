@@ -151,7 +151,9 @@ class TypiClust(_EmbeddingStrategy):
         order = _canonical_order(points)
         n_clusters = min(len(labeled) + n, len(points))
         kmeans = MiniBatchKMeans if len(points) > _MINIBATCH_ROWS else KMeans
-        clusterer = kmeans(n_clusters=n_clusters, n_init=3, random_state=rng.randint(2**31 - 1))
+        clusterer = kmeans(
+            n_clusters=n_clusters, n_init="auto", random_state=rng.randint(2**31 - 1)
+        )
         labels = np.empty(len(points), dtype=np.intp)
         labels[order] = _cluster(clusterer, points[order])
         typicality = _typicality(points, labels, int(self.n_neighbors))
@@ -175,14 +177,22 @@ def _typicality(points: np.ndarray, labels: np.ndarray, n_neighbors: int) -> np.
         members = np.flatnonzero(labels == cluster)
         k = min(n_neighbors, len(members) - 1)
         if k == 0:
-            typicality[members] = np.inf
+            typicality[members] = np.inf  # a lone row is its cluster's most typical
             continue
-        distances, _ = (
-            NearestNeighbors(n_neighbors=k + 1).fit(points[members]).kneighbors(points[members])
-        )
-        # Column 0 is the point itself (or a duplicate at distance 0 either way).
-        typicality[members] = 1.0 / (distances[:, 1:].mean(axis=1) + 1e-12)
+        typicality[members] = 1.0 / (_mean_knn_distance(points[members], k) + 1e-12)
     return typicality
+
+
+def _mean_knn_distance(cluster: np.ndarray, k: int) -> np.ndarray:
+    """Mean distance of each row to its k nearest other rows, in bounded blocks."""
+    squared = np.einsum("ij,ij->i", cluster, cluster)
+    out = np.empty(len(cluster))
+    for rows in chunk_slices(len(cluster), _NEIGHBOUR_CHUNK):
+        d2 = squared[rows, None] + squared[None, :] - 2.0 * cluster[rows] @ cluster.T
+        d2[np.arange(d2.shape[0]), np.arange(rows.start, rows.stop)] = np.inf  # not itself
+        nearest = np.partition(d2, k - 1, axis=1)[:, :k]
+        out[rows] = np.sqrt(np.maximum(nearest, 0.0)).mean(axis=1)
+    return out
 
 
 def _pick_typical(labels, typicality, n_pool: int, n: int) -> np.ndarray:
@@ -326,7 +336,7 @@ class ProbCover(_EmbeddingStrategy):
     def _choose_delta(self, points: np.ndarray, rng) -> tuple[float, float]:
         deltas = np.geomspace(0.01, 1.0, 21) if self.deltas is None else np.sort(self.deltas)
         n_clusters = min(self.n_clusters or self._default_clusters, len(points))
-        clusterer = KMeans(n_clusters, n_init=3, random_state=rng.randint(2**31 - 1))
+        clusterer = KMeans(n_clusters, n_init="auto", random_state=rng.randint(2**31 - 1))
         labels = _cluster(clusterer, points)
         near = NearestNeighbors().fit(points)
         best, best_purity, first_purity = float(deltas[0]), None, None
