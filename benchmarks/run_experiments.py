@@ -27,7 +27,7 @@ from skactive.experiments import (
     transfer_table,
 )
 from skactive.models import ARCHITECTURES
-from skactive.strategies import STRATEGIES
+from skactive.strategies import SHORT_NAMES
 
 
 def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
@@ -37,8 +37,8 @@ def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
     parser.add_argument("--networks", type=_cli.name_list(ARCHITECTURES, "networks"))
     parser.add_argument(
         "--strategies",
-        type=_cli.name_list(STRATEGIES, "strategies"),
-        help=f"comma-separated from {sorted(STRATEGIES)}",
+        type=_cli.name_list(SHORT_NAMES, "strategies"),
+        help=f"comma-separated from {sorted(SHORT_NAMES)}",
     )
     parser.add_argument("--seeds", type=_cli.positive_int, help="number of seeds (0, 1, ...)")
     for flag in ("--initial", "--batch-size", "--budget", "--epochs", "--candidates"):

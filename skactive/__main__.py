@@ -18,7 +18,7 @@ from skactive import _cli
 from skactive.datasets import load_digits_images, load_fashion_mnist
 from skactive.models import ARCHITECTURES, make_net
 from skactive.simulation import compare_strategies, format_table, plot_learning_curves
-from skactive.strategies import STRATEGIES, make_strategy
+from skactive.strategies import SHORT_NAMES, make_strategy
 
 _DATASETS = ("digits", "fashion-mnist")
 
@@ -32,9 +32,9 @@ def _parse_args(argv):
     parser.add_argument("--network", choices=sorted(ARCHITECTURES), default="lenet5")
     parser.add_argument(
         "--strategies",
-        type=_cli.name_list(STRATEGIES, "strategies"),
+        type=_cli.name_list(SHORT_NAMES, "strategies"),
         default=("random", "entropy", "dfal"),
-        help=f"comma-separated, from: {', '.join(STRATEGIES)}",
+        help=f"comma-separated, from: {', '.join(SHORT_NAMES)}",
     )
     parser.add_argument(
         "--initial", type=_cli.positive_int, default=50, help="initial labelled rows"

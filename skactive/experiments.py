@@ -31,7 +31,7 @@ from skactive.learner import ActiveLearner
 from skactive.models import ARCHITECTURES, make_net
 from skactive.persistence import _atomic_write
 from skactive.simulation import plot_learning_curves, summarize
-from skactive.strategies import STRATEGIES, estimator_for, make_strategy
+from skactive.strategies import SHORT_NAMES, STRATEGIES, estimator_for, make_strategy
 
 COLUMNS = [
     "dataset",
@@ -98,7 +98,7 @@ class ExperimentConfig:
         for name, known in [
             ("datasets", DATASETS),
             ("networks", ARCHITECTURES),
-            ("strategies", STRATEGIES),
+            ("strategies", SHORT_NAMES),
         ]:
             chosen = tuple(getattr(self, name))
             unknown = sorted(set(chosen) - set(known))

@@ -216,3 +216,13 @@ def test_typicality_equals_scikit_learn_neighbours():
     rows = np.random.RandomState(0).rand(3000, 5)  # more than one block of rows
     distances, _ = NearestNeighbors(n_neighbors=21).fit(rows).kneighbors(rows)
     np.testing.assert_allclose(_mean_knn_distance(rows, 20), distances[:, 1:].mean(axis=1))
+
+
+def test_the_recommended_schedule():
+    from skactive.strategies import RECOMMENDED_SWITCH, make_strategy
+
+    schedule = make_strategy("schedule", n_queries=25, candidates=500)
+    (early, until), (late, last) = schedule.phases
+    assert until == RECOMMENDED_SWITCH and last is None
+    assert isinstance(early, DFAL) and early.candidates == 25  # random rows with twins
+    assert isinstance(late, DFAL) and late.candidates == 500

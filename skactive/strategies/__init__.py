@@ -37,6 +37,14 @@ STRATEGIES = {
     "random_twins": DFAL,
 }
 
+#: Every name make_strategy knows: the strategies above, and "schedule", the
+#: recommended default for an unknown budget.
+SHORT_NAMES = (*STRATEGIES, "schedule")
+
+#: Labelled-set size at which the recommended schedule switches from random
+#: rows with twins to DFAL, measured on Fashion-MNIST / LeNet5 (docs/results.rst).
+RECOMMENDED_SWITCH = 300
+
 #: Settings the short names stand for, beyond the classes' defaults.
 _SHORT_NAME_PARAMS = {
     "qbc": {"measure": "variation_ratio"},
@@ -61,11 +69,17 @@ def make_strategy(name: str, *, n_queries: int, candidates: int | None = None, *
     n_queries : int
         Rows queried per round: ``"random_twins"`` attacks exactly that many
         random rows, so it selects all of them with their twins.
+        ``"schedule"`` is ``Schedule([(random_twins, RECOMMENDED_SWITCH),
+        (dfal, None)])``.
     candidates : int, default=None
         Candidate subset size for strategies that take one.
     **params
         Further parameters of the strategy.
     """
+    if name == "schedule":
+        early = make_strategy("random_twins", n_queries=n_queries)
+        late = make_strategy("dfal", n_queries=n_queries, candidates=candidates)
+        return Schedule([(early, RECOMMENDED_SWITCH), (late, None)], **params)
     cls = STRATEGIES[name]
     settings = dict(_SHORT_NAME_PARAMS.get(name, {}))
     if "candidates" in cls().get_params():
@@ -89,6 +103,8 @@ __all__ = [
     "DFAL",
     "EGL",
     "EMOC",
+    "RECOMMENDED_SWITCH",
+    "SHORT_NAMES",
     "STRATEGIES",
     "CoreSet",
     "EntropySampling",
