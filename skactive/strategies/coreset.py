@@ -80,6 +80,7 @@ def k_center_greedy(
     """
     n = check_n(n, len(points), what="the points")
     nearest = min_distances(points, centers, chunk_size=chunk_size)
+    squared = np.einsum("ij,ij->i", points, points)
     picks = np.empty(n, dtype=np.intp)
     pick_distances = np.empty(n)
     # Duplicates (or rows on a center) tie at distance 0; masking the picked
@@ -92,7 +93,9 @@ def k_center_greedy(
             pick = int(np.argmax(np.where(available, nearest, -1.0)))
         picks[t], pick_distances[t] = pick, nearest[pick]
         available[pick] = False
-        nearest = np.minimum(nearest, min_distances(points, points[pick : pick + 1]))
+        # Squared norms are computed once; each pick costs one matrix-vector product.
+        d2 = squared + squared[pick] - 2.0 * (points @ points[pick])
+        nearest = np.minimum(nearest, np.sqrt(np.maximum(d2, 0.0)))
     return picks, pick_distances, float(nearest.max())
 
 

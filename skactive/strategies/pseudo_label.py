@@ -106,7 +106,8 @@ class CEAL(QueryStrategy):
         check_positive_int(self.batch_size, "batch_size", allow_none=True)
 
     def _prepare(self, estimator):
-        return probability_function(estimator, what="CEAL", batch_size=self._chunk_size())
+        self._chunk_size()  # validates batch_size
+        return probability_function(estimator, what="CEAL")
 
     def _score(self, proba_fn, X_chunk: np.ndarray) -> np.ndarray:
         """Per row: the query criterion, the entropy, the predicted column."""

