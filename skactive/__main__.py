@@ -17,7 +17,13 @@ from sklearn.model_selection import train_test_split
 from skactive import _cli
 from skactive.datasets import load_digits_images, load_fashion_mnist
 from skactive.models import ARCHITECTURES, make_net
-from skactive.simulation import compare_strategies, format_table, plot_learning_curves
+from skactive.simulation import (
+    compare_strategies,
+    format_table,
+    plot_learning_curves,
+    stopping_summary,
+)
+from skactive.stopping import CRITERIA
 from skactive.strategies import SHORT_NAMES, make_strategy
 
 _DATASETS = ("digits", "fashion-mnist")
@@ -60,6 +66,11 @@ def _parse_args(argv):
     parser.add_argument("--test-size", type=_cli.open_fraction, default=0.3)
     parser.add_argument("--device", type=_cli.torch_device, default="cpu")
     parser.add_argument("--output-dir", type=Path, default=Path("results"))
+    parser.add_argument(
+        "--stop",
+        choices=sorted(CRITERIA),
+        help="report where this stopping criterion (default settings) would stop each run",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
     _cli.check_campaign(
@@ -121,6 +132,7 @@ def main(argv=None) -> int:
         seeds=range(args.seeds),
         progress=not args.no_progress,
         by_name=True,
+        stopping=None if args.stop is None else CRITERIA[args.stop](),
     )
     title = f"{args.dataset} / {args.network}: test accuracy vs labels ({args.seeds} seeds)"
     print(title)
@@ -131,9 +143,21 @@ def main(argv=None) -> int:
     )
     table = args.output_dir / f"{stem}_rounds.csv"
     with table.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+        writer = csv.DictWriter(
+            handle, fieldnames=list(dict.fromkeys(k for r in records for k in r))
+        )
         writer.writeheader()
         writer.writerows(records)
+    if args.stop is not None:
+        print(f"stopping ({args.stop}): labels at the stop and accuracy given up")
+        for row in stopping_summary(records):
+            where = (
+                "never stopped"
+                if row["stop_n_labeled"] is None
+                else f"{row['stop_n_labeled']} of {row['final_n_labeled']} labels, "
+                f"{row['accuracy_given_up']:+.3f} accuracy given up"
+            )
+            print(f"  {row['strategy']} seed {row['seed']}: {where}")
     print(f"plot: {plot}\nrounds: {table}")
     return 0
 

@@ -30,6 +30,9 @@ def simulate(
     batch_size: int,
     progress: bool = True,
     description: str = "rounds",
+    stopping=None,
+    stop_set=None,
+    stop_early: bool = True,
 ) -> list[dict]:
     """Drive ``learner`` over a pool whose labels are known (the oracle).
 
@@ -55,6 +58,15 @@ def simulate(
         Show a tqdm progress bar.
     description : str
         Label of the progress bar.
+    stopping : StoppingCriterion, default=None
+        A criterion of :mod:`skactive.stopping`, updated after every round
+        on ``stop_set``; each record then has ``stop`` (its verdict).
+    stop_set : array-like, default=None
+        Unlabelled rows the criterion looks at, the same every round
+        (None: up to 1,000 pool rows drawn at the start).
+    stop_early : bool, default=True
+        End the campaign when the criterion says stop; ``False`` runs to
+        the budget anyway, to measure the accuracy stopping would give up.
 
     Returns
     -------
@@ -67,6 +79,9 @@ def simulate(
     check_positive_int(n_rounds, "n_rounds")
     check_positive_int(batch_size, "batch_size")
     y_pool = np.asarray(y_pool)
+    if stopping is not None and stop_set is None:
+        rows = np.random.RandomState(0).permutation(len(X_pool))[:1000]
+        stop_set = np.asarray(X_pool)[np.sort(rows)]
     start = time.perf_counter()
     learner.fit(X_init, y_init)
     records = [_record(learner, X_test, y_test, 0, 0.0, time.perf_counter() - start)]
@@ -82,7 +97,52 @@ def simulate(
         fit_seconds = time.perf_counter() - start
         remaining = np.setdiff1d(remaining, chosen, assume_unique=True)
         records.append(_record(learner, X_test, y_test, round_, select_seconds, fit_seconds))
+        if stopping is not None:
+            records[-1]["stop"] = stopping.update(learner, stop_set)
+            if records[-1]["stop"] and stop_early:
+                break
     return records
+
+
+def stopping_summary(records: Sequence[dict]) -> list[dict]:
+    """Where each run's stopping criterion said stop, and what stopping there gives up.
+
+    Parameters
+    ----------
+    records : list of dict
+        Records with ``stop`` (from :func:`compare_strategies` or
+        :func:`simulate` with ``stop_early=False``).
+
+    Returns
+    -------
+    rows : list of dict
+        Per strategy and seed: ``stop_n_labeled`` (None if it never said
+        stop), ``final_n_labeled``, ``accuracy_at_stop``, ``final_accuracy``
+        and ``accuracy_given_up`` (final minus at-stop).
+    """
+    runs = defaultdict(list)
+    for record in records:
+        if "stop" in record:
+            runs[(record.get("strategy"), record.get("seed"))].append(record)
+    rows = []
+    for (strategy, seed), run in runs.items():
+        run = sorted(run, key=lambda r: r["n_labeled"])
+        final = run[-1]
+        at_stop = next((r for r in run if r["stop"]), None)
+        rows.append(
+            {
+                "strategy": strategy,
+                "seed": seed,
+                "stop_n_labeled": None if at_stop is None else at_stop["n_labeled"],
+                "final_n_labeled": final["n_labeled"],
+                "accuracy_at_stop": None if at_stop is None else at_stop["accuracy"],
+                "final_accuracy": final["accuracy"],
+                "accuracy_given_up": None
+                if at_stop is None
+                else final["accuracy"] - at_stop["accuracy"],
+            }
+        )
+    return rows
 
 
 def _record(learner, X_test, y_test, round_, select_seconds, fit_seconds) -> dict:
@@ -111,11 +171,15 @@ def compare_strategies(
     seeds: Sequence[int] = (0,),
     progress: bool = True,
     by_name: bool = False,
+    stopping=None,
 ) -> list[dict]:
     """Run :func:`simulate` for every strategy and seed on the same splits.
 
     For each seed the initial labelled set is drawn at random from the pool
     (the same draw for every strategy), so curves differ only by strategy.
+    With ``stopping`` (a criterion of :mod:`skactive.stopping`), a fresh
+    copy follows every run, which continues to the budget anyway; records
+    carry its ``stop`` verdicts (see :func:`stopping_summary`).
     With ``by_name=True`` the keys of ``strategies`` are the short names of
     :data:`skactive.strategies.STRATEGIES`, and committee strategies
     (:data:`~skactive.strategies.COMMITTEES`) query a committee of
@@ -156,6 +220,8 @@ def compare_strategies(
             batch_size=batch_size,
             progress=progress,
             description=name,
+            stopping=None if stopping is None else clone(stopping),
+            stop_early=False,
         )
         records += [{"strategy": name, "seed": seed, **row} for row in run]
     return records

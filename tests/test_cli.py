@@ -38,6 +38,7 @@ MAIN_CASES = {
     "budget below initial": (["--budget", "20", "--initial", "50"], "--budget"),
     "budget beyond the pool": (["--budget", "100000"], "--budget"),
     "epochs zero": (["--epochs", "0"], "--epochs"),
+    "unknown stopping criterion": (["--stop", "nope"], "--stop"),
 }
 
 
