@@ -13,6 +13,7 @@ from skactive.strategies import (
     MarginSampling,
     ProbCover,
     Schedule,
+    ShiftedTwins,
     TypiClust,
 )
 from skactive.utils import check_strategy, parametrize_with_strategy_checks
@@ -28,6 +29,7 @@ ALL_STRATEGIES = [
     # The suite's labelled set holds 40 rows: one schedule in each phase.
     Schedule([(TypiClust(), 30), (MarginSampling(), None)]),
     Schedule([(TypiClust(), 50), (DFAL(), None)]),
+    ShiftedTwins(MarginSampling()),
 ]
 
 

@@ -1,6 +1,7 @@
 """Query strategies: which pool rows the oracle should label next."""
 
 from skactive.strategies.adversarial import DFAL
+from skactive.strategies.augment import ShiftedTwins
 from skactive.strategies.bayesian import BALD
 from skactive.strategies.cold_start import ProbCover, TypiClust
 from skactive.strategies.committee import QueryByCommittee
@@ -35,6 +36,10 @@ STRATEGIES = {
     # A control: DFAL attacking exactly n random rows, i.e. random picks with
     # adversarial twins (see make_strategy).
     "random_twins": DFAL,
+    # Controls for DFAL's twins: the paper's ablation, and random rows with
+    # as many extra rows made by ordinary augmentation (random shifts).
+    "dfal_no_twins": DFAL,
+    "random_shifted": ShiftedTwins,
 }
 
 #: Every name make_strategy knows: the strategies above, and "schedule", the
@@ -48,6 +53,7 @@ RECOMMENDED_SWITCH = 300
 #: Settings the short names stand for, beyond the classes' defaults.
 _SHORT_NAME_PARAMS = {
     "qbc": {"measure": "variation_ratio"},
+    "dfal_no_twins": {"twins": False},
 }
 
 #: Short names whose strategy queries a committee: the command line and the
@@ -114,6 +120,7 @@ __all__ = [
     "QueryByCommittee",
     "RandomSampling",
     "Schedule",
+    "ShiftedTwins",
     "SuggestiveAnnotation",
     "TypiClust",
     "estimator_for",

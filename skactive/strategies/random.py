@@ -28,5 +28,8 @@ class RandomSampling(QueryStrategy):
         self.candidates = candidates
         self.random_state = random_state
 
+    def _needs_estimator(self) -> bool:
+        return False  # random picks need no model: select(None, X_pool, n) works
+
     def _rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
         return rng.choice(len(candidates), size=n, replace=False), None
