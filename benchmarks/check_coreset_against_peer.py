@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from skactive.strategies.coreset import k_center_greedy  # noqa: E402
+from skactive.strategies.coreset import k_center_greedy
 
 
 def main(argv=None) -> int:
