@@ -24,9 +24,11 @@ from skactive.experiments import (
     render_reports,
     run_experiments,
     run_transfer,
+    stopping_table,
     transfer_table,
 )
 from skactive.models import ARCHITECTURES
+from skactive.stopping import CRITERIA
 from skactive.strategies import SHORT_NAMES
 
 
@@ -51,6 +53,11 @@ def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
         choices=sorted(ARCHITECTURES),
         help="after the runs, train NETWORK on each strategy's queries",
     )
+    parser.add_argument(
+        "--stop",
+        type=_cli.name_list(CRITERIA, "stopping criteria"),
+        help=f"record where these criteria would stop each run: {sorted(CRITERIA)}",
+    )
     parser.add_argument("--threads", type=_cli.positive_int, help="torch threads")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -70,6 +77,7 @@ def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
         ("candidates", "candidates"),
         ("device", "device"),
         ("output_dir", "output_dir"),
+        ("stop", "stopping"),
     ]:
         if getattr(args, name) is not None:
             settings[attr] = getattr(args, name)
@@ -92,6 +100,10 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     results = run_experiments(config)
     report = render_reports(results, config.output_dir)
+    table = stopping_table(results, results.parent / "stopping.csv")
+    if table:
+        with report.open("a") as handle:
+            handle.write("\n" + table + "\n")
     if args.transfer:
         table = transfer_table(
             run_transfer(config, source=config.networks[0], target=args.transfer)

@@ -31,6 +31,7 @@ from skactive.learner import ActiveLearner
 from skactive.models import ARCHITECTURES, make_net
 from skactive.persistence import _atomic_write
 from skactive.simulation import plot_learning_curves, summarize
+from skactive.stopping import CRITERIA
 from skactive.strategies import SHORT_NAMES, STRATEGIES, estimator_for, make_strategy
 
 COLUMNS = [
@@ -87,6 +88,7 @@ class ExperimentConfig:
     output_dir: Path = Path("results/experiments")
     progress: bool = True
     extra_strategy_params: dict = field(default_factory=dict)
+    stopping: Sequence[str] = ()
 
     def validate(self) -> None:
         """Raise ValueError naming the first setting that cannot run.
@@ -112,6 +114,9 @@ class ExperimentConfig:
         for name in ("n_initial", "batch_size", "budget", "epochs"):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.candidates, "candidates", allow_none=True)
+        unknown = sorted(set(self.stopping) - set(CRITERIA))
+        if unknown:
+            raise ValueError(f"stopping: unknown {unknown}; choose from {sorted(CRITERIA)}")
         if self.budget < self.n_initial + self.batch_size:
             raise ValueError(
                 f"budget ({self.budget}) must be at least n_initial + batch_size "
@@ -213,8 +218,10 @@ def _run_one(config, key, data, results: Path) -> None:
     checkpoint = Path(config.output_dir) / "checkpoints" / f"{_key_name(key)}.pkl"
     if checkpoint.is_file():
         with checkpoint.open("rb") as handle:  # written by this runner: trusted
-            learner, remaining, start_round = pickle.load(handle)
+            learner, remaining, start_round, *saved = pickle.load(handle)
+        criteria = saved[0] if saved else _criteria(config)
     else:
+        criteria = _criteria(config)
         rng = np.random.RandomState(seed)
         init = rng.choice(len(X_pool), size=config.n_initial, replace=False)
         remaining = np.setdiff1d(np.arange(len(X_pool)), init)
@@ -226,7 +233,10 @@ def _run_one(config, key, data, results: Path) -> None:
         learner.fit(X_pool[init], y_pool[init])
         start_round = 0
         _append(results, key, learner, X_test, y_test, 0, 0.0, time.perf_counter() - start)
-        _checkpoint(checkpoint, learner, remaining, start_round)
+        _checkpoint(checkpoint, learner, remaining, start_round, criteria)
+    # A fixed unlabelled stop set per seed, the same after a resume.
+    stop_rows = np.random.RandomState(seed + 1).permutation(len(X_pool))[:1000]
+    stop_set = X_pool[np.sort(stop_rows)]
     for round_ in tqdm(
         range(start_round + 1, config.n_rounds + 1),
         desc=strategy,
@@ -241,7 +251,8 @@ def _run_one(config, key, data, results: Path) -> None:
         fit_s = time.perf_counter() - start
         remaining = np.setdiff1d(remaining, chosen, assume_unique=True)
         _append(results, key, learner, X_test, y_test, round_, select_s, fit_s)
-        _checkpoint(checkpoint, learner, remaining, round_)
+        _record_stopping(results.parent / "stopping.csv", key, learner, round_, criteria, stop_set)
+        _checkpoint(checkpoint, learner, remaining, round_, criteria)
     X, y, groups = learner.training_set()
     np.savez_compressed(
         Path(config.output_dir) / "sets" / f"{_key_name(key)}.npz",
@@ -253,8 +264,84 @@ def _run_one(config, key, data, results: Path) -> None:
     checkpoint.unlink(missing_ok=True)
 
 
-def _checkpoint(path: Path, learner, remaining, round_) -> None:
-    _atomic_write(path, lambda s: pickle.dump((learner, remaining, round_), s, protocol=5))
+def _checkpoint(path: Path, learner, remaining, round_, criteria) -> None:
+    state = (learner, remaining, round_, criteria)
+    _atomic_write(path, lambda s: pickle.dump(state, s, protocol=5))
+
+
+def _criteria(config) -> dict:
+    return {name: CRITERIA[name]() for name in config.stopping}
+
+
+STOPPING_COLUMNS = [*COLUMNS[:6], "criterion", "value", "stop"]
+
+
+def _record_stopping(path: Path, key, learner, round_, criteria, stop_set) -> None:
+    """Each criterion's verdict after this round; the campaign goes on to the budget."""
+    if not criteria:
+        return
+    new = not path.is_file()
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=STOPPING_COLUMNS)
+        if new:
+            writer.writeheader()
+        for name, criterion in criteria.items():
+            stop = criterion.update(learner, stop_set)
+            row = dict(zip(COLUMNS[:4], key, strict=True))
+            row.update(
+                round=round_,
+                n_labeled=len(learner.y_labeled_),
+                criterion=name,
+                value=f"{criterion.history_[-1]['value']:.5f}",
+                stop=int(stop),
+            )
+            writer.writerow(row)
+
+
+def stopping_table(results: Path, stopping: Path) -> str:
+    """Markdown: per criterion and strategy, labels at the first stop and accuracy given up.
+
+    Accuracy given up is the final (budget) accuracy minus the accuracy at
+    the first round the criterion said stop, averaged over the seeds that
+    stopped.
+    """
+    if not Path(stopping).is_file():
+        return ""
+    accuracy = {
+        (r["dataset"], r["network"], r["strategy"], r["seed"], r["n_labeled"]): r["accuracy"]
+        for r in read_results(results)
+    }
+    final = {}
+    for (d, n, s, seed, labels), acc in accuracy.items():
+        if labels >= final.get((d, n, s, seed), (0, 0))[0]:
+            final[(d, n, s, seed)] = (labels, acc)
+    first, runs_of = {}, defaultdict(set)
+    with open(stopping, newline="") as handle:
+        for r in csv.DictReader(handle):
+            run = (r["dataset"], r["network"], r["strategy"], int(r["seed"]))
+            runs_of[(r["criterion"], r["strategy"])].add(run)
+            if int(r["stop"]):
+                first.setdefault((r["criterion"], run), int(r["n_labeled"]))
+    out = [
+        "Stopping - labels at the first stop and accuracy given up versus the budget "
+        "(mean over the seeds that stopped)",
+        "",
+        "| criterion | strategy | runs stopped | labels at stop | accuracy given up |",
+        "|---|---|---|---|---|",
+    ]
+    for (criterion, strategy), runs in sorted(runs_of.items()):
+        runs = sorted(runs)
+        stops = [(first[(criterion, run)], run) for run in runs if (criterion, run) in first]
+        if not stops:
+            out.append(f"| {criterion} | {strategy} | 0 of {len(runs)} | never | - |")
+            continue
+        labels = np.mean([n for n, _ in stops])
+        given_up = np.mean([final[run][1] - accuracy[(*run, n)] for n, run in stops])
+        out.append(
+            f"| {criterion} | {strategy} | {len(stops)} of {len(runs)} | {labels:.0f} | "
+            f"{given_up:+.3f} |"
+        )
+    return "\n".join(out)
 
 
 def _append(results: Path, key, learner, X_test, y_test, round_, select_s, fit_s) -> None:

@@ -77,6 +77,7 @@ RUNNER_CASES = {
     "device banana": (["--device", "banana"], "--device"),
     "unknown transfer network": (["--transfer", "resnet"], "--transfer"),
     "candidates below the batch": (["--candidates", "10"], "candidates"),
+    "unknown stopping criterion": (["--stop", "stabilizing,nope"], "--stop"),
 }
 
 

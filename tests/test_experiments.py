@@ -76,3 +76,38 @@ def test_datasets_are_a_registry():
     assert {"digits", "fashion-mnist"} <= set(experiments.DATASETS)
     X_train, _y_train, X_test, y_test = experiments.DATASETS["digits"]()
     assert X_train.shape[1:] == (1, 8, 8) and len(X_test) == len(y_test)
+
+
+def test_runner_records_stopping_verdicts_and_resumes_them(tmp_path, monkeypatch):
+    from skactive.experiments import stopping_table
+
+    config = _config(
+        tmp_path,
+        strategies=("random",),
+        seeds=(0,),
+        budget=80,
+        epochs=2,
+        stopping=("stabilizing", "max_uncertainty"),
+    )
+    calls = {"n": 0}
+    original = ActiveLearner.teach
+
+    def crash_once(self, X, y):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, X, y)
+
+    monkeypatch.setattr(ActiveLearner, "teach", crash_once)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiments(config)
+    monkeypatch.setattr(ActiveLearner, "teach", original)
+    results = run_experiments(config)
+    with open(tmp_path / "stopping.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert Counter(r["criterion"] for r in rows) == {"stabilizing": 3, "max_uncertainty": 3}
+    assert [int(r["round"]) for r in rows if r["criterion"] == "stabilizing"] == [1, 2, 3]
+    table = stopping_table(results, tmp_path / "stopping.csv")
+    assert "| max_uncertainty | random |" in table and "| stabilizing | random |" in table
+    with pytest.raises(ValueError, match="stopping: unknown"):
+        run_experiments(_config(tmp_path, stopping=("nope",)))
