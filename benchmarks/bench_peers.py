@@ -1,0 +1,175 @@
+"""Peers side by side: the same trained net, the same pool, several libraries.
+
+Trains LeNet5 on 1,000 Fashion-MNIST rows (digits when the Debian package is
+absent) and selects 100 of 2,000 pool rows with this library and with the
+implementations users would reach for instead, installed from PyPI as
+optional benchmark dependencies (``pip install "skactive[bench]"``: baal,
+scikit-activeml, modAL). Peers run as shipped,
+with their documented fast options:
+
+* entropy: skactive ``EntropySampling``; modAL ``entropy_sampling``;
+  baal's ``Entropy`` heuristic on ``ModelWrapper`` predictions;
+* BALD, 20 MC-dropout samples: skactive ``BALD``; baal ``BALD`` on
+  ``MCDropoutModule`` + ``MCCachingModule`` predictions
+  (``replicate_in_memory=False``, the cache's documented setting);
+* k-center greedy on the same 84-d embeddings: skactive ``k_center_greedy``;
+  scikit-activeml ``CoreSet``.
+
+Printed: seconds (best of ``--repeats``), each peer's time over skactive's,
+and the share of picks in common with skactive. A peer that is not
+installed, or whose call fails, is reported and skipped. Not part of the
+test suite.
+
+Usage: ``python benchmarks/bench_peers.py [--pool 2000] [--repeats 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_deepfool import load_data  # noqa: E402
+
+from skactive import _torch  # noqa: E402
+from skactive.models import make_net  # noqa: E402
+from skactive.strategies import BALD, EntropySampling  # noqa: E402
+from skactive.strategies.coreset import k_center_greedy  # noqa: E402
+
+N = 100
+
+
+def _top(scores, n=N):
+    return np.argsort(-np.asarray(scores), kind="stable")[:n]
+
+
+def ours_entropy(net, pool):
+    return EntropySampling().select(net, pool, N)
+
+
+def ours_bald(net, pool):
+    return BALD(n_samples=20, random_state=0).select(net, pool, N)
+
+
+def modal_entropy(net, pool):
+    from modAL.uncertainty import entropy_sampling
+
+    picked = entropy_sampling(net, pool, n_instances=N)
+    return np.asarray(picked[0] if isinstance(picked, tuple) else picked)  # (indices, rows)
+
+
+def _baal_predictions(module, pool, iterations):
+    from baal.modelwrapper import ModelWrapper, TrainingArgs
+
+    wrapper = ModelWrapper(
+        module, TrainingArgs(replicate_in_memory=False, use_cuda=False, batch_size=128)
+    )
+    parts = []
+    for start in range(0, len(pool), 128):
+        x = torch.as_tensor(pool[start : start + 128])
+        out = wrapper.predict_on_batch(x, iterations=iterations)
+        parts.append(torch.softmax(out, dim=1).numpy())
+    return np.concatenate(parts)
+
+
+def baal_entropy(net, pool):
+    from baal.active.heuristics import Entropy
+
+    module = net.module_.eval()
+    return _top(Entropy().get_uncertainties(_baal_predictions(module, pool, 1)))
+
+
+def baal_bald(net, pool):
+    from baal.active import heuristics
+    from baal.bayesian.caching_utils import MCCachingModule
+    from baal.bayesian.dropout import MCDropoutModule
+
+    with MCDropoutModule(net.module_) as mc, MCCachingModule(mc) as cached:
+        cached.eval()
+        predictions = _baal_predictions(cached, pool, 20)
+    net.module_.eval()
+    return _top(heuristics.BALD().get_uncertainties(predictions))
+
+
+def ours_kcenter(embedded):
+    labeled, pool = embedded
+    return k_center_greedy(pool, labeled, N)[0]
+
+
+def skactiveml_coreset(embedded):
+    from skactiveml.pool import CoreSet
+
+    labeled, pool = embedded
+    X = np.concatenate([labeled, pool])
+    y = np.full(len(X), np.nan)
+    y[: len(labeled)] = 0
+    return CoreSet(random_state=0).query(X, y, batch_size=N) - len(labeled)
+
+
+TASKS = {
+    "entropy": [("skactive", ours_entropy), ("modAL", modal_entropy), ("baal", baal_entropy)],
+    "BALD (20 samples)": [("skactive", ours_bald), ("baal", baal_bald)],
+    "k-center greedy": [("skactive", ours_kcenter), ("scikit-activeml", skactiveml_coreset)],
+}
+
+
+def _timed(fn, args, repeats):
+    best, picks = np.inf, None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        picks = fn(*args)
+        best = min(best, time.perf_counter() - start)
+    return best, np.asarray(picks)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pool", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    X, y, name = load_data()
+    order = np.random.RandomState(0).permutation(len(X))
+    net = make_net("lenet5", image_size=X.shape[-1], max_epochs=5)
+    net.fit(X[order[:1000]], y[order[:1000]])
+    pool = X[order[1000 : 1000 + args.pool]]
+    network = _torch.find_network(net)
+    embedded = (
+        _torch.embed(network, X[order[:100]]).astype(np.float64),
+        _torch.embed(network, pool).astype(np.float64),
+    )
+    print(f"{name}, LeNet5, {args.pool} pool rows, {N} picks, {args.threads} thread(s)")
+    for task, runs in TASKS.items():
+        inputs = (embedded,) if task == "k-center greedy" else (net, pool)
+        ours_seconds, ours_picks = _timed(runs[0][1], inputs, args.repeats)
+        print(f"{task}:")
+        print(f"  {'skactive':16s} {ours_seconds:7.3f} s")
+        for peer, fn in runs[1:]:
+            try:
+                seconds, picks = _timed(fn, inputs, args.repeats)
+            except ImportError as exc:
+                print(f"  {peer:16s} skipped: not installed ({exc.name})")
+                continue
+            except Exception as exc:
+                print(f"  {peer:16s} skipped: {type(exc).__name__}: {exc}")
+                continue
+            common = len(set(picks.tolist()) & set(ours_picks.tolist())) / N
+            print(
+                f"  {peer:16s} {seconds:7.3f} s   {seconds / ours_seconds:5.2f}x skactive's "
+                f"time, {common:.0%} of picks in common"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
