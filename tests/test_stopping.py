@@ -161,35 +161,24 @@ def test_simulate_stops_and_the_command_line_reports(digits, tmp_path, capsys):
     X, y = digits
     flat = X.reshape(len(X), -1)
     learner = ActiveLearner(LogisticRegression(max_iter=300), random_state=0)
-    always = MaxUncertainty(threshold=10.0)  # entropy is never above 10 nats: stop at once
-    records = simulate(
-        learner,
-        flat[:50],
-        y[:50],
-        flat[50:900],
-        y[50:900],
-        flat[900:],
-        y[900:],
-        n_rounds=5,
-        batch_size=10,
-        progress=False,
-        stopping=always,
-    )
+    splits = (flat[:50], y[:50], flat[50:900], y[50:900], flat[900:], y[900:])
+
+    def campaign(n_rounds, **stopping):
+        # Entropy is never above 10 nats: the criterion says stop at once.
+        always = MaxUncertainty(threshold=10.0)
+        return simulate(
+            learner,
+            *splits,
+            n_rounds=n_rounds,
+            batch_size=10,
+            progress=False,
+            stopping=always,
+            **stopping,
+        )
+
+    records = campaign(5)
     assert len(records) == 2 and records[-1]["stop"]
-    records = simulate(
-        learner,
-        flat[:50],
-        y[:50],
-        flat[50:900],
-        y[50:900],
-        flat[900:],
-        y[900:],
-        n_rounds=3,
-        batch_size=10,
-        progress=False,
-        stopping=MaxUncertainty(threshold=10.0),
-        stop_early=False,
-    )
+    records = campaign(3, stop_early=False)
     summary = stopping_summary([{"strategy": "s", "seed": 0, **r} for r in records])
     assert summary[0]["stop_n_labeled"] == 60 and summary[0]["final_n_labeled"] == 80
     code = main(
