@@ -58,6 +58,15 @@ def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
         type=_cli.name_list(CRITERIA, "stopping criteria"),
         help=f"record where these criteria would stop each run: {sorted(CRITERIA)}",
     )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=_cli.strategy_param(SHORT_NAMES),
+        metavar="STRATEGY.PARAM=VALUE",
+        help="a parameter of one strategy (repeatable), e.g. coreset.normalize=True; "
+        "use a separate --output-dir per variant, since runs are keyed by strategy name",
+    )
     parser.add_argument("--threads", type=_cli.positive_int, help="torch threads")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -82,6 +91,10 @@ def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
         if getattr(args, name) is not None:
             settings[attr] = getattr(args, name)
     settings["progress"] = not args.no_progress
+    extra: dict = {}
+    for strategy, param, value in args.param:
+        extra.setdefault(strategy, {})[param] = value
+    settings["extra_strategy_params"] = extra
     known = {f.name for f in fields(ExperimentConfig)}
     config = ExperimentConfig(**{k: v for k, v in settings.items() if k in known})
     try:

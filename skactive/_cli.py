@@ -7,6 +7,7 @@ naming the flag) before any data is loaded or any network trained.
 from __future__ import annotations
 
 import argparse
+import ast
 import tempfile
 from pathlib import Path
 
@@ -70,6 +71,34 @@ def name_list(known, what: str):
 
     def parse(text: str) -> tuple[str, ...]:
         return names(text, known, what)
+
+    return parse
+
+
+def strategy_param(known):
+    """argparse type factory: ``STRATEGY.PARAM=VALUE`` for the runner's ``--param``.
+
+    ``VALUE`` is read as a Python literal (``3``, ``0.5``, ``True``, ``None``,
+    ``'name'``) and kept as text when it is not one, so ``coreset.layer=features``
+    works without quotes.
+    """
+
+    def parse(text: str) -> tuple[str, str, object]:
+        target, sep, raw = text.partition("=")
+        strategy, dot, param = target.partition(".")
+        if not sep or not dot or not strategy or not param.isidentifier():
+            raise argparse.ArgumentTypeError(
+                f"expected STRATEGY.PARAM=VALUE (e.g. coreset.normalize=True), got {text!r}"
+            )
+        if strategy not in known:
+            raise argparse.ArgumentTypeError(
+                f"unknown strategy {strategy!r}; choose from {sorted(known)}"
+            )
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        return strategy, param, value
 
     return parse
 

@@ -122,10 +122,29 @@ class ExperimentConfig:
                 f"budget ({self.budget}) must be at least n_initial + batch_size "
                 f"({self.n_initial} + {self.batch_size}): otherwise no round of queries runs"
             )
+        self._validate_strategy_params()
         if self.candidates is not None and self.candidates < self.batch_size:
             raise ValueError(
                 f"candidates ({self.candidates}) must be at least batch_size ({self.batch_size})"
             )
+
+    def _validate_strategy_params(self) -> None:
+        for name, params in self.extra_strategy_params.items():
+            if name not in self.strategies:
+                raise ValueError(
+                    f"extra_strategy_params: {name!r} is not one of the strategies run "
+                    f"({list(self.strategies)})"
+                )
+            try:
+                strategy = self.strategy(name)
+            except TypeError as exc:
+                raise ValueError(f"extra_strategy_params[{name!r}]: {exc}") from None
+            unknown = sorted(set(params) - set(strategy.get_params()))
+            if unknown:
+                raise ValueError(
+                    f"extra_strategy_params[{name!r}]: unknown parameters {unknown}; "
+                    f"{type(strategy).__name__} takes {sorted(strategy.get_params())}"
+                )
 
     @property
     def n_rounds(self) -> int:

@@ -78,6 +78,16 @@ RUNNER_CASES = {
     "unknown transfer network": (["--transfer", "resnet"], "--transfer"),
     "candidates below the batch": (["--candidates", "10"], "candidates"),
     "unknown stopping criterion": (["--stop", "stabilizing,nope"], "--stop"),
+    "param without a value": (["--param", "coreset.normalize"], "--param"),
+    "param of an unknown strategy": (["--param", "nope.normalize=True"], "--param"),
+    "param of a strategy not run": (
+        ["--strategies", "random", "--param", "coreset.normalize=True"],
+        "coreset",
+    ),
+    "unknown param": (
+        ["--strategies", "coreset", "--param", "coreset.normalise=True"],
+        "normalise",
+    ),
 }
 
 
@@ -102,3 +112,24 @@ def test_runner_refuses_an_unwritable_output_dir(no_work, tmp_path, capsys):
         run_experiments.main(["--quick", "--output-dir", str(target / "sub")])
     assert info.value.code == 2
     assert "--output-dir: cannot write to" in capsys.readouterr().err
+
+
+def test_runner_param_reaches_the_strategy(tmp_path):
+    config, _ = run_experiments.parse(
+        [
+            "--quick",
+            "--strategies",
+            "coreset,dfal",
+            "--param",
+            "coreset.layer=features",
+            "--param",
+            "coreset.normalize=True",
+            "--param",
+            "dfal.overshoot=0.5",
+            "--output-dir",
+            str(tmp_path),
+        ]
+    )
+    coreset = config.strategy("coreset")
+    assert coreset.layer == "features" and coreset.normalize is True
+    assert config.strategy("dfal").overshoot == 0.5

@@ -5,6 +5,8 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.spatial.distance import cdist
 from sklearn.linear_model import LogisticRegression
+from skorch import NeuralNetClassifier
+from torch import nn
 
 from skactive import ActiveLearner, _torch
 from skactive.strategies import CoreSet
@@ -138,3 +140,36 @@ def test_mip_over_the_pair_budget_keeps_greedy_with_a_warning():
         )
     assert radius == greedy_radius and solves == []
     assert set(mip_picks.tolist()) == set(picks.tolist())
+
+
+class _BiasFreeMLP(nn.Module):
+    """ReLU layers without biases: the embedding of c * x is c times that of x."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Sequential(nn.Flatten(), nn.Linear(64, 12, bias=False), nn.ReLU())
+        self.out = nn.Linear(12, 10, bias=False)
+
+    def forward(self, x):
+        return self.out(self.hidden(x))
+
+
+def test_normalize_makes_picks_blind_to_the_scale_of_each_row(digits_split):
+    X_init, y_init, X_pool, *_ = digits_split
+    net = NeuralNetClassifier(
+        _BiasFreeMLP, criterion=nn.CrossEntropyLoss, max_epochs=3, train_split=None, verbose=0
+    ).fit(X_init, y_init)
+    pool = X_pool[:120]
+    scaled = pool * np.where(np.arange(len(pool)) % 3 == 0, 25.0, 1.0)[:, None, None, None]
+
+    def picks(X, normalize):
+        strategy = CoreSet(normalize=normalize)
+        return strategy.select(net, X, 8, X_labeled=X_init), strategy
+
+    same, fitted = picks(pool, True)
+    assert_array_equal(picks(scaled, True)[0], same)
+    # Unit vectors: no distance exceeds the sphere's diameter.
+    assert fitted.scores_.max() <= 2.0 + 1e-9
+    # The raw metric chases the enlarged rows (so the check above could fail).
+    raw, _ = picks(scaled, False)
+    assert (raw % 3 == 0).mean() > 0.9

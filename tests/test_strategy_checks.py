@@ -22,6 +22,7 @@ ALL_STRATEGIES = [
     *(cls() for name, cls in sorted(STRATEGIES.items()) if name not in ("bald", "coreset")),
     BALD(n_samples=3),
     CoreSet(),
+    CoreSet(normalize=True, layer="features"),
     CoreSet(method="mip", time_limit=0.5, max_bisections=3),
     DFAL(norm=np.inf, max_iter=20),
     EGL(parameters="last_layer"),

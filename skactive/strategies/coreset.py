@@ -124,6 +124,11 @@ class CoreSet(QueryStrategy):
     layer : str, default=None
         Name of the submodule whose output is the embedding (None: the
         input of the last ``nn.Linear``).
+    normalize : bool, default=False
+        Scale every embedding to unit Euclidean norm first, so distances
+        compare directions only (cosine geometry). Penultimate ReLU features
+        grow in norm as a net becomes confident, and the raw metric then
+        favours the rows with the largest activations.
     outliers : int, default=0
         Candidates the MIP may leave uncovered (the published code fixes
         this to zero silently; here it is explicit).
@@ -165,6 +170,7 @@ class CoreSet(QueryStrategy):
         *,
         method: str = "greedy",
         layer: str | None = None,
+        normalize: bool = False,
         outliers: int = 0,
         time_limit: float = 5.0,
         max_bisections: int = 10,
@@ -175,6 +181,7 @@ class CoreSet(QueryStrategy):
     ):
         self.method = method
         self.layer = layer
+        self.normalize = normalize
         self.outliers = outliers
         self.time_limit = time_limit
         self.max_bisections = max_bisections
@@ -199,6 +206,8 @@ class CoreSet(QueryStrategy):
             raise ValueError(f"layer must be None or a submodule name, got {self.layer!r}")
         check_positive_int(self.max_pairs, "max_pairs")
         check_positive_int(self.batch_size, "batch_size", allow_none=True)
+        if not isinstance(self.normalize, bool | np.bool_):
+            raise ValueError(f"normalize must be True or False, got {self.normalize!r}")
 
     def _prepare(self, estimator):
         network = _torch.find_network(estimator, what="CoreSet")
@@ -216,7 +225,12 @@ class CoreSet(QueryStrategy):
             )
             for rows in chunk_slices(len(X), max(batch, 1024))
         ]
-        return np.concatenate(parts).astype(np.float64)
+        points = np.concatenate(parts).astype(np.float64)
+        if self.normalize:
+            norms = np.linalg.norm(points, axis=1, keepdims=True)
+            # An all-zero embedding (a dead ReLU row) stays at the origin.
+            points /= np.where(norms > 0, norms, 1.0)
+        return points
 
     def _rank_candidates(self, network, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
         points = self._embed(network, _Rows(X_pool, candidates))
