@@ -23,6 +23,23 @@ def chunk_slices(n_rows: int, chunk_size: int) -> Iterator[slice]:
         yield slice(start, min(start + chunk_size, n_rows))
 
 
+class RowView:
+    """Read-only view of ``X[indices]`` that reads rows only when sliced.
+
+    Lets an embedding or scoring loop walk a candidate subset of a pool
+    (possibly a memmap) chunk by chunk without first copying the subset.
+    """
+
+    def __init__(self, X, indices):
+        self.X, self.indices = X, np.asarray(indices, dtype=np.intp)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, key):
+        return take_rows(self.X, self.indices[key])
+
+
 def take_rows(X, indices) -> np.ndarray:
     """Copy the rows ``indices`` (an index array or a slice) of ``X`` into memory."""
     if isinstance(indices, slice):

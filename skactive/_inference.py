@@ -63,3 +63,31 @@ class _Probabilities:
         batch = self.batch_size or _torch.default_batch_size(self.network.device)
         proba = _torch.predict_proba(self.network, X, batch_size=batch)
         return proba.astype(np.float64)
+
+
+def embed_rows(estimator, X, *, layer: str | None = None, batch_size: int | None = None):
+    """Rows as points for geometric strategies: the net's embedding, or the raw features.
+
+    A skorch net (alone, in a pipeline, a search or a learner) embeds the
+    rows in eval mode: the input of its last linear layer (``layer=None``)
+    or the flattened output of the named submodule. Any other estimator has
+    no representation of its own, so the flattened rows are used and
+    ``layer`` must be None.
+
+    Returns
+    -------
+    points : ndarray of shape (n_rows, n_dims), float64
+    """
+    try:
+        network = _torch.find_network(estimator)
+    except TypeError:
+        if layer is not None:
+            raise ValueError(
+                f"layer={layer!r} names a submodule, but {type(estimator).__name__} is not a "
+                "skorch net; use layer=None to compare the raw features"
+            ) from None
+        rows = np.asarray(X[0 : len(X)])
+        return rows.reshape(len(rows), -1).astype(np.float64)
+    _torch.find_layer(network.module, layer)
+    size = batch_size or _torch.default_batch_size(network.device)
+    return _torch.embed(network, X, layer=layer, batch_size=size).astype(np.float64)

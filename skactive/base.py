@@ -141,6 +141,16 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         indices : ndarray of shape (n,)
             Distinct integer indices into ``X_pool``, best first.
         """
+        self._select(estimator, X_pool, n, X_labeled=X_labeled, y_labeled=y_labeled)
+        return self.indices_.copy()
+
+    def _select(self, estimator, X_pool, n, *, X_labeled=None, y_labeled=None, with_extras=True):
+        """:meth:`select`'s work; returns the prepared model.
+
+        ``with_extras=False`` leaves ``extras_`` empty, for a meta-strategy
+        that asks for more rows than it keeps and makes the extras of the
+        kept ones only (through :meth:`_training_extras`).
+        """
         feature_shape = None
         if X_labeled is not None:
             X_labeled = check_rows(X_labeled, name="X_labeled")
@@ -177,8 +187,10 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         self.candidates_ = candidates
         self.scores_ = scores
         self.indices_ = candidates[positions]
-        self.extras_ = self._training_extras(model, X_pool, self.indices_)
-        return self.indices_.copy()
+        self.extras_ = (
+            self._training_extras(model, X_pool, self.indices_) if with_extras else TrainingExtras()
+        )
+        return model
 
     def _check_ranking(self, positions, scores, n: int, n_candidates: int) -> np.ndarray:
         """Hold every strategy to the contract: ``n`` distinct positions, aligned scores."""

@@ -10,6 +10,8 @@ from skactive.strategies import (
     EGL,
     STRATEGIES,
     CoreSet,
+    Diversified,
+    EntropySampling,
     MarginSampling,
     ProbCover,
     Schedule,
@@ -31,12 +33,14 @@ ALL_STRATEGIES = [
     Schedule([(TypiClust(), 30), (MarginSampling(), None)]),
     Schedule([(TypiClust(), 50), (DFAL(), None)]),
     ShiftedTwins(MarginSampling()),
+    Diversified(DFAL(max_iter=20), factor=3),
+    Diversified(EntropySampling(), method="kmeans++"),
 ]
 
 
 def test_every_exported_strategy_is_covered():
     covered = {type(s) for s in ALL_STRATEGIES}
-    assert covered >= set(STRATEGIES.values()) | {Schedule}
+    assert covered >= set(STRATEGIES.values()) | {Schedule, Diversified}
 
 
 @parametrize_with_strategy_checks(ALL_STRATEGIES)

@@ -2,10 +2,12 @@
 
 from skactive.strategies.adversarial import DFAL
 from skactive.strategies.augment import ShiftedTwins
+from skactive.strategies.badge import BADGE
 from skactive.strategies.bayesian import BALD
 from skactive.strategies.cold_start import ProbCover, TypiClust
 from skactive.strategies.committee import QueryByCommittee
-from skactive.strategies.coreset import CoreSet
+from skactive.strategies.coreset import CoreSet, FarthestFirst
+from skactive.strategies.diversified import Diversified
 from skactive.strategies.gradient import EGL
 from skactive.strategies.output_change import EMOC
 from skactive.strategies.pseudo_label import CEAL
@@ -40,11 +42,13 @@ STRATEGIES = {
     # as many extra rows made by ordinary augmentation (random shifts).
     "dfal_no_twins": DFAL,
     "random_shifted": ShiftedTwins,
+    "badge": BADGE,
+    "farthest_first": FarthestFirst,
 }
 
-#: Every name make_strategy knows: the strategies above, and "schedule", the
-#: recommended default for an unknown budget.
-SHORT_NAMES = (*STRATEGIES, "schedule")
+#: Every name make_strategy knows: the strategies above, "schedule" (the
+#: recommended default for an unknown budget) and "diversified_dfal".
+SHORT_NAMES = (*STRATEGIES, "schedule", "diversified_dfal")
 
 #: Labelled-set size at which the recommended schedule switches from random
 #: rows with twins to DFAL, measured on Fashion-MNIST / LeNet5 (docs/results.rst).
@@ -76,7 +80,7 @@ def make_strategy(name: str, *, n_queries: int, candidates: int | None = None, *
         Rows queried per round: ``"random_twins"`` attacks exactly that many
         random rows, so it selects all of them with their twins.
         ``"schedule"`` is ``Schedule([(random_twins, RECOMMENDED_SWITCH),
-        (dfal, None)])``.
+        (dfal, None)])``; ``"diversified_dfal"`` is ``Diversified(dfal)``.
     candidates : int, default=None
         Candidate subset size for strategies that take one.
     **params
@@ -86,6 +90,9 @@ def make_strategy(name: str, *, n_queries: int, candidates: int | None = None, *
         early = make_strategy("random_twins", n_queries=n_queries)
         late = make_strategy("dfal", n_queries=n_queries, candidates=candidates)
         return Schedule([(early, RECOMMENDED_SWITCH), (late, None)], **params)
+    if name == "diversified_dfal":
+        inner = make_strategy("dfal", n_queries=n_queries, candidates=candidates)
+        return Diversified(inner, **params)
     cls = STRATEGIES[name]
     settings = dict(_SHORT_NAME_PARAMS.get(name, {}))
     if "candidates" in cls().get_params():
@@ -103,6 +110,7 @@ def estimator_for(name: str, estimator):
 
 
 __all__ = [
+    "BADGE",
     "BALD",
     "CEAL",
     "COMMITTEES",
@@ -113,7 +121,9 @@ __all__ = [
     "SHORT_NAMES",
     "STRATEGIES",
     "CoreSet",
+    "Diversified",
     "EntropySampling",
+    "FarthestFirst",
     "LeastConfidence",
     "MarginSampling",
     "ProbCover",

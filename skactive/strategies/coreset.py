@@ -13,7 +13,7 @@ import numpy as np
 from scipy import sparse
 
 from skactive import _torch
-from skactive._chunking import chunk_slices, take_rows
+from skactive._chunking import RowView, chunk_slices, take_rows
 from skactive._validation import check_n, check_positive_int
 from skactive.base import QueryStrategy
 
@@ -210,7 +210,7 @@ class CoreSet(QueryStrategy):
             raise ValueError(f"normalize must be True or False, got {self.normalize!r}")
 
     def _prepare(self, estimator):
-        network = _torch.find_network(estimator, what="CoreSet")
+        network = _torch.find_network(estimator, what=type(self).__name__)
         _torch.find_layer(network.module, self.layer)  # fail early on a bad name
         return network
 
@@ -233,7 +233,7 @@ class CoreSet(QueryStrategy):
         return points
 
     def _rank_candidates(self, network, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
-        points = self._embed(network, _Rows(X_pool, candidates))
+        points = self._embed(network, RowView(X_pool, candidates))
         centers = (
             np.empty((0, points.shape[1])) if X_labeled is None else self._embed(network, X_labeled)
         )
@@ -260,19 +260,6 @@ class CoreSet(QueryStrategy):
                 seed=int(rng.randint(2**31 - 1)),
             )
         return picks, scores
-
-
-class _Rows:
-    """Read-only view of ``X[indices]`` that reads rows only when sliced."""
-
-    def __init__(self, X, indices):
-        self.X, self.indices = X, indices
-
-    def __len__(self):
-        return len(self.indices)
-
-    def __getitem__(self, key):
-        return take_rows(self.X, self.indices[key])
 
 
 def robust_k_center(
@@ -425,3 +412,62 @@ def _solve_cover(neighbours, to_fixed, radius, n, outliers, hint, time_limit, se
         chosen = np.array([j for j, u in enumerate(use) if solver.value(u)], dtype=np.intp)
         return solver.status_name(status), chosen
     return solver.status_name(status), None
+
+
+class FarthestFirst(CoreSet):
+    """Farthest-first traversal of the net's embedding, from the labelled set.
+
+    The geometry baseline of Geifman & El-Yaniv: each pick is the candidate
+    farthest (Euclidean, penultimate layer) from every labelled row and
+    every earlier pick. It is the same algorithm as
+    ``CoreSet(method="greedy")`` (Sener & Savarese's k-center greedy,
+    developed concurrently) and runs the same code; this class only fixes
+    the method and names the baseline as the paper does.
+
+    Reference: Y. Geifman and R. El-Yaniv, "Deep Active Learning over the
+    Long Tail", arXiv:1711.00941, 2017.
+
+    Parameters
+    ----------
+    layer : str, default=None
+        Submodule whose output is the embedding (None: the input of the last
+        ``nn.Linear``).
+    normalize : bool, default=False
+        Unit-norm embeddings first (see :class:`CoreSet`).
+    candidates : int, default=None
+        Consider only a random subset of this many pool rows (None: all).
+    batch_size : int, default=None
+        Rows per embedding pass (None: 128 on CPU, 1024 on a GPU).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the candidate subset and of the first pick when there is no
+        labelled set.
+
+    Attributes
+    ----------
+    candidates_, indices_, extras_ : see :class:`~skactive.QueryStrategy`
+    scores_ : ndarray of shape (n_candidates,)
+        Distance of every candidate to the nearest labelled row.
+    radius_ : float
+        Largest distance from a candidate to its nearest center after the picks.
+    """
+
+    method = "greedy"
+    outliers = 0
+    time_limit = 5.0
+    max_bisections = 10
+    max_pairs = 30_000_000
+
+    def __init__(
+        self,
+        *,
+        layer: str | None = None,
+        normalize: bool = False,
+        candidates: int | None = None,
+        batch_size: int | None = None,
+        random_state=None,
+    ):
+        self.layer = layer
+        self.normalize = normalize
+        self.candidates = candidates
+        self.batch_size = batch_size
+        self.random_state = random_state

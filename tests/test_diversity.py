@@ -1,0 +1,225 @@
+"""BADGE, FarthestFirst and Diversified: known answers."""
+
+import numpy as np
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import ParameterGrid
+
+from skactive import ActiveLearner, _torch
+from skactive.strategies import (
+    BADGE,
+    DFAL,
+    CoreSet,
+    Diversified,
+    EntropySampling,
+    FarthestFirst,
+    RandomSampling,
+)
+from skactive.strategies.badge import gradient_embedding_factors, kmeans_plus_plus_factored
+
+from .conftest import FixedProba, tiny_net
+
+
+@pytest.fixture(scope="module")
+def net(digits_split):
+    X_init, y_init, *_ = digits_split
+    return tiny_net(max_epochs=3).fit(X_init, y_init)
+
+
+# -- BADGE --------------------------------------------------------------------
+
+
+def test_gradient_embedding_is_minus_the_last_layer_gradient_at_the_predicted_label(
+    net, digits_split
+):
+    X_pool = digits_split[2][:6]
+    network = _torch.find_network(net)
+    a, h = gradient_embedding_factors(network, X_pool)
+    layer = _torch.find_layer(network.module, None)
+    with _torch.evaluation_mode(network.module):
+        for i in range(len(X_pool)):
+            layer.weight.grad = None
+            logits = network.module(torch.as_tensor(X_pool[i : i + 1]))
+            label = logits.argmax(dim=1)
+            torch.nn.functional.cross_entropy(logits, label).backward()
+            explicit = -layer.weight.grad.double().numpy()
+            assert_allclose(np.outer(a[i], h[i]), explicit, atol=1e-6)
+    layer.weight.grad = None
+
+
+def _explicit_kmeans_plus_plus(g, n, rng):
+    """Reference k-means++ seeding on the formed vectors."""
+    picks = [int(np.argmax((g**2).sum(axis=1)))]
+    while len(picks) < n:
+        d2 = ((g[:, None, :] - g[None, picks, :]) ** 2).sum(axis=2).min(axis=1)
+        d2[picks] = 0.0
+        picks.append(int(rng.choice(len(g), p=d2 / d2.sum())))
+    return np.array(picks)
+
+
+def test_factorised_seeding_equals_seeding_on_formed_gradient_embeddings():
+    rng = np.random.RandomState(0)
+    a, h = rng.randn(40, 3), rng.randn(40, 5)
+    g = np.einsum("ic,id->icd", a, h).reshape(40, -1)
+    picks = kmeans_plus_plus_factored(a, h, 10, np.random.RandomState(7))
+    assert_array_equal(picks, _explicit_kmeans_plus_plus(g, 10, np.random.RandomState(7)))
+    assert picks[0] == np.argmax((g**2).sum(axis=1))
+
+
+def test_seeding_with_all_gradients_zero_still_returns_distinct_rows():
+    a, h = np.zeros((12, 3)), np.ones((12, 4))
+    picks = kmeans_plus_plus_factored(a, h, 12, np.random.RandomState(0))
+    assert sorted(picks.tolist()) == list(range(12))
+
+
+def test_badge_first_pick_has_the_largest_gradient_embedding(net, digits_split):
+    X_pool = digits_split[2][:300]
+    strategy = BADGE(random_state=0)
+    picks = strategy.select(net, X_pool, 10)
+    assert picks[0] == np.argmax(strategy.scores_)
+    a, h = gradient_embedding_factors(_torch.find_network(net), X_pool)
+    assert_allclose(strategy.scores_, np.linalg.norm(a, axis=1) * np.linalg.norm(h, axis=1))
+    assert_array_equal(BADGE(random_state=0).select(net, X_pool, 10), picks)
+
+
+def test_badge_needs_a_torch_net(digits_split):
+    X_init, y_init, *_ = digits_split
+    flat = X_init.reshape(len(X_init), -1)
+    with pytest.raises(TypeError, match="estimator: BADGE needs a fitted skorch NeuralNet"):
+        BADGE().select(LogisticRegression().fit(flat, y_init), flat, 2)
+
+
+# -- FarthestFirst ------------------------------------------------------------
+
+
+def test_farthest_first_equals_coreset_greedy(net, digits_split):
+    X_init, _, X_pool, *_ = digits_split
+    picks = FarthestFirst(candidates=400, random_state=3).select(net, X_pool, 12, X_labeled=X_init)
+    expected = CoreSet(method="greedy", candidates=400, random_state=3).select(
+        net, X_pool, 12, X_labeled=X_init
+    )
+    assert_array_equal(picks, expected)
+    assert "method" not in FarthestFirst().get_params()
+
+
+def test_farthest_first_order_on_points_on_a_line():
+    from skactive.strategies.coreset import k_center_greedy
+
+    points = np.array([[0.0], [1.0], [2.0], [10.0]])
+    picks, _, _ = k_center_greedy(points[1:], points[:1], 3)
+    assert_array_equal(picks + 1, [3, 2, 1])  # 10, then 2, then 1
+
+
+# -- Diversified ----------------------------------------------------------------
+
+
+def _clustered_pool():
+    """Rows [i, position]: probabilities from row i, distances from position.
+
+    The four most uncertain rows (0-3) sit at positions 0, 0.001, 0.002 and
+    1000: a top-2 batch by entropy takes two near-duplicates.
+    """
+    proba = np.array(
+        [[0.5, 0.5], [0.51, 0.49], [0.52, 0.48], [0.53, 0.47]]
+        + [[0.9 + 0.01 * k, 0.1 - 0.01 * k] for k in range(6)]
+    )
+    positions = np.array([0.0, 0.001, 0.002, 1000.0, 3, 4, 5, 6, 7, 8])
+    X = np.column_stack([np.arange(10.0), positions * 1000])
+    return FixedProba(proba).fit(X, [0, 1]), X
+
+
+@pytest.mark.parametrize("method", ["kcenter", "kmeans++"])
+def test_diversified_takes_the_far_row_of_the_shortlist(method):
+    model, X = _clustered_pool()
+    assert_array_equal(EntropySampling().select(model, X, 2), [0, 1])
+    strategy = Diversified(EntropySampling(), factor=2, method=method, random_state=0)
+    assert_array_equal(strategy.select(model, X, 2), [0, 3])
+    assert_array_equal(strategy.shortlist_, [0, 1, 2, 3])
+    assert_array_equal(strategy.candidates_, np.arange(10))
+
+
+def test_diversified_starts_from_the_labelled_rows():
+    model, X = _clustered_pool()
+    # Row 0's twin is labelled, so its cluster is covered: take 3, then the cluster.
+    labelled = np.array([[0.0, 0.0]])
+    picks = Diversified(EntropySampling(), factor=2).select(model, X, 2, X_labeled=labelled)
+    assert_array_equal(picks, [2, 3])
+
+
+def test_diversified_with_factor_one_equals_the_inner_strategy(net, digits_split):
+    X_init, _, X_pool, *_ = digits_split
+    inner = DFAL(max_iter=20, candidates=200, random_state=4)
+    expected = clone(inner).select(net, X_pool, 8, X_labeled=X_init)
+    reference = inner.select(net, X_pool, 8, X_labeled=X_init)
+    strategy = Diversified(inner, factor=1)
+    picks = strategy.select(net, X_pool, 8, X_labeled=X_init)
+    assert_array_equal(picks, expected)
+    assert_array_equal(strategy.extras_.twin_sources, inner.extras_.twin_sources)
+    assert_allclose(strategy.extras_.twins, inner.extras_.twins)
+    assert_array_equal(reference, expected)
+
+
+def test_diversified_dfal_hands_over_the_twins_of_the_kept_rows(net, digits_split):
+    X_init, _, X_pool, *_ = digits_split
+    strategy = Diversified(DFAL(max_iter=30, candidates=300), factor=5, random_state=0)
+    picks = strategy.select(net, X_pool, 6, X_labeled=X_init)
+    assert set(picks) <= set(strategy.shortlist_) and len(strategy.shortlist_) == 30
+    # Kept rows come back in the inner order (best first).
+    order = {row: i for i, row in enumerate(strategy.shortlist_)}
+    assert [order[p] for p in picks] == sorted(order[p] for p in picks)
+    extras = strategy.extras_
+    assert 0 < extras.n_twins <= 6
+    for twin, source in zip(extras.twins, extras.twin_sources, strict=True):
+        gaps = np.linalg.norm((X_pool[picks] - twin).reshape(len(picks), -1), axis=1)
+        assert np.argmin(gaps) == source
+        # The twin is the DeepFool point of that row: it changes the prediction.
+        assert net.predict(twin[None]) != net.predict(X_pool[picks[source]][None])
+
+
+def test_diversified_through_active_learner_with_a_cnn(digits_split):
+    X_init, y_init, X_pool, y_pool, *_ = digits_split
+    strategy = Diversified(DFAL(max_iter=20, candidates=200), factor=4)
+    learner = ActiveLearner(tiny_net(max_epochs=2), strategy, random_state=0)
+    learner.fit(X_init, y_init)
+    for _ in range(2):
+        idx = learner.query(X_pool, n=5)
+        learner.teach(X_pool[idx], y_pool[idx])
+        X_pool, y_pool = np.delete(X_pool, idx, axis=0), np.delete(y_pool, idx)
+    assert len(learner.y_labeled_) == len(y_init) + 10
+    # Twins arrived with the queried rows only, at most one each, in their groups.
+    _, _, groups = learner.training_set()
+    twin_groups = groups[len(learner.y_labeled_) :]
+    assert 0 < len(twin_groups) <= 10
+    assert twin_groups.min() >= len(y_init) and len(set(twin_groups)) == len(twin_groups)
+
+
+def test_diversified_is_clonable_and_grid_searchable():
+    strategy = Diversified(DFAL(max_iter=50), factor=3)
+    params = strategy.get_params()
+    assert params["strategy__max_iter"] == 50
+    grid = list(ParameterGrid({"strategy__max_iter": [5, 10], "factor": [2, 4]}))
+    built = [clone(strategy).set_params(**point) for point in grid]
+    assert {(s.strategy.max_iter, s.factor) for s in built} == {(5, 2), (5, 4), (10, 2), (10, 4)}
+    assert strategy.strategy.max_iter == 50
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"factor": 0}, "factor must be an integer >= 1"),
+        ({"factor": 2.5}, "factor must be an integer >= 1"),
+        ({"method": "kmedoids"}, "method must be one of"),
+        ({"strategy": LogisticRegression()}, "strategy must be a QueryStrategy"),
+        ({"strategy": RandomSampling()}, "strategy: RandomSampling does not score rows"),
+        ({"layer": "features"}, "layer='features' names a submodule"),
+    ],
+)
+def test_diversified_refuses_bad_input(params, message):
+    model, X = _clustered_pool()
+    strategy = Diversified(EntropySampling(), factor=2).set_params(**params)
+    with pytest.raises(ValueError, match=message):
+        strategy.select(model, X, 2)
+    assert not hasattr(strategy, "indices_")
