@@ -7,6 +7,7 @@ from skactive.strategies.bayesian import BALD
 from skactive.strategies.cold_start import ProbCover, TypiClust
 from skactive.strategies.committee import QueryByCommittee
 from skactive.strategies.coreset import CoreSet, FarthestFirst
+from skactive.strategies.discriminative import DiscriminativeAL
 from skactive.strategies.diversified import Diversified
 from skactive.strategies.gradient import EGL
 from skactive.strategies.output_change import EMOC
@@ -44,6 +45,7 @@ STRATEGIES = {
     "random_shifted": ShiftedTwins,
     "badge": BADGE,
     "farthest_first": FarthestFirst,
+    "dal": DiscriminativeAL,
 }
 
 #: Every name make_strategy knows: the strategies above, "schedule" (the
@@ -121,6 +123,7 @@ __all__ = [
     "SHORT_NAMES",
     "STRATEGIES",
     "CoreSet",
+    "DiscriminativeAL",
     "Diversified",
     "EntropySampling",
     "FarthestFirst",
