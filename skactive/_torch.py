@@ -186,6 +186,18 @@ def find_network(estimator, *, what: str = "this strategy") -> TorchNetwork:
     )
 
 
+def device_of(estimator) -> torch.device:
+    """Device of the skorch net inside ``estimator``; the CPU for any other estimator.
+
+    Strategies that train models of their own (VAAL's VAE, DAL's
+    discriminator) put them where the task net runs.
+    """
+    try:
+        return find_network(estimator).device
+    except TypeError:
+        return torch.device("cpu")
+
+
 def _pipeline_transforms(pipe: Pipeline):
     head = pipe[:-1]
     if len(head) == 0:

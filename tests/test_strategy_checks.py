@@ -9,6 +9,7 @@ from skactive.strategies import (
     DFAL,
     EGL,
     STRATEGIES,
+    VAAL,
     CoreSet,
     DiscriminativeAL,
     Diversified,
@@ -22,10 +23,15 @@ from skactive.strategies import (
 from skactive.utils import check_strategy, parametrize_with_strategy_checks
 
 ALL_STRATEGIES = [
-    *(cls() for name, cls in sorted(STRATEGIES.items()) if name not in ("bald", "coreset", "dal")),
+    *(
+        cls()
+        for name, cls in sorted(STRATEGIES.items())
+        if name not in ("bald", "coreset", "dal", "vaal")
+    ),
     BALD(n_samples=3),
     # The suite's labelled and pool rows are alike: no MLP reaches 98% quickly.
     DiscriminativeAL(max_epochs=5, n_subqueries=3),
+    VAAL(n_iterations=5),
     CoreSet(),
     CoreSet(normalize=True, layer="features"),
     CoreSet(method="mip", time_limit=0.5, max_bisections=3),

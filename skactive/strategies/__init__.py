@@ -16,6 +16,7 @@ from skactive.strategies.random import RandomSampling
 from skactive.strategies.schedule import Schedule
 from skactive.strategies.suggestive import SuggestiveAnnotation
 from skactive.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling
+from skactive.strategies.vaal import VAAL
 
 #: Short names used by the command line and the benchmarks.
 STRATEGIES = {
@@ -46,6 +47,7 @@ STRATEGIES = {
     "badge": BADGE,
     "farthest_first": FarthestFirst,
     "dal": DiscriminativeAL,
+    "vaal": VAAL,
 }
 
 #: Every name make_strategy knows: the strategies above, "schedule" (the
@@ -122,6 +124,7 @@ __all__ = [
     "RECOMMENDED_SWITCH",
     "SHORT_NAMES",
     "STRATEGIES",
+    "VAAL",
     "CoreSet",
     "DiscriminativeAL",
     "Diversified",

@@ -127,7 +127,7 @@ class DiscriminativeAL(QueryStrategy):
             )
         points = embed_rows(model, RowView(X_pool, candidates), layer=self.layer)
         labeled = embed_rows(model, X_labeled, layer=self.layer)
-        device = self._device(model)
+        device = _torch.device_of(model)
         unlabeled = np.ones(len(points), dtype=bool)
         picks, self.epochs_ = [], []
         for size in _split(n, min(int(self.n_subqueries), n)):
@@ -147,12 +147,6 @@ class DiscriminativeAL(QueryStrategy):
             unlabeled[chosen] = False
             labeled = np.concatenate([labeled, points[chosen]])
         return np.asarray(picks, dtype=np.intp), None
-
-    def _device(self, model) -> torch.device:
-        try:
-            return _torch.find_network(model).device
-        except TypeError:
-            return torch.device("cpu")
 
     def _fit_and_score(self, labeled, unlabeled, device, seed) -> tuple[np.ndarray, int]:
         """Train a fresh discriminator; return P(unlabelled) of ``unlabeled`` and its epochs."""
