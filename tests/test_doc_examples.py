@@ -34,3 +34,12 @@ def test_committees_guide_example_runs():
     learner = namespace["learner"]
     assert len(learner.y_labeled_) == 60 + 2 * 20
     assert len(learner.estimator_.estimators_) == 5
+
+
+def test_diversity_guide_example_runs():
+    blocks = _python_blocks(ROOT / "docs/user_guide/diversity.rst")
+    namespace: dict = {}
+    exec(compile(blocks[0], "diversity.rst", "exec"), namespace)
+    params = namespace["strategy"].get_params()
+    assert params["strategy__overshoot"] == 0.02 and params["factor"] == 5
+    assert params["strategy__max_iter"] == 50
