@@ -4,7 +4,7 @@ Trains LeNet5 on 1,000 Fashion-MNIST rows (digits when the Debian package is
 absent) and selects 100 of 2,000 pool rows with this library and with the
 implementations users would reach for instead, installed from PyPI as
 optional benchmark dependencies (``pip install "skactive[bench]"``: baal,
-scikit-activeml, modAL). Peers run as shipped,
+scikit-activeml, modAL, small-text). Peers run as shipped,
 with their documented fast options:
 
 * entropy: skactive ``EntropySampling``; modAL ``entropy_sampling``;
@@ -13,7 +13,15 @@ with their documented fast options:
   ``MCDropoutModule`` + ``MCCachingModule`` predictions
   (``replicate_in_memory=False``, the cache's documented setting);
 * k-center greedy on the same 84-d embeddings: skactive ``k_center_greedy``;
-  scikit-activeml ``CoreSet``.
+  scikit-activeml ``CoreSet``; small-text ``greedy_coreset`` (Euclidean);
+* entropy through small-text's ``PredictionEntropy`` (a two-line adapter
+  gives it the net's ``predict_proba``);
+* BADGE: skactive ``BADGE`` (from the pool rows: its time includes the
+  forward pass); scikit-activeml ``Badge`` on the precomputed penultimate
+  embeddings with the net's own last layer as its classifier (its
+  ``predict_proba`` returns the embeddings, as ``Badge`` asks). Both draw
+  k-means++ at random after the same first pick, so only part of the picks
+  can agree.
 
 Printed: seconds (best of ``--repeats``), each peer's time over skactive's,
 and the share of picks in common with skactive. A peer that is not
@@ -41,7 +49,7 @@ from bench_deepfool import load_data  # noqa: E402
 
 from skactive import _torch  # noqa: E402
 from skactive.models import make_net  # noqa: E402
-from skactive.strategies import BALD, EntropySampling  # noqa: E402
+from skactive.strategies import BADGE, BALD, EntropySampling  # noqa: E402
 from skactive.strategies.coreset import k_center_greedy  # noqa: E402
 
 N = 100
@@ -114,11 +122,86 @@ def skactiveml_coreset(embedded):
     return CoreSet(random_state=0).query(X, y, batch_size=N) - len(labeled)
 
 
+def smalltext_coreset(embedded):
+    from small_text.query_strategies.coresets import greedy_coreset
+
+    labeled, pool = embedded
+    # greedy_coreset returns positions into indices_unlabeled but reads its
+    # new centres as positions into x; with the pool first, the two agree.
+    # (Labelled rows first, it measures distances to the wrong rows.)
+    X = np.concatenate([pool, labeled])
+    labeled_rows = np.arange(len(pool), len(X))
+    picks = greedy_coreset(
+        X, np.arange(len(pool)), labeled_rows, N, distance_metric="euclidean", normalized=False
+    )
+    return np.asarray(picks)
+
+
+class _NetProba:
+    """small-text asks a classifier for ``predict_proba(dataset)``."""
+
+    def __init__(self, net, shape):
+        self.net, self.shape = net, shape
+
+    def predict_proba(self, dataset):
+        return self.net.predict_proba(dataset.x.reshape(-1, *self.shape))
+
+
+def smalltext_entropy(net, pool):
+    from small_text.data import SklearnDataset
+    from small_text.query_strategies import PredictionEntropy
+
+    labels = np.zeros(len(pool), dtype=int)
+    dataset = SklearnDataset(pool.reshape(len(pool), -1), labels, target_labels=np.arange(10))
+    clf = _NetProba(net, pool.shape[1:])
+    return PredictionEntropy().query(clf, dataset, np.arange(len(pool)), np.empty(0, int), None, N)
+
+
+def ours_badge(net, pool):
+    return BADGE(random_state=0).select(net, pool, N)
+
+
+def skactiveml_badge(net, pool):
+    from skactiveml.base import SkactivemlClassifier
+    from skactiveml.pool import Badge
+
+    layer = _torch.find_layer(net.module_, None)
+    weight = layer.weight.detach().double().numpy()
+    bias = layer.bias.detach().double().numpy()
+
+    class LastLayer(SkactivemlClassifier):
+        def fit(self, X, y, sample_weight=None):
+            return self
+
+        def predict_proba(self, X, return_embeddings=False):
+            logits = X @ weight.T + bias
+            proba = np.exp(logits - logits.max(axis=1, keepdims=True))
+            proba /= proba.sum(axis=1, keepdims=True)
+            return (proba, X) if return_embeddings else proba
+
+    h = _torch.embed(_torch.find_network(net), pool).astype(np.float64)
+    clf = LastLayer(classes=np.arange(weight.shape[0]))
+    badge = Badge(clf_embedding_flag_name="return_embeddings", random_state=0)
+    return badge.query(h, np.full(len(h), np.nan), clf, fit_clf=False, batch_size=N)
+
+
 TASKS = {
-    "entropy": [("skactive", ours_entropy), ("modAL", modal_entropy), ("baal", baal_entropy)],
+    "entropy": [
+        ("skactive", ours_entropy),
+        ("modAL", modal_entropy),
+        ("baal", baal_entropy),
+        ("small-text", smalltext_entropy),
+    ],
     "BALD (20 samples)": [("skactive", ours_bald), ("baal", baal_bald)],
-    "k-center greedy": [("skactive", ours_kcenter), ("scikit-activeml", skactiveml_coreset)],
+    "k-center greedy": [
+        ("skactive", ours_kcenter),
+        ("scikit-activeml", skactiveml_coreset),
+        ("small-text", smalltext_coreset),
+    ],
+    "BADGE": [("skactive", ours_badge), ("scikit-activeml", skactiveml_badge)],
 }
+#: Tasks whose inputs are the embeddings, not the net and the pool.
+EMBEDDED_TASKS = ("k-center greedy",)
 
 
 def _timed(fn, args, repeats):
@@ -150,7 +233,7 @@ def main(argv=None) -> int:
     )
     print(f"{name}, LeNet5, {args.pool} pool rows, {N} picks, {args.threads} thread(s)")
     for task, runs in TASKS.items():
-        inputs = (embedded,) if task == "k-center greedy" else (net, pool)
+        inputs = (embedded,) if task in EMBEDDED_TASKS else (net, pool)
         ours_seconds, ours_picks = _timed(runs[0][1], inputs, args.repeats)
         print(f"{task}:")
         print(f"  {'skactive':16s} {ours_seconds:7.3f} s")
