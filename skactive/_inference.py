@@ -91,3 +91,9 @@ def embed_rows(estimator, X, *, layer: str | None = None, batch_size: int | None
     _torch.find_layer(network.module, layer)
     size = batch_size or _torch.default_batch_size(network.device)
     return _torch.embed(network, X, layer=layer, batch_size=size).astype(np.float64)
+
+
+def unit_rows(points: np.ndarray) -> np.ndarray:
+    """``points`` scaled to unit Euclidean norm; all-zero rows stay at the origin."""
+    norms = np.linalg.norm(points, axis=1, keepdims=True)
+    return points / np.where(norms > 0, norms, 1.0)

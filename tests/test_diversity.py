@@ -131,6 +131,24 @@ def _clustered_pool():
     return FixedProba(proba).fit(X, [0, 1]), X
 
 
+def test_diversified_normalize_compares_directions():
+    # Rows 0-3 shortlisted; row 3 points the same way as row 0, only longer.
+    proba = np.array([[0.5, 0.5], [0.51, 0.49], [0.52, 0.48], [0.53, 0.47], [0.9, 0.1]])
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7], [50.0, 0.0], [0.0, 3.0]])
+    model = _IndexedProba(proba).fit(X, [0, 1])
+    raw = Diversified(EntropySampling(), factor=2).select(model, X, 2)
+    unit = Diversified(EntropySampling(), factor=2, normalize=True).select(model, X, 2)
+    assert_array_equal(raw, [0, 3])  # the long row is far in raw space
+    assert_array_equal(unit, [0, 1])  # but the same direction as row 0
+
+
+class _IndexedProba(FixedProba):
+    """FixedProba keyed by row position, so the features can be anything."""
+
+    def predict_proba(self, X):
+        return np.asarray(self.proba, dtype=float)[: len(X)]
+
+
 @pytest.mark.parametrize("method", ["kcenter", "kmeans++"])
 def test_diversified_takes_the_far_row_of_the_shortlist(method):
     model, X = _clustered_pool()
@@ -215,6 +233,7 @@ def test_diversified_is_clonable_and_grid_searchable():
         ({"strategy": LogisticRegression()}, "strategy must be a QueryStrategy"),
         ({"strategy": RandomSampling()}, "strategy: RandomSampling does not score rows"),
         ({"layer": "features"}, "layer='features' names a submodule"),
+        ({"normalize": "yes"}, "normalize must be True or False"),
     ],
 )
 def test_diversified_refuses_bad_input(params, message):

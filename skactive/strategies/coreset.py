@@ -14,6 +14,7 @@ from scipy import sparse
 
 from skactive import _torch
 from skactive._chunking import RowView, chunk_slices, take_rows
+from skactive._inference import unit_rows
 from skactive._validation import check_n, check_positive_int
 from skactive.base import QueryStrategy
 
@@ -226,11 +227,7 @@ class CoreSet(QueryStrategy):
             for rows in chunk_slices(len(X), max(batch, 1024))
         ]
         points = np.concatenate(parts).astype(np.float64)
-        if self.normalize:
-            norms = np.linalg.norm(points, axis=1, keepdims=True)
-            # An all-zero embedding (a dead ReLU row) stays at the origin.
-            points /= np.where(norms > 0, norms, 1.0)
-        return points
+        return unit_rows(points) if self.normalize else points
 
     def _rank_candidates(self, network, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
         points = self._embed(network, RowView(X_pool, candidates))

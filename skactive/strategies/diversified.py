@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.base import clone
 
 from skactive._chunking import RowView
-from skactive._inference import embed_rows
+from skactive._inference import embed_rows, unit_rows
 from skactive._validation import check_n, check_rows
 from skactive.base import QueryStrategy, _check_strategy_random_state
 from skactive.strategies.coreset import k_center_greedy, min_distances
@@ -57,6 +57,10 @@ class Diversified(QueryStrategy):
         Submodule whose output is the embedding (None: the input of the last
         ``nn.Linear``). For an estimator that is not a skorch net the raw
         features are used, and ``layer`` must be None.
+    normalize : bool, default=False
+        Scale embeddings to unit norm first (cosine geometry), as
+        :class:`CoreSet`'s ``normalize``: raw ReLU features favour rows with
+        the largest activations.
     random_state : int, RandomState instance or None, default=None
         Seeds the k-means++ draws and, when set, the inner strategy (whose
         own ``random_state`` is then replaced), as the learner seeds only
@@ -73,11 +77,21 @@ class Diversified(QueryStrategy):
     indices_, extras_ : see :class:`~skactive.QueryStrategy`
     """
 
-    def __init__(self, strategy, *, factor=10, method="kcenter", layer=None, random_state=None):
+    def __init__(
+        self,
+        strategy,
+        *,
+        factor=10,
+        method="kcenter",
+        layer=None,
+        normalize=False,
+        random_state=None,
+    ):
         self.strategy = strategy
         self.factor = factor
         self.method = method
         self.layer = layer
+        self.normalize = normalize
         self.random_state = random_state
 
     @property
@@ -137,16 +151,18 @@ class Diversified(QueryStrategy):
             raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
         if not isinstance(self.layer, str | None):
             raise ValueError(f"layer must be None or a submodule name, got {self.layer!r}")
+        if not isinstance(self.normalize, bool | np.bool_):
+            raise ValueError(f"normalize must be True or False, got {self.normalize!r}")
 
     def _spread(self, estimator, X_pool, shortlist, n, rng, X_labeled) -> np.ndarray:
         """Positions into ``shortlist`` of ``n`` rows spread out in the embedding."""
         if n == len(shortlist):
             return np.arange(n)
-        points = embed_rows(estimator, RowView(X_pool, shortlist), layer=self.layer)
+        points = self._embed(estimator, RowView(X_pool, shortlist))
         centers = (
             np.empty((0, points.shape[1]))
             if X_labeled is None or len(X_labeled) == 0
-            else embed_rows(estimator, X_labeled, layer=self.layer)
+            else self._embed(estimator, X_labeled)
         )
         if self.method == "kcenter":
             if len(centers) == 0:
@@ -157,6 +173,10 @@ class Diversified(QueryStrategy):
             return picks
         weights = (len(points) - np.arange(len(points))) / len(points)
         return _weighted_kmeans_plus_plus(points, centers, weights, n, rng)
+
+    def _embed(self, estimator, X) -> np.ndarray:
+        points = embed_rows(estimator, X, layer=self.layer)
+        return unit_rows(points) if self.normalize else points
 
 
 def _weighted_kmeans_plus_plus(points, centers, weights, n, rng) -> np.ndarray:
