@@ -287,3 +287,214 @@ def _concatenate(parts: list[DeepFoolResult]) -> DeepFoolResult:
             for f in DeepFoolResult.__dataclass_fields__
         )
     )
+
+
+def fgsm(model, X, y, *, eps: float, norm: float = np.inf, clip=None, batch_size=None):
+    """Fast gradient (sign) method: one step of length ``eps`` up the loss.
+
+    Goodfellow, Shlens & Szegedy, "Explaining and Harnessing Adversarial
+    Examples", ICLR 2015. With ``norm=np.inf`` the step is ``eps *
+    sign(grad)``; with ``norm=2`` it is ``eps * grad / ||grad||``. It is
+    :func:`pgd` with one step of size ``eps`` and no random start.
+
+    Parameters
+    ----------
+    model, X, y, eps, norm, clip, batch_size : see :func:`pgd`
+
+    Returns
+    -------
+    adversarial : ndarray of shape (n, ...)
+        In the network's input space (after any earlier pipeline steps).
+    """
+    # With eps = 0 any step is projected away; 1.0 only keeps step_size valid.
+    step_size = eps if isinstance(eps, numbers.Real) and eps > 0 else 1.0
+    return pgd(
+        model,
+        X,
+        y,
+        eps=eps,
+        step_size=step_size,
+        n_steps=1,
+        norm=norm,
+        clip=clip,
+        batch_size=batch_size,
+    )
+
+
+def pgd(
+    model,
+    X,
+    y,
+    *,
+    eps: float,
+    step_size: float,
+    n_steps: int,
+    norm: float = np.inf,
+    random_start: bool = False,
+    clip=None,
+    random_state=None,
+    batch_size: int | None = None,
+) -> np.ndarray:
+    """Projected gradient descent on the loss (Madry et al., ICLR 2018).
+
+    Each of ``n_steps`` steps moves every row by ``step_size`` along the sign
+    (L-inf) or the direction (L2) of the gradient of its cross-entropy loss
+    at its true label, then projects back onto the ``eps``-ball around the
+    clean row and into ``clip``. Rows are attacked in batches on the
+    network's device, the network in eval mode (batch-norm statistics
+    frozen, dropout off), every module's mode restored afterwards.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or fitted estimator holding a skorch net
+        For an estimator (a net, a ``Pipeline`` ending in one, a search or
+        an :class:`~skactive.ActiveLearner`), ``X`` is first passed through
+        any earlier pipeline steps, and ``y`` holds the estimator's class
+        labels; for a bare module, ``y`` holds output indices.
+    X : array-like of shape (n, ...)
+    y : array-like of shape (n,)
+        True labels: the attack raises their loss.
+    eps : float
+        Radius of the ball, in input units (e.g. 0.3 on [0, 1] pixels).
+    step_size : float
+    n_steps : int
+    norm : {inf, 2}, default=inf
+    random_start : bool, default=False
+        Start from a uniformly random point of the L-inf ball (for L2, a
+        random direction at a uniformly random radius).
+    clip : (float, float), default=None
+        Bounds of valid inputs, e.g. ``(0, 1)``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the random start.
+    batch_size : int, default=None
+        Rows per batch (None: 128 on CPU, 1024 on a GPU).
+
+    Returns
+    -------
+    adversarial : ndarray of shape (n, ...)
+        In the network's input space.
+    """
+    from skactive import _torch
+    from skactive._validation import check_rows
+    from skactive.base import _check_strategy_random_state
+
+    _check_pgd_params(eps, step_size, n_steps, norm, clip)
+    rng = _check_strategy_random_state(random_state)
+    X = check_rows(X, name="X")
+    logits_fn, to_input, module, classes = _attack_target(model)
+    targets = _label_indices(y, classes, len(X))
+    if batch_size is None:
+        batch_size = _torch.default_batch_size(next(module.parameters()).device)
+    parts = []
+    with _torch.evaluation_mode(module):
+        for rows in chunk_slices(len(X), batch_size):
+            x = to_input(X[rows])
+            target = torch.as_tensor(targets[rows], device=x.device)
+            start = _random_start(x, eps, norm, rng) if random_start else None
+            parts.append(
+                pgd_batch(logits_fn, x, target, eps, step_size, n_steps, norm, clip, start)
+                .cpu()
+                .numpy()
+            )
+    return np.concatenate(parts)
+
+
+def pgd_batch(logits_fn, x, target, eps, step_size, n_steps, norm, clip=None, start=None):
+    """PGD on one batch already on the model's device (model in eval mode).
+
+    ``start`` is an optional initial perturbation (inside the ball). See
+    :func:`pgd` for the parameters.
+    """
+    x = x.detach()
+    delta = torch.zeros_like(x) if start is None else start.to(x)
+    x_adv = _project(x, x + delta, eps, norm, clip)
+    for _ in range(n_steps):
+        x_adv.requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(logits_fn(x_adv), target, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x_adv)
+        with torch.no_grad():
+            if norm == np.inf:
+                step = grad.sign()
+            else:
+                flat = grad.flatten(1).norm(dim=1).clamp_min(_TINY)
+                step = grad / flat.view(-1, *([1] * (grad.dim() - 1)))
+            x_adv = _project(x, x_adv + step_size * step, eps, norm, clip)
+    return x_adv.detach()
+
+
+def _project(x, x_adv, eps, norm, clip):
+    """Back onto the ``eps``-ball around ``x``, then into ``clip``."""
+    with torch.no_grad():
+        delta = x_adv - x
+        if norm == np.inf:
+            delta = delta.clamp(-eps, eps)
+        else:
+            length = delta.flatten(1).norm(dim=1).clamp_min(_TINY)
+            factor = (eps / length).clamp(max=1.0)
+            delta = delta * factor.view(-1, *([1] * (delta.dim() - 1)))
+        out = x + delta
+        return out if clip is None else out.clamp(clip[0], clip[1])
+
+
+def _random_start(x, eps, norm, rng) -> torch.Tensor:
+    shape = tuple(x.shape)
+    if norm == np.inf:
+        delta = rng.uniform(-eps, eps, size=shape)
+    else:
+        direction = rng.standard_normal(size=shape).reshape(shape[0], -1)
+        direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), _TINY)
+        radius = eps * rng.uniform(size=(shape[0], 1))
+        delta = (direction * radius).reshape(shape)
+    return torch.as_tensor(delta, dtype=x.dtype, device=x.device)
+
+
+def _attack_target(model):
+    """(logits function, rows -> input tensor, module, classes or None) of ``model``."""
+    from skactive import _torch
+
+    if isinstance(model, torch.nn.Module):
+        param = next(model.parameters())
+
+        def to_input(rows):
+            return torch.as_tensor(np.asarray(rows), dtype=param.dtype, device=param.device)
+
+        return model, to_input, model, None
+    network = _torch.find_network(model, what="the attack")
+    classes = getattr(model, "classes_", None)
+    return network.logits, network.to_input, network.module, classes
+
+
+def _label_indices(y, classes, n_rows: int) -> np.ndarray:
+    """Output index of every label; an error names ``y`` for an unknown label."""
+    y = np.asarray(y)
+    if y.shape != (n_rows,):
+        raise ValueError(f"y must have shape ({n_rows},), one label per row of X; got {y.shape}")
+    if classes is None:
+        if y.dtype.kind not in "iu" or (n_rows and y.min() < 0):
+            raise ValueError("y: a bare module needs labels that are output indices 0, 1, ...")
+        return y.astype(np.int64)
+    classes = np.asarray(classes)
+    positions = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+    unknown = classes[positions] != y
+    if unknown.any():
+        raise ValueError(
+            f"y: labels {np.unique(y[unknown])[:10].tolist()} are not among the estimator's "
+            f"classes {classes.tolist()[:20]}"
+        )
+    return positions.astype(np.int64)
+
+
+def _check_pgd_params(eps, step_size, n_steps, norm, clip):
+    for name, value, allow_zero in (("eps", eps, True), ("step_size", step_size, False)):
+        valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not valid or not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+            kind = "a non-negative" if allow_zero else "a positive"
+            raise ValueError(f"{name} must be {kind} number, got {value!r}")
+    if not isinstance(n_steps, int | np.integer) or isinstance(n_steps, bool) or n_steps < 1:
+        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+    if isinstance(norm, bool) or not isinstance(norm, numbers.Real) or norm not in (2, np.inf):
+        raise ValueError(f"norm must be 2 or numpy.inf, got {norm!r}")
+    if clip is not None and not _is_interval(clip):
+        raise ValueError(
+            f"clip must be None or a pair (low, high) of numbers with low < high, got {clip!r}"
+        )

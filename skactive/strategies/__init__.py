@@ -13,6 +13,7 @@ from skactive.strategies.gradient import EGL
 from skactive.strategies.output_change import EMOC
 from skactive.strategies.pseudo_label import CEAL
 from skactive.strategies.random import RandomSampling
+from skactive.strategies.robust import DRE
 from skactive.strategies.schedule import Schedule
 from skactive.strategies.suggestive import SuggestiveAnnotation
 from skactive.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling
@@ -48,6 +49,7 @@ STRATEGIES = {
     "farthest_first": FarthestFirst,
     "dal": DiscriminativeAL,
     "vaal": VAAL,
+    "dre": DRE,
 }
 
 #: Every name make_strategy knows: the strategies above, "schedule" (the
@@ -119,6 +121,7 @@ __all__ = [
     "CEAL",
     "COMMITTEES",
     "DFAL",
+    "DRE",
     "EGL",
     "EMOC",
     "RECOMMENDED_SWITCH",
