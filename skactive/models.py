@@ -126,6 +126,7 @@ def make_net(
     lr: float = 1e-3,
     batch_size: int = 32,
     device: str = "cpu",
+    net_class=None,
     **kwargs,
 ):
     """A skorch ``NeuralNetClassifier`` set up as in the DFAL paper.
@@ -141,8 +142,11 @@ def make_net(
     max_epochs, lr, batch_size : training settings.
     device : str
         Torch device, e.g. ``"cuda"``.
+    net_class : type, default=None
+        A ``NeuralNetClassifier`` subclass to build instead, e.g.
+        :class:`skactive.nets.AdversarialTrainingNet`.
     **kwargs
-        Further ``NeuralNetClassifier`` parameters.
+        Further parameters of the net class.
 
     Returns
     -------
@@ -170,4 +174,4 @@ def make_net(
         verbose=0,
     )
     params.update(kwargs)
-    return NeuralNetClassifier(ARCHITECTURES[architecture], **params)
+    return (net_class or NeuralNetClassifier)(ARCHITECTURES[architecture], **params)
