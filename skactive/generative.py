@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
+
+from skactive import _torch
+from skactive._chunking import chunk_slices
+from skactive._validation import row_key
 
 #: Largest image side the convolutional VAE is built for.
 MAX_SIDE = 256
@@ -167,3 +172,68 @@ def vae_loss(x, reconstruction, mu, logvar, *, beta: float = 1.0, kld_reduction:
     """Mean squared reconstruction error plus ``beta`` times the KL term."""
     error = nn.functional.mse_loss(reconstruction, x)
     return error + beta * kl_divergence(mu, logvar, reduction=kld_reduction)
+
+
+def fit_vae(
+    vae: nn.Module,
+    X,
+    *,
+    n_iterations: int,
+    batch_size: int,
+    learning_rate: float,
+    beta: float = 1.0,
+    kld_reduction: str = "sum",
+    rng,
+    device,
+) -> np.ndarray:
+    """Train ``vae`` on the rows of ``X`` with Adam; return the loss of every iteration.
+
+    Batches are drawn by :class:`ContentOrderedBatches` from ``rng``; the
+    sampling noise comes from torch's generator, seeded from ``rng`` inside
+    the call. The VAE is left in eval mode.
+    """
+    optimizer = torch.optim.Adam(vae.parameters(), lr=learning_rate)
+    batches = ContentOrderedBatches(X, batch_size, rng, device)
+    losses = np.empty(n_iterations)
+    vae.train()
+    with _torch.seeded(int(rng.randint(2**31 - 1))):
+        for it in range(n_iterations):
+            x = batches()
+            recon, mu, logvar = vae(x)
+            loss = vae_loss(x, recon, mu, logvar, beta=beta, kld_reduction=kld_reduction)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses[it] = float(loss.detach())
+    vae.eval()
+    return losses
+
+
+class ContentOrderedBatches:
+    """An endless stream of random training batches: each pass a fresh permutation.
+
+    Rows are drawn in an order fixed by their content, not their position,
+    so the trained networks (and the scores) do not change when the pool is
+    permuted.
+    """
+
+    def __init__(self, X, size: int, rng, device):
+        self.X, self.size, self.rng, self.device = X, min(size, len(X)), rng, device
+        self._by_content = _content_order(X)
+        self._order, self._next = np.empty(0, dtype=np.intp), 0
+
+    def __call__(self) -> torch.Tensor:
+        if self._next + self.size > len(self._order):
+            self._order, self._next = self.rng.permutation(len(self.X)), 0
+        # Within a batch too, rows go in content order: batch norm sums them.
+        rows = self._by_content[np.sort(self._order[self._next : self._next + self.size])]
+        self._next += self.size
+        return torch.as_tensor(np.asarray(self.X[rows]), dtype=torch.float32, device=self.device)
+
+
+def _content_order(X) -> np.ndarray:
+    """Positions of ``X``'s rows sorted by a digest of their content."""
+    keys = []
+    for rows in chunk_slices(len(X), 1024):
+        keys.extend(row_key(row) for row in np.asarray(X[rows]))
+    return np.asarray(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.intp)

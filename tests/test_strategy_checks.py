@@ -10,6 +10,7 @@ from skactive.strategies import (
     EGL,
     STRATEGIES,
     VAAL,
+    BALDWithVAETwins,
     CoreSet,
     DiscriminativeAL,
     Diversified,
@@ -26,12 +27,13 @@ ALL_STRATEGIES = [
     *(
         cls()
         for name, cls in sorted(STRATEGIES.items())
-        if name not in ("bald", "coreset", "dal", "vaal")
+        if name not in ("bald", "coreset", "dal", "vaal", "bald_vae_twins")
     ),
     BALD(n_samples=3),
     # The suite's labelled and pool rows are alike: no MLP reaches 98% quickly.
     DiscriminativeAL(max_epochs=5, n_subqueries=3),
     VAAL(n_iterations=5),
+    BALDWithVAETwins(n_samples=3, n_iterations=5),
     CoreSet(),
     CoreSet(normalize=True, layer="features"),
     CoreSet(method="mip", time_limit=0.5, max_bisections=3),

@@ -9,6 +9,7 @@ from skactive.strategies.committee import QueryByCommittee
 from skactive.strategies.coreset import CoreSet, FarthestFirst
 from skactive.strategies.discriminative import DiscriminativeAL
 from skactive.strategies.diversified import Diversified
+from skactive.strategies.generative_twins import BALDWithVAETwins
 from skactive.strategies.gradient import EGL
 from skactive.strategies.output_change import EMOC
 from skactive.strategies.pseudo_label import CEAL
@@ -50,6 +51,7 @@ STRATEGIES = {
     "dal": DiscriminativeAL,
     "vaal": VAAL,
     "dre": DRE,
+    "bald_vae_twins": BALDWithVAETwins,
 }
 
 #: Every name make_strategy knows: the strategies above, "schedule" (the
@@ -128,6 +130,7 @@ __all__ = [
     "SHORT_NAMES",
     "STRATEGIES",
     "VAAL",
+    "BALDWithVAETwins",
     "CoreSet",
     "DiscriminativeAL",
     "Diversified",

@@ -14,9 +14,9 @@ from torch import nn
 
 from skactive import _torch
 from skactive._chunking import RowView, chunk_slices
-from skactive._validation import check_positive_int, row_key
+from skactive._validation import check_positive_int
 from skactive.base import QueryStrategy, rank_scores
-from skactive.generative import make_vae, vae_loss
+from skactive.generative import ContentOrderedBatches, make_vae, vae_loss
 
 _KLD_REDUCTIONS = ("sum", "mean")
 
@@ -175,8 +175,8 @@ class VAAL(QueryStrategy):
     def _train(self, vae, discriminator, X_labeled, pool, device, rng) -> np.ndarray:
         opt_vae = torch.optim.Adam(vae.parameters(), lr=float(self.learning_rate))
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=float(self.learning_rate))
-        labeled = _Batches(X_labeled, int(self.train_batch_size), rng, device)
-        unlabeled = _Batches(pool, int(self.train_batch_size), rng, device)
+        labeled = ContentOrderedBatches(X_labeled, int(self.train_batch_size), rng, device)
+        unlabeled = ContentOrderedBatches(pool, int(self.train_batch_size), rng, device)
         losses = np.empty((int(self.n_iterations), 2))
         vae.train()
         discriminator.train()
@@ -242,33 +242,3 @@ def _discriminator(latent_dim: int) -> nn.Module:
         nn.ReLU(),
         nn.Linear(512, 1),
     )
-
-
-class _Batches:
-    """An endless stream of random batches: each pass is a fresh permutation.
-
-    Rows are drawn in an order fixed by their content, not their position,
-    so the trained networks (and the scores) do not change when the pool is
-    permuted.
-    """
-
-    def __init__(self, X, size: int, rng, device):
-        self.X, self.size, self.rng, self.device = X, min(size, len(X)), rng, device
-        self._by_content = _content_order(X)
-        self._order, self._next = np.empty(0, dtype=np.intp), 0
-
-    def __call__(self) -> torch.Tensor:
-        if self._next + self.size > len(self._order):
-            self._order, self._next = self.rng.permutation(len(self.X)), 0
-        # Within a batch too, rows go in content order: batch norm sums them.
-        rows = self._by_content[np.sort(self._order[self._next : self._next + self.size])]
-        self._next += self.size
-        return torch.as_tensor(np.asarray(self.X[rows]), dtype=torch.float32, device=self.device)
-
-
-def _content_order(X) -> np.ndarray:
-    """Positions of ``X``'s rows sorted by a digest of their content."""
-    keys = []
-    for rows in chunk_slices(len(X), 1024):
-        keys.extend(row_key(row) for row in np.asarray(X[rows]))
-    return np.asarray(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.intp)
