@@ -54,13 +54,11 @@ def posterior_source(estimator, *, n_samples: int | None, what: str):
             f"estimators_ (RandomForestClassifier, BaggingClassifier, ...), or a skorch net "
             f"with dropout layers; got {type(inner).__name__}"
         ) from None
-    dropouts = [m for m in network.module.modules() if isinstance(m, _torch.DROPOUT_TYPES)]
-    # A dropout layer with p = 0 drops nothing: the passes would agree too.
-    if not any(getattr(m, "p", 0.0) > 0 for m in dropouts):
+    if not any(isinstance(m, _torch.DROPOUT_TYPES) for m in network.module.modules()):
         raise ValueError(
-            f"estimator: {what} on a single net needs dropout layers with p > 0 for "
-            f"Monte-Carlo sampling, and {type(network.module).__name__} has none (every "
-            "pass would agree and every score would be 0); use a Committee of nets instead"
+            f"estimator: {what} on a single net needs dropout layers for Monte-Carlo "
+            f"sampling, and {type(network.module).__name__} has none (every pass would "
+            "agree and every score would be 0); use a Committee of nets instead"
         )
     return MCDropoutStack(network, 10 if n_samples is None else int(n_samples))
 

@@ -80,7 +80,7 @@ def test_net_without_dropout_is_rejected(digits_split):
     net = NeuralNetClassifier(
         NoDropout, criterion=torch.nn.CrossEntropyLoss, max_epochs=1, train_split=None, verbose=0
     ).fit(X_init, y_init)
-    with pytest.raises(ValueError, match="BALD on a single net needs dropout layers with p > 0"):
+    with pytest.raises(ValueError, match="BALD on a single net needs dropout layers"):
         BALD().select(net, X_pool[:10], 2)
     flat = X_init.reshape(len(X_init), -1)
     with pytest.raises(TypeError, match="estimator: BALD needs a skactive Committee"):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
+from skorch import NeuralNetClassifier
 from torch import nn
 
 from skactive import ActiveLearner
@@ -23,6 +24,15 @@ class _HalfVAE(nn.Module):
     def forward(self, x):
         mu = x.flatten(1)[:, :2] * 0 + self.w
         return x / 2 + 0 * self.w, mu, torch.zeros_like(mu)
+
+
+class _NoDropout(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+
+    def forward(self, x):
+        return self.layers(x)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +78,9 @@ def test_vae_training_lowers_its_loss(digits_split):
 
 def test_refuses_a_net_without_dropout_and_a_missing_labelled_set(net, digits_split):
     X_init, y_init, X_pool, *_ = digits_split
-    plain = tiny_net(max_epochs=1, module__dropout=0.0).fit(X_init, y_init)
+    plain = NeuralNetClassifier(
+        _NoDropout, criterion=nn.CrossEntropyLoss, max_epochs=1, train_split=None
+    ).fit(X_init, y_init)
     with pytest.raises(ValueError, match="dropout"):
         BALDWithVAETwins(n_iterations=2).select(plain, X_pool[:50], 3, X_labeled=X_init)
     with pytest.raises(ValueError, match="X_labeled: train_on='labeled' needs"):
