@@ -17,6 +17,10 @@ FAST_PARAMS = {
     "bald": {"n_samples": 2},
     "qbc": {"n_samples": 2},
     "egl": {"parameters": "last_layer"},
+    # Strategies that train models of their own: the fewest steps that run.
+    "vaal": {"n_iterations": 5},
+    "dal": {"max_epochs": 5},
+    "bald_vae_twins": {"n_samples": 2, "n_iterations": 5},
 }
 
 

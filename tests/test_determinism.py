@@ -10,6 +10,12 @@ from .conftest import tiny_net
 
 CASES = {name: (lambda cls=cls: cls(candidates=200)) for name, cls in STRATEGIES.items()}
 CASES["bald"] = lambda: STRATEGIES["bald"](n_samples=3, candidates=200)
+# Strategies that train models of their own: few steps still exercise every seed.
+CASES["vaal"] = lambda: STRATEGIES["vaal"](n_iterations=20, candidates=200)
+CASES["dal"] = lambda: STRATEGIES["dal"](max_epochs=10, candidates=200)
+CASES["bald_vae_twins"] = lambda: STRATEGIES["bald_vae_twins"](
+    n_samples=3, n_iterations=20, candidates=200
+)
 CASES["coreset-mip"] = lambda: CoreSet(
     method="mip", time_limit=0.5, max_bisections=3, candidates=150
 )
