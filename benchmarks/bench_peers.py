@@ -14,8 +14,9 @@ with their documented fast options:
   (``replicate_in_memory=False``, the cache's documented setting);
 * k-center greedy on the same 84-d embeddings: skactive ``k_center_greedy``;
   scikit-activeml ``CoreSet``; small-text ``greedy_coreset`` (Euclidean);
-* entropy through small-text's ``PredictionEntropy`` (a two-line adapter
-  gives it the net's ``predict_proba``);
+* entropy through small-text's ``PredictionEntropy`` and scikit-activeml's
+  ``UncertaintySampling(method="entropy")`` (small adapters give each the
+  net's ``predict_proba`` in the interface it calls);
 * BADGE: skactive ``BADGE`` (from the pool rows: its time includes the
   forward pass); scikit-activeml ``Badge`` on the precomputed penultimate
   embeddings with the net's own last layer as its classifier (its
@@ -157,6 +158,27 @@ def smalltext_entropy(net, pool):
     return PredictionEntropy().query(clf, dataset, np.arange(len(pool)), np.empty(0, int), None, N)
 
 
+def skactiveml_entropy(net, pool):
+    from skactiveml.base import SkactivemlClassifier
+    from skactiveml.pool import UncertaintySampling
+
+    shape = pool.shape[1:]
+
+    class NetProba(SkactivemlClassifier):
+        """The trained net behind scikit-activeml's classifier interface (flat rows)."""
+
+        def fit(self, X, y, sample_weight=None):
+            return self
+
+        def predict_proba(self, X):
+            return net.predict_proba(np.asarray(X, dtype=pool.dtype).reshape(-1, *shape))
+
+    clf = NetProba(classes=np.arange(len(net.classes_)))
+    flat = pool.reshape(len(pool), -1)
+    strategy = UncertaintySampling(method="entropy", random_state=0)
+    return strategy.query(flat, np.full(len(flat), np.nan), clf, fit_clf=False, batch_size=N)
+
+
 def ours_badge(net, pool):
     return BADGE(random_state=0).select(net, pool, N)
 
@@ -191,6 +213,7 @@ TASKS = {
         ("modAL", modal_entropy),
         ("baal", baal_entropy),
         ("small-text", smalltext_entropy),
+        ("scikit-activeml", skactiveml_entropy),
     ],
     "BALD (20 samples)": [("skactive", ours_bald), ("baal", baal_bald)],
     "k-center greedy": [
