@@ -112,6 +112,15 @@ def check_n(n, n_available: int, *, what: str = "the pool") -> int:
     return int(n)
 
 
+def check_finite_number(value, name: str, *, positive: bool = False) -> float:
+    """Validate a real parameter that must be >= 0 (``positive``: > 0) and finite."""
+    valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not valid or not np.isfinite(value) or value < 0 or (positive and value == 0):
+        kind = "a positive" if positive else "a non-negative"
+        raise ValueError(f"{name} must be {kind} number, got {value!r}")
+    return float(value)
+
+
 def check_positive_int(value, name: str, *, allow_none: bool = False):
     """Validate an integer parameter that must be >= 1 (or None if allowed)."""
     if value is None and allow_none:

@@ -485,11 +485,10 @@ def _label_indices(y, classes, n_rows: int) -> np.ndarray:
 
 
 def _check_pgd_params(eps, step_size, n_steps, norm, clip):
-    for name, value, allow_zero in (("eps", eps, True), ("step_size", step_size, False)):
-        valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        if not valid or not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-            kind = "a non-negative" if allow_zero else "a positive"
-            raise ValueError(f"{name} must be {kind} number, got {value!r}")
+    from skactive._validation import check_finite_number
+
+    check_finite_number(eps, "eps")
+    check_finite_number(step_size, "step_size", positive=True)
     if not isinstance(n_steps, int | np.integer) or isinstance(n_steps, bool) or n_steps < 1:
         raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
     if isinstance(norm, bool) or not isinstance(norm, numbers.Real) or norm not in (2, np.inf):

@@ -9,14 +9,12 @@ what it does.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import torch
 
 from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
-from skactive._validation import check_positive_int
+from skactive._validation import check_finite_number, check_positive_int
 from skactive.base import TrainingExtras
 from skactive.generative import fit_vae, make_vae
 from skactive.strategies.bayesian import BALD
@@ -105,12 +103,8 @@ class BALDWithVAETwins(BALD):
             raise ValueError(f"train_on must be one of {_TRAIN_ON}, got {self.train_on!r}")
         for name in ("latent_dim", "n_iterations", "train_batch_size"):
             check_positive_int(getattr(self, name), name)
-        for name, positive in (("learning_rate", True), ("beta", False)):
-            value = getattr(self, name)
-            valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
-            if not valid or not np.isfinite(value) or value < 0 or (positive and value == 0):
-                kind = "a positive" if positive else "a non-negative"
-                raise ValueError(f"{name} must be {kind} number, got {value!r}")
+        check_finite_number(self.learning_rate, "learning_rate", positive=True)
+        check_finite_number(self.beta, "beta")
         if self.kld_reduction not in _KLD_REDUCTIONS:
             raise ValueError(
                 f"kld_reduction must be one of {_KLD_REDUCTIONS}, got {self.kld_reduction!r}"

@@ -6,15 +6,13 @@ Active Learning", ICCV 2019 (code: sinhasam/vaal).
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import torch
 from torch import nn
 
 from skactive import _torch
 from skactive._chunking import RowView, chunk_slices
-from skactive._validation import check_positive_int
+from skactive._validation import check_finite_number, check_positive_int
 from skactive.base import QueryStrategy, rank_scores
 from skactive.generative import ContentOrderedBatches, make_vae, vae_loss
 
@@ -129,16 +127,9 @@ class VAAL(QueryStrategy):
         ):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.batch_size, "batch_size", allow_none=True)
-        for name, positive in (
-            ("beta", False),
-            ("adversary_weight", False),
-            ("learning_rate", True),
-        ):
-            value = getattr(self, name)
-            valid = not isinstance(value, bool) and isinstance(value, numbers.Real)
-            if not valid or not np.isfinite(value) or value < 0 or (positive and value == 0):
-                kind = "a positive" if positive else "a non-negative"
-                raise ValueError(f"{name} must be {kind} number, got {value!r}")
+        check_finite_number(self.beta, "beta")
+        check_finite_number(self.adversary_weight, "adversary_weight")
+        check_finite_number(self.learning_rate, "learning_rate", positive=True)
         if self.kld_reduction not in _KLD_REDUCTIONS:
             raise ValueError(
                 f"kld_reduction must be one of {_KLD_REDUCTIONS}, got {self.kld_reduction!r}"
