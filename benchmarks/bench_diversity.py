@@ -34,8 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _measure import timed_peak_rss  # noqa: E402
-from bench_deepfool import load_data  # noqa: E402
+from _measure import lenet_on_1000_rows, timed_peak_rss  # noqa: E402
 
 from skactive.models import make_net  # noqa: E402
 from skactive.strategies import BADGE, DFAL, VAAL, CoreSet, Diversified  # noqa: E402
@@ -120,13 +119,9 @@ def main(argv=None) -> int:
     parser.add_argument("--vaal-rows", type=int, default=10000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    X, y, name = load_data()
-    order = np.random.RandomState(0).permutation(len(X))
+    X, y, name, order, net = lenet_on_1000_rows(args.threads)
     X_labeled, y_labeled = X[order[:1000]], y[order[:1000]]
     rest = X[order[1000:]]
-    net = make_net("lenet5", image_size=X.shape[-1], max_epochs=5).fit(X_labeled, y_labeled)
     print(f"{name}, LeNet5 trained on 1,000 rows, {args.threads} thread(s)")
     bench_badge(net, rest, min(args.badge_rows, len(rest)))
     bench_diversified(net, X_labeled, rest, args.repeats)

@@ -46,10 +46,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_deepfool import load_data  # noqa: E402
+from _measure import lenet_on_1000_rows  # noqa: E402
 
 from skactive import _torch  # noqa: E402
-from skactive.models import make_net  # noqa: E402
 from skactive.strategies import BADGE, BALD, EntropySampling  # noqa: E402
 from skactive.strategies.coreset import k_center_greedy  # noqa: E402
 
@@ -242,12 +241,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    X, y, name = load_data()
-    order = np.random.RandomState(0).permutation(len(X))
-    net = make_net("lenet5", image_size=X.shape[-1], max_epochs=5)
-    net.fit(X[order[:1000]], y[order[:1000]])
+    X, _, name, order, net = lenet_on_1000_rows(args.threads)
     pool = X[order[1000 : 1000 + args.pool]]
     network = _torch.find_network(net)
     embedded = (

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_deepfool import load_data  # noqa: E402
+from _measure import lenet_on_1000_rows  # noqa: E402
 
 from skactive.attacks import pgd  # noqa: E402
 from skactive.models import make_net  # noqa: E402
@@ -96,12 +96,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=int, default=500)
     parser.add_argument("--pgd-steps", type=int, default=10)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    X, y, name = load_data()
-    order = np.random.RandomState(0).permutation(len(X))
+    X, y, name, order, net = lenet_on_1000_rows(args.threads)
     X_labeled, y_labeled = X[order[:1000]], y[order[:1000]]
-    net = make_net("lenet5", image_size=X.shape[-1], max_epochs=5).fit(X_labeled, y_labeled)
     print(f"{name}, LeNet5, {args.threads} thread(s)")
     rows = order[1000 : 1000 + args.rows]
     bench_pgd(net, X[rows], y[rows], args.pgd_steps)
