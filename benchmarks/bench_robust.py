@@ -74,7 +74,7 @@ def bench_adversarial_training(X, y):
     plain = min(epoch_seconds() for _ in range(2))
     print(f"One epoch on {len(X)} rows (batch 32): plain {plain:.2f} s")
     for steps in (10, 40):
-        seconds = epoch_seconds(AdversarialTrainingNet, n_steps=steps, step_size=0.03)
+        seconds = epoch_seconds(AdversarialTrainingNet, n_steps=steps, step_size=2.5 * 0.3 / steps)
         ratio = seconds / plain
         print(f"  PGD-{steps} training {seconds:6.2f} s: {ratio:5.1f}x plain, "
               f"{ratio / (steps + 1):.2f}x the floor of {steps + 1} passes")  # fmt: skip

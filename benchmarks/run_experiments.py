@@ -22,6 +22,7 @@ from skactive.experiments import (
     QUICK,
     ExperimentConfig,
     render_reports,
+    robustness_table,
     run_experiments,
     run_transfer,
     stopping_table,
@@ -67,6 +68,32 @@ def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
         help="a parameter of one strategy (repeatable), e.g. coreset.normalize=True; "
         "use a separate --output-dir per variant, since runs are keyed by strategy name",
     )
+    parser.add_argument(
+        "--robust-eps",
+        type=_cli.number_list("--robust-eps"),
+        help="record PGD-50 robust accuracy at these eps (comma-separated) each round",
+    )
+    parser.add_argument(
+        "--robust-rows", type=_cli.positive_int, help="test rows attacked (default 1000)"
+    )
+    parser.add_argument(
+        "--robust-every", type=_cli.positive_int, help="record robustness every N rounds"
+    )
+    parser.add_argument(
+        "--adversarial-training",
+        action="store_true",
+        help="train the task nets with PGD adversarial training (CPU setting)",
+    )
+    parser.add_argument(
+        "--semi-supervised",
+        action="store_true",
+        help="train with label propagation over the unlabelled pool (LabelPropagationNet)",
+    )
+    parser.add_argument(
+        "--pretrain",
+        action="store_true",
+        help="start every net from DeepCluster weights pretrained on the pool",
+    )
     parser.add_argument("--threads", type=_cli.positive_int, help="torch threads")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -87,10 +114,16 @@ def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
         ("device", "device"),
         ("output_dir", "output_dir"),
         ("stop", "stopping"),
+        ("robust_eps", "robust_eps"),
+        ("robust_rows", "robust_rows"),
+        ("robust_every", "robust_every"),
     ]:
         if getattr(args, name) is not None:
             settings[attr] = getattr(args, name)
     settings["progress"] = not args.no_progress
+    settings["adversarial_training"] = args.adversarial_training
+    settings["semi_supervised"] = args.semi_supervised
+    settings["pretrain"] = args.pretrain
     extra: dict = {}
     for strategy, param, value in args.param:
         extra.setdefault(strategy, {})[param] = value
@@ -113,10 +146,13 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     results = run_experiments(config)
     report = render_reports(results, config.output_dir)
-    table = stopping_table(results, results.parent / "stopping.csv")
-    if table:
-        with report.open("a") as handle:
-            handle.write("\n" + table + "\n")
+    for table in (
+        stopping_table(results, results.parent / "stopping.csv"),
+        robustness_table(results, results.parent / "robustness.csv"),
+    ):
+        if table:
+            with report.open("a") as handle:
+                handle.write("\n" + table + "\n")
     if args.transfer:
         table = transfer_table(
             run_transfer(config, source=config.networks[0], target=args.transfer)

@@ -11,6 +11,8 @@ import ast
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
@@ -32,6 +34,23 @@ def open_fraction(text: str) -> float:
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value}")
     return value
+
+
+def number_list(flag: str):
+    """An argparse type: comma-separated non-negative finite numbers."""
+
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            values = tuple(float(part) for part in text.split(",") if part.strip())
+        except ValueError:
+            values = ()
+        if not values or not all(np.isfinite(v) and v >= 0 for v in values):
+            raise argparse.ArgumentTypeError(
+                f"{flag} takes comma-separated non-negative numbers, got {text!r}"
+            )
+        return values
+
+    return parse
 
 
 def torch_device(text: str) -> str:

@@ -25,11 +25,15 @@ import numpy as np
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from skactive._validation import check_positive_int
+from skactive._validation import check_finite_number, check_positive_int
 from skactive.datasets import load_digits_images, load_fashion_mnist
 from skactive.learner import ActiveLearner
+from skactive.metrics import robust_accuracy
 from skactive.models import ARCHITECTURES, make_net
+from skactive.nets import AdversarialTrainingNet
 from skactive.persistence import _atomic_write
+from skactive.pretraining import pretrain_deepcluster
+from skactive.semi_supervised import LabelPropagationNet
 from skactive.simulation import plot_learning_curves, summarize
 from skactive.stopping import CRITERIA
 from skactive.strategies import SHORT_NAMES, STRATEGIES, estimator_for, make_strategy
@@ -89,6 +93,12 @@ class ExperimentConfig:
     progress: bool = True
     extra_strategy_params: dict = field(default_factory=dict)
     stopping: Sequence[str] = ()
+    robust_eps: Sequence[float] = ()
+    robust_rows: int = 1000
+    robust_every: int = 1
+    adversarial_training: bool = False
+    semi_supervised: bool = False
+    pretrain: bool = False
 
     def validate(self) -> None:
         """Raise ValueError naming the first setting that cannot run.
@@ -114,6 +124,10 @@ class ExperimentConfig:
         for name in ("n_initial", "batch_size", "budget", "epochs"):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.candidates, "candidates", allow_none=True)
+        for eps in self.robust_eps:
+            check_finite_number(eps, "robust_eps")
+        check_positive_int(self.robust_rows, "robust_rows")
+        check_positive_int(self.robust_every, "robust_every")
         unknown = sorted(set(self.stopping) - set(CRITERIA))
         if unknown:
             raise ValueError(f"stopping: unknown {unknown}; choose from {sorted(CRITERIA)}")
@@ -123,6 +137,13 @@ class ExperimentConfig:
                 f"({self.n_initial} + {self.batch_size}): otherwise no round of queries runs"
             )
         self._validate_strategy_params()
+        if self.semi_supervised and self.adversarial_training:
+            raise ValueError("semi_supervised and adversarial_training cannot be combined")
+        if self.semi_supervised and "learning_loss" in self.strategies:
+            raise ValueError(
+                "semi_supervised: learning_loss trains its own LossPredictionNet; run it "
+                "without semi_supervised"
+            )
         if self.candidates is not None and self.candidates < self.batch_size:
             raise ValueError(
                 f"candidates ({self.candidates}) must be at least batch_size ({self.batch_size})"
@@ -152,7 +173,17 @@ class ExperimentConfig:
         return (self.budget - self.n_initial) // self.batch_size
 
     def network(self, name: str, X_train, y_train):
-        """An unfitted ``make_net(name)`` sized for ``X_train`` and its classes."""
+        """An unfitted ``make_net(name)`` sized for ``X_train`` and its classes.
+
+        With ``adversarial_training`` it is an
+        :class:`~skactive.nets.AdversarialTrainingNet` in the CPU setting
+        :data:`ADVERSARIAL_TRAINING`; with ``semi_supervised`` a
+        :class:`~skactive.semi_supervised.LabelPropagationNet` in the
+        setting :data:`SEMI_SUPERVISED`.
+        """
+        extra = dict(ADVERSARIAL_TRAINING) if self.adversarial_training else {}
+        if self.semi_supervised:
+            extra = dict(SEMI_SUPERVISED)
         return make_net(
             name,
             in_channels=X_train.shape[1],
@@ -160,6 +191,7 @@ class ExperimentConfig:
             n_classes=len(np.unique(y_train)),
             max_epochs=self.epochs,
             device=self.device,
+            **extra,
         )
 
     def strategy(self, name: str):
@@ -168,6 +200,20 @@ class ExperimentConfig:
         params.update(self.extra_strategy_params.get(name, {}))
         candidates = params.pop("candidates", self.candidates)
         return make_strategy(name, n_queries=self.batch_size, candidates=candidates, **params)
+
+
+#: Adversarial training in the runner: the reference's eps on [0, 1] pixels,
+#: 10 PGD steps of Madry's 2.5 * eps / n_steps instead of its 40 steps of 0.01.
+ADVERSARIAL_TRAINING = dict(net_class=AdversarialTrainingNet, eps=0.3, n_steps=10, step_size=0.075)
+
+
+#: Label propagation in the runner (CPU setting): a propagation every 5
+#: epochs over the labelled rows and 10,000 unlabelled ones, half of those
+#: drawn to train on.
+SEMI_SUPERVISED = dict(net_class=LabelPropagationNet, lp_every=5, max_unlabeled=10_000)
+
+#: DeepCluster in the runner (CPU setting): 10 epochs on 10,000 pool rows.
+PRETRAINING = dict(n_epochs=10, max_rows=10_000)
 
 
 #: A minutes-long grid for 2 CPU cores (exercised by the test suite).
@@ -244,14 +290,22 @@ def _run_one(config, key, data, results: Path) -> None:
         rng = np.random.RandomState(seed)
         init = rng.choice(len(X_pool), size=config.n_initial, replace=False)
         remaining = np.setdiff1d(np.arange(len(X_pool)), init)
-        net = estimator_for(strategy, config.network(network, X_pool, y_pool))
+        net = config.network(network, X_pool, y_pool)
+        if config.pretrain:
+            net = _pretrained(config, key, net, X_pool)
         learner = ActiveLearner(
-            net, config.strategy(strategy), classes=np.unique(y_pool), random_state=seed
+            estimator_for(strategy, net),
+            config.strategy(strategy),
+            classes=np.unique(y_pool),
+            semi_supervised=config.semi_supervised,
+            random_state=seed,
         )
         start = time.perf_counter()
-        learner.fit(X_pool[init], y_pool[init])
+        unlabeled = X_pool[remaining] if config.semi_supervised else None
+        learner.fit(X_pool[init], y_pool[init], unlabeled=unlabeled)
         start_round = 0
         _append(results, key, learner, X_test, y_test, 0, 0.0, time.perf_counter() - start)
+        _record_robustness(config, key, learner, 0, X_test, y_test)
         _checkpoint(checkpoint, learner, remaining, start_round, criteria)
     # A fixed unlabelled stop set per seed, the same after a resume.
     stop_rows = np.random.RandomState(seed + 1).permutation(len(X_pool))[:1000]
@@ -270,6 +324,7 @@ def _run_one(config, key, data, results: Path) -> None:
         fit_s = time.perf_counter() - start
         remaining = np.setdiff1d(remaining, chosen, assume_unique=True)
         _append(results, key, learner, X_test, y_test, round_, select_s, fit_s)
+        _record_robustness(config, key, learner, round_, X_test, y_test)
         _record_stopping(results.parent / "stopping.csv", key, learner, round_, criteria, stop_set)
         _checkpoint(checkpoint, learner, remaining, round_, criteria)
     X, y, groups = learner.training_set()
@@ -281,6 +336,19 @@ def _run_one(config, key, data, results: Path) -> None:
         n_labeled=len(learner.y_labeled_),
     )
     checkpoint.unlink(missing_ok=True)
+
+
+def _pretrained(config, key, net, X_pool):
+    """``net`` pretrained with DeepCluster on the pool, once per dataset, network and seed."""
+    dataset, network, _, seed = key
+    path = Path(config.output_dir) / "pretrained" / f"{_key_name((dataset, network, seed))}.pkl"
+    if path.is_file():
+        with path.open("rb") as handle:  # written by this runner: trusted
+            return pickle.load(handle)
+    path.parent.mkdir(exist_ok=True)
+    pretrained = pretrain_deepcluster(net, X_pool, random_state=seed, **PRETRAINING)
+    _atomic_write(path, lambda s: pickle.dump(pretrained, s, protocol=5))
+    return pretrained
 
 
 def _checkpoint(path: Path, learner, remaining, round_, criteria) -> None:
@@ -315,6 +383,78 @@ def _record_stopping(path: Path, key, learner, round_, criteria, stop_set) -> No
                 stop=int(stop),
             )
             writer.writerow(row)
+
+
+ROBUSTNESS_COLUMNS = [*COLUMNS[:6], "eps", "robust_accuracy"]
+
+
+def _record_robustness(config, key, learner, round_, X_test, y_test) -> None:
+    """PGD robust accuracy on a fixed test subset, one row per ``robust_eps``.
+
+    Recorded every ``robust_every`` rounds and at the last round.
+    """
+    if not config.robust_eps:
+        return
+    if round_ % config.robust_every and round_ != config.n_rounds:
+        return
+    rows = np.random.RandomState(0).permutation(len(X_test))[: config.robust_rows]
+    rows = np.sort(rows)
+    path = Path(config.output_dir) / "robustness.csv"
+    new = not path.is_file()
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=ROBUSTNESS_COLUMNS)
+        if new:
+            writer.writeheader()
+        for eps in config.robust_eps:
+            value = robust_accuracy(
+                learner, X_test[rows], y_test[rows], eps=float(eps), random_state=key[3]
+            )
+            row = dict(zip(COLUMNS[:4], key, strict=True))
+            row.update(
+                round=round_,
+                n_labeled=len(learner.y_labeled_),
+                eps=eps,
+                robust_accuracy=f"{value:.5f}",
+            )
+            writer.writerow(row)
+
+
+def robustness_table(results: Path, robustness: Path) -> str:
+    """Markdown: accuracy and robust accuracy per strategy at the last label count."""
+    if not Path(robustness).is_file():
+        return ""
+    with open(robustness, newline="") as handle:
+        robust = list(csv.DictReader(handle))
+    final = max(int(r["n_labeled"]) for r in robust)
+    values = defaultdict(dict)
+    for r in robust:
+        if int(r["n_labeled"]) == final:
+            run = (r["strategy"], int(r["seed"]))
+            values[run][float(r["eps"])] = float(r["robust_accuracy"])
+    clean = {
+        (r["strategy"], r["seed"]): r["accuracy"]
+        for r in read_results(results)
+        if r["n_labeled"] == final
+    }
+    eps_all = sorted({e for v in values.values() for e in v})
+    out = [
+        f"Robustness - test accuracy and PGD robust accuracy at {final} labels "
+        "(mean ± std over seeds)",
+        "",
+        "| strategy | seeds | accuracy | " + " | ".join(f"eps {e:g}" for e in eps_all) + " |",
+        "|---|---|---|" + "---|" * len(eps_all),
+    ]
+    for name in sorted({s for s, _ in values}):
+        runs = sorted(run for run in values if run[0] == name)
+        acc = [clean[run] for run in runs if run in clean]
+        cells = [_mean_std([values[run].get(e, np.nan) for run in runs]) for e in eps_all]
+        out.append(f"| {name} | {len(runs)} | {_mean_std(acc)} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def _mean_std(values) -> str:
+    values = np.asarray(values, dtype=float)
+    return "-" if values.size == 0 else f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
 
 def stopping_table(results: Path, stopping: Path) -> str:
