@@ -30,6 +30,7 @@ from skactive._estimators import (
     prepare_for_encoded_labels,
 )
 from skactive._torch import seeded
+from skactive._unlabeled import UNLABELED, UnlabeledPool
 from skactive._validation import (
     _is_torch_dataset,
     check_classes,
@@ -96,6 +97,14 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         without cloning, honouring their own ``warm_start``) instead of
         training a fresh clone from scratch. Either way every labelled row
         is used.
+    semi_supervised : bool, default=False
+        Also hand the estimator the unlabelled pool, with scikit-learn's
+        label ``-1`` (the convention of ``SelfTrainingClassifier`` and
+        :class:`~skactive.semi_supervised.LabelPropagationNet`): every fit
+        and refit trains on the training set plus the rows of the last
+        :meth:`query`'s pool that nobody has labelled since (before the
+        first query, ``fit``'s ``unlabeled`` argument). The learner keeps a
+        reference to the pool, not a copy; pickling the learner stores it.
     random_state : int, RandomState instance or None, default=None
         Drives every random choice: torch's initialisation and shuffling
         during each refit, any ``random_state`` left ``None`` inside the
@@ -175,17 +184,19 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         *,
         classes=None,
         warm_start: bool = False,
+        semi_supervised: bool = False,
         random_state=None,
     ):
         self.estimator = estimator
         self.query_strategy = query_strategy
         self.classes = classes
         self.warm_start = warm_start
+        self.semi_supervised = semi_supervised
         self.random_state = random_state
 
     # -- fitting -------------------------------------------------------------
 
-    def fit(self, X, y) -> ActiveLearner:
+    def fit(self, X, y, *, unlabeled=None) -> ActiveLearner:
         """Start a campaign: clone the estimator and fit it on ``X, y``.
 
         Any previous labelled set, twins and history are discarded. If
@@ -198,6 +209,9 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             Initial labelled rows (2-D features or images).
         y : array-like of shape (n_samples,)
             Their labels.
+        unlabeled : array-like of shape (n_pool, ...), default=None
+            With ``semi_supervised=True``: the unlabelled rows of the first
+            fit (later fits use the pool of the last :meth:`query`).
 
         Returns
         -------
@@ -210,7 +224,9 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             check_classification_targets(y)
             classes = self._validate_classes(y)
             _check_warm_start(self.warm_start)
+            pool = self._initial_pool(unlabeled, row_shape=X.shape[1:])
             self._start(X, y, classes)
+            self._unlabeled = pool
             self._fit_estimator(clone(self.estimator), warm=False)
         except BaseException:
             # validate_data and _start assign attributes; a failed fit undoes them.
@@ -218,6 +234,27 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             self.__dict__.update(before)
             raise
         return self
+
+    def _initial_pool(self, unlabeled, *, row_shape) -> UnlabeledPool | None:
+        if not isinstance(self.semi_supervised, bool | np.bool_):
+            raise TypeError(f"semi_supervised must be True or False, got {self.semi_supervised!r}")
+        if unlabeled is None:
+            return UnlabeledPool(np.empty((0, *row_shape))) if self.semi_supervised else None
+        if not self.semi_supervised:
+            raise ValueError(
+                "unlabeled rows were given to fit but semi_supervised=False; set "
+                "semi_supervised=True to train on them"
+            )
+        rows = check_rows(unlabeled, name="unlabeled", feature_shape=tuple(row_shape))
+        return self._pool_of(rows, name="unlabeled")
+
+    def _pool_of(self, rows, *, name: str) -> UnlabeledPool:
+        if _is_torch_dataset(rows) or not hasattr(rows, "dtype"):
+            raise TypeError(
+                f"{name}: semi_supervised=True needs the pool as an array or numpy.memmap, "
+                f"got {type(rows).__name__}"
+            )
+        return UnlabeledPool(rows)
 
     def _check_estimator_kind(self) -> None:
         if not hasattr(self.estimator, "fit"):
@@ -247,6 +284,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.history_ = []
         self.n_iter_ = 0
         self._pending = None
+        self._unlabeled = None
 
     def _validate_classes(self, y: np.ndarray) -> np.ndarray:
         return check_classes(self.classes, unique_labels(y))
@@ -343,9 +381,11 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def _fit_estimator(self, estimator, *, warm: bool) -> None:
         X, y, _ = self.training_set(include_pseudo=True)
+        y = self._encode(y, name="y")
+        X, y, n_unlabeled = self._with_unlabeled(X, y)
         estimator = self._prepared(estimator)
         X_in = estimator_input(estimator, X)
-        y_in = estimator_targets(estimator, self._encode(y, name="y"))
+        y_in = estimator_targets(estimator, y)
         net = final_step(estimator)
         seed = self._round_seed("fit")
         if seed is not None:
@@ -362,17 +402,32 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                     estimator.partial_fit(X_in, y_in)
                 else:
                     estimator.fit(X_in, y_in)
-            except IndexError as exc:
-                if not isinstance(net, NeuralNet):
+            except Exception as exc:
+                if n_unlabeled:
+                    raise _unlabeled_refused(estimator, n_unlabeled, exc) from exc
+                if not isinstance(exc, IndexError) or not isinstance(net, NeuralNet):
                     raise
                 raise ValueError(
                     f"classes: the network could not be trained on {len(self.classes_)} "
                     f"classes ({exc}); its module must output one column per class"
                 ) from exc
+        if n_unlabeled:
+            _check_no_unlabeled_class(estimator)
         self._check_output_width(estimator, X_in[:1])
         # Assigned only after success: a failed refit keeps the previous model.
         self.estimator_ = estimator
         self._estimator_classes = self.classes_
+
+    def _with_unlabeled(self, X, y_encoded):
+        """Append the still-unlabelled pool rows with label -1 (``semi_supervised``)."""
+        pool = getattr(self, "_unlabeled", None)
+        if not self.semi_supervised or pool is None or len(pool) == 0:
+            return X, y_encoded, 0
+        pool = pool.without(self.X_pseudo_)  # a pseudo-labelled row is not unlabelled
+        rows = pool.unlabeled_rows()
+        X = np.concatenate([X, rows.astype(X.dtype, copy=False)])
+        y = np.concatenate([y_encoded, np.full(len(rows), UNLABELED, dtype=y_encoded.dtype)])
+        return X, y, len(rows)
 
     def _prepared(self, estimator):
         """Make the estimator fit for the learner's encoded labels and its rows."""
@@ -436,6 +491,8 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         # State changes only after the strategy succeeded.
         self.query_strategy_, self._seed = strategy, seed
         self._mark_seen("query_strategy", "random_state")
+        if self.semi_supervised:
+            self._unlabeled = self._pool_of(X_pool, name="X_pool")
         self._pending = _PendingQuery(
             positions={row_key(X_pool[i]): pos for pos, i in enumerate(indices)},
             extras=extras,
@@ -502,6 +559,8 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             "X_pseudo_": pseudo_X,
             "y_pseudo_": pseudo_y,
         }
+        if getattr(self, "_unlabeled", None) is not None:
+            state["_unlabeled"] = self._unlabeled.without(X)
         self.classes_ = classes
         self._mark_seen("classes")
         self.__dict__.update(state)
@@ -734,6 +793,27 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         super().__setstate__(state)
         if "estimator_" in state and "_seen" not in state:
             self._seen = self._param_fingerprints()
+
+
+def _unlabeled_refused(estimator, n_unlabeled: int, exc: Exception) -> ValueError:
+    return ValueError(
+        f"semi_supervised=True passes {n_unlabeled} unlabelled pool rows with label -1 "
+        f"to {type(final_step(estimator)).__name__}.fit, which failed ({type(exc).__name__}: "
+        f"{exc}); use an estimator that learns from -1 labels (SelfTrainingClassifier, "
+        "skactive.semi_supervised.LabelPropagationNet) or semi_supervised=False"
+    )
+
+
+def _check_no_unlabeled_class(estimator) -> None:
+    """Refuse an estimator that took the -1 rows for a class of their own."""
+    classes = getattr(final_step(estimator), "classes_", None)
+    if classes is not None and np.isin(UNLABELED, np.asarray(classes)):
+        raise ValueError(
+            f"semi_supervised=True: {type(final_step(estimator)).__name__} learnt the "
+            "unlabelled rows' -1 as a class of its own; use an estimator that learns from "
+            "-1 labels (SelfTrainingClassifier, skactive.semi_supervised.LabelPropagationNet) "
+            "or semi_supervised=False"
+        )
 
 
 def _check_warm_start(warm_start) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import numbers
+import threading
 
 import numpy as np
 import torch
@@ -11,6 +13,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
 from skactive import _torch
+from skactive._validation import check_finite_number
 from skactive.attacks import _check_pgd_params, pgd_batch
 
 
@@ -27,7 +30,7 @@ class AdversarialTrainingNet(NeuralNetClassifier):
     Fashion-MNIST setting the defaults follow: ``eps=0.3``,
     ``step_size=0.01``, ``n_steps=40``, no random start, inputs in [0, 1].
     Training then costs about ``n_steps + 1`` forward and backward passes
-    per batch; ``n_steps=10, step_size=0.03`` (the ``2.5 * eps / n_steps``
+    per batch; ``n_steps=10, step_size=0.075`` (the ``2.5 * eps / n_steps``
     rule) is a CPU-friendly setting that is not the reference's.
     Prediction is unchanged (clean rows).
 
@@ -112,3 +115,268 @@ class AdversarialTrainingNet(NeuralNetClassifier):
         loss = self.get_loss(y_pred, yi, X=x, training=True)
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}
+
+
+def per_row_loss(net, y_pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The net's classification loss of every row (no reduction).
+
+    Supports ``CrossEntropyLoss`` (logits) and skorch's default ``NLLLoss``
+    (probabilities, logged as skorch does).
+    """
+    criterion = net.criterion_
+    if isinstance(criterion, torch.nn.CrossEntropyLoss):
+        return torch.nn.functional.cross_entropy(y_pred, target, reduction="none")
+    if isinstance(criterion, torch.nn.NLLLoss):
+        eps = torch.finfo(y_pred.dtype).eps
+        return torch.nn.functional.nll_loss(torch.log(y_pred + eps), target, reduction="none")
+    raise TypeError(
+        f"criterion: {type(net).__name__} needs CrossEntropyLoss or NLLLoss, got "
+        f"{type(criterion).__name__}"
+    )
+
+
+def margin_ranking_loss(
+    predicted: torch.Tensor, target: torch.Tensor, margin: float = 1.0
+) -> torch.Tensor:
+    """Learning Loss's pairwise ranking loss (Yoo & Kweon, 2019).
+
+    Row ``i`` of the first half is paired with row ``2B - 1 - i``; a pair
+    costs ``max(0, margin - sign * (p_i - p_j))`` where ``sign`` is +1 when
+    the target loss of ``i`` is larger and -1 otherwise (ties included, as in
+    the reference). Averaged over the ``B`` pairs.
+
+    Raises
+    ------
+    ValueError
+        For an odd number of rows (``LossPredictionNet`` leaves the last
+        row of an odd batch out of it).
+    """
+    predicted, target = predicted.reshape(-1), target.reshape(-1).detach()
+    if len(predicted) % 2:
+        raise ValueError(
+            f"margin_ranking_loss pairs rows and needs an even batch, got {len(predicted)} rows"
+        )
+    half = len(predicted) // 2
+    predicted_diff = (predicted - predicted.flip(0))[:half]
+    target_diff = (target - target.flip(0))[:half]
+    sign = 2 * torch.sign(torch.clamp(target_diff, min=0)) - 1
+    return torch.clamp(margin - sign * predicted_diff, min=0).sum() / half
+
+
+class _LossHead(torch.nn.Module):
+    """Per level: global average pooling (maps) -> Linear -> ReLU; concat -> Linear -> 1."""
+
+    def __init__(self, in_dims: list[int], hidden: int):
+        super().__init__()
+        self.levels = torch.nn.ModuleList(torch.nn.Linear(d, hidden) for d in in_dims)
+        self.out = torch.nn.Linear(hidden * len(in_dims), 1)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        pooled = [_pooled(f) for f in features]
+        hidden = [torch.relu(level(f)) for level, f in zip(self.levels, pooled, strict=True)]
+        return self.out(torch.cat(hidden, dim=1)).squeeze(1)
+
+
+def _pooled(feature: torch.Tensor) -> torch.Tensor:
+    return feature.flatten(2).mean(2) if feature.dim() > 2 else feature
+
+
+class LossPredictionNet(NeuralNetClassifier):
+    """A skorch classifier trained jointly with a loss-prediction head (Learning Loss).
+
+    Forward hooks read the outputs of the ``loss_layers``; each goes through
+    global average pooling (feature maps) and ``Linear -> ReLU`` of
+    ``loss_dim`` units, and the concatenation through ``Linear -> 1``
+    predicts the row's loss. The total loss is the mean cross-entropy plus
+    ``loss_weight`` x :func:`margin_ranking_loss` of the predicted against
+    the actual per-row losses. After ``detach_after`` of ``max_epochs`` the
+    head's gradient no longer reaches the network (the head keeps
+    learning). The head is the skorch module ``loss_module_``: registered,
+    optimised, moved to the device, saved and pickled with the net.
+    The ranking loss pairs the rows of each batch; in a batch of odd size
+    (the last one) the last row takes part in the cross-entropy only.
+    Query with :class:`~skactive.strategies.LearningLoss`.
+
+    Reference: D. Yoo and I. S. Kweon, "Learning Loss for Active Learning",
+    CVPR 2019 (defaults: ``loss_dim=128``, ``loss_weight=1``, ``margin=1``,
+    stop after 120 of 200 epochs).
+
+    Parameters
+    ----------
+    module : torch.nn.Module class
+        Returns logits (the default criterion is ``CrossEntropyLoss``).
+    loss_layers : list of str, default=None
+        Names of submodules (``module.named_modules()``) whose outputs feed
+        the head. None: the module's own ``loss_layers`` attribute if it has
+        one (:class:`~skactive.models.LeNet5`: its two pooled feature maps
+        and two hidden activations), else the input of the last linear
+        layer.
+    loss_dim : int, default=128
+    loss_weight : float, default=1.0
+    margin : float, default=1.0
+    detach_after : float, default=0.6
+        Fraction of ``max_epochs`` after which the head's gradient into the
+        network is stopped (1.0: never).
+    **kwargs
+        Any ``NeuralNetClassifier`` parameter.
+    """
+
+    def __init__(
+        self,
+        module,
+        *args,
+        loss_layers: list[str] | None = None,
+        loss_dim: int = 128,
+        loss_weight: float = 1.0,
+        margin: float = 1.0,
+        detach_after: float = 0.6,
+        criterion=torch.nn.CrossEntropyLoss,
+        **kwargs,
+    ):
+        super().__init__(module, *args, criterion=criterion, **kwargs)
+        self.loss_layers = loss_layers
+        self.loss_dim = loss_dim
+        self.loss_weight = loss_weight
+        self.margin = margin
+        self.detach_after = detach_after
+
+    def initialize_module(self):
+        """Build the network, then the loss head sized by one dry forward pass."""
+        super().initialize_module()
+        self._check_loss_params()
+        layers = self._loss_layer_modules()
+        sample = getattr(self, "_sample_input", None)
+        if sample is None:
+            raise ValueError(
+                "LossPredictionNet sizes its loss head from the data: call fit (or "
+                "partial_fit) instead of initialize"
+            )
+        with torch.no_grad(), _captured(layers) as outputs:
+            was_training = self.module_.training
+            self.module_.eval()
+            self.module_(to_tensor(sample, device=self.device))
+            self.module_.train(was_training)
+        dims = [_pooled(outputs[i]).shape[1] for i in range(len(layers))]
+        self.loss_module_ = _LossHead(dims, int(self.loss_dim)).to(self.device)
+        return self
+
+    def _check_loss_params(self) -> None:
+        _check_positive(self.loss_dim, "loss_dim", integer=True)
+        check_finite_number(self.loss_weight, "loss_weight")
+        check_finite_number(self.margin, "margin")
+        fraction = self.detach_after
+        if not isinstance(fraction, numbers.Real) or not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"detach_after must be a number in [0, 1], got {fraction!r}")
+        if self.loss_layers is not None and (
+            isinstance(self.loss_layers, str) or len(self.loss_layers) == 0
+        ):
+            raise ValueError(
+                f"loss_layers must be a non-empty list of submodule names, got {self.loss_layers!r}"
+            )
+
+    def _loss_layer_modules(self) -> list[torch.nn.Module]:
+        names = self.loss_layers
+        if names is None:
+            names = getattr(self.module_, "loss_layers", None)
+        if names is None:
+            return [_PenultimateInput(_torch.find_layer(self.module_, None))]
+        named = dict(self.module_.named_modules())
+        unknown = [name for name in names if name not in named or not name]
+        if unknown:
+            raise ValueError(
+                f"loss_layers: {unknown} name no submodule of {type(self.module_).__name__}; "
+                f"known names: {sorted(n for n in named if n)}"
+            )
+        return [named[name] for name in names]
+
+    def fit(self, X, y=None, **fit_params):
+        """Check the batch size, then fit as skorch does."""
+        self._remember_sample(X)
+        return super().fit(X, y, **fit_params)
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Check the batch size, then train on as skorch does."""
+        self._remember_sample(X)
+        return super().partial_fit(X, y, classes=classes, **fit_params)
+
+    def _remember_sample(self, X) -> None:
+        if len(X) < 2:
+            raise ValueError(f"LossPredictionNet pairs rows and needs at least 2, got {len(X)}")
+        self._sample_input = np.asarray(X[:1])
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_sample_input", None)
+        return state
+
+    def train_step_single(self, batch, **fit_params):
+        """Cross-entropy plus the weighted ranking loss of the predicted losses."""
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        target = to_tensor(yi, device=self.device).long()
+        with _captured(self._loss_layer_modules()) as outputs:
+            y_pred = self.infer(Xi, **fit_params)
+        features = [outputs[i] for i in range(len(outputs))]
+        epoch = len(self.history) - 1
+        if epoch >= round(float(self.detach_after) * self.max_epochs):
+            features = [f.detach() for f in features]
+        losses = per_row_loss(self, y_pred, target)
+        predicted = self.loss_module_(features)
+        paired = len(losses) - len(losses) % 2  # an odd batch's last row pairs with no one
+        loss = losses.mean()
+        if paired:
+            ranking = margin_ranking_loss(predicted[:paired], losses[:paired], self.margin)
+            loss = loss + self.loss_weight * ranking
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def predict_loss(self, X, *, batch_size: int | None = None) -> np.ndarray:
+        """The head's predicted loss of every row (eval mode), in row order."""
+        network = _torch.TorchNetwork(self)
+        layers = self._loss_layer_modules()
+
+        def run(nw, x):
+            with _captured(layers) as outputs:
+                nw.module(x)
+            return self.loss_module_([outputs[i] for i in range(len(layers))])
+
+        size = batch_size or _torch.default_batch_size(network.device)
+        with _torch.evaluation_mode(self.loss_module_):
+            return _torch.predict_batches(network, X, run, size)
+
+
+class _PenultimateInput(torch.nn.Module):
+    """Stands for "the input of ``layer``" in :func:`_captured`."""
+
+    def __init__(self, layer: torch.nn.Module):
+        super().__init__()
+        self.layer = layer
+
+
+@contextlib.contextmanager
+def _captured(layers: list[torch.nn.Module]):
+    """Outputs (inputs for :class:`_PenultimateInput`) of ``layers`` in this thread, by position."""
+    outputs: dict[int, torch.Tensor] = {}
+    me = threading.get_ident()
+    handles = []
+    for i, layer in enumerate(layers):
+        use_input = isinstance(layer, _PenultimateInput)
+        target = layer.layer if use_input else layer
+
+        def hook(mod, inputs, output, i=i, use_input=use_input):
+            if threading.get_ident() == me:
+                outputs[i] = inputs[0] if use_input else output
+
+        handles.append(target.register_forward_hook(hook))
+    try:
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _check_positive(value, name: str, *, integer: bool = False) -> None:
+    kind = numbers.Integral if integer else numbers.Real
+    if not isinstance(value, kind) or isinstance(value, bool) or value <= 0:
+        what = "integer" if integer else "number"
+        raise ValueError(f"{name} must be a positive {what}, got {value!r}")
