@@ -33,7 +33,15 @@ class LeNet5(nn.Module):
     n_classes : int, default=10
     dropout : float, default=0.25
         Dropout before the last layer (MC-dropout strategies need one).
+
+    Attributes
+    ----------
+    loss_layers : tuple of str
+        The levels a :class:`~skactive.nets.LossPredictionNet` reads by
+        default: both pooled feature maps and both hidden activations.
     """
+
+    loss_layers = ("features.2", "features.5", "classifier.1", "classifier.3")
 
     def __init__(
         self, in_channels: int = 1, image_size: int = 28, n_classes: int = 10, dropout: float = 0.25

@@ -8,11 +8,18 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
 from skactive import ActiveLearner
-from skactive.strategies import STRATEGIES
+from skactive.strategies import STRATEGIES, estimator_for
 
 from .conftest import snapshot, tiny_net
 
-TORCH_ONLY = {"dfal", "bald", "egl", "coreset", "qbc"}  # refuse a plain LogisticRegression
+TORCH_ONLY = {
+    "dfal",
+    "bald",
+    "egl",
+    "coreset",
+    "qbc",
+    "learning_loss",
+}  # refuse a plain LogisticRegression
 FAST_PARAMS = {
     "bald": {"n_samples": 2},
     "qbc": {"n_samples": 2},
@@ -24,6 +31,11 @@ FAST_PARAMS = {
 }
 
 
+def _net_for(name, net):
+    """LearningLoss reads a loss head: its learner trains a LossPredictionNet."""
+    return estimator_for(name, net) if name == "learning_loss" else net
+
+
 def _strategy(name, **params):
     return STRATEGIES[name](**{**FAST_PARAMS.get(name, {}), **params})
 
@@ -33,7 +45,8 @@ def fitted(digits_split):
     X_init, y_init, X_pool, *_ = digits_split
     learners = {}
     for name in STRATEGIES:
-        learner = ActiveLearner(tiny_net(max_epochs=1), _strategy(name), random_state=0)
+        net = _net_for(name, tiny_net(max_epochs=1))
+        learner = ActiveLearner(net, _strategy(name), random_state=0)
         learners[name] = learner.fit(X_init, y_init)
     return learners, X_pool[:60]
 

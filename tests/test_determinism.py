@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from skactive import ActiveLearner
-from skactive.strategies import STRATEGIES, CoreSet
+from skactive.strategies import STRATEGIES, CoreSet, LearningLoss, estimator_for
 
 from .conftest import tiny_net
 
@@ -23,7 +23,11 @@ CASES["coreset-mip"] = lambda: CoreSet(
 
 def _campaign(make_strategy, digits_split, seed):
     X_init, y_init, X_pool, y_pool, *_ = digits_split
-    learner = ActiveLearner(tiny_net(max_epochs=2), make_strategy(), random_state=seed)
+    strategy = make_strategy()
+    net = tiny_net(max_epochs=2)
+    if isinstance(strategy, LearningLoss):
+        net = estimator_for("learning_loss", net)
+    learner = ActiveLearner(net, strategy, random_state=seed)
     learner.fit(X_init, y_init)
     queries = []
     for _ in range(3):

@@ -11,6 +11,7 @@ from skactive.strategies.discriminative import DiscriminativeAL
 from skactive.strategies.diversified import Diversified
 from skactive.strategies.generative_twins import BALDWithVAETwins
 from skactive.strategies.gradient import EGL
+from skactive.strategies.learning_loss import LearningLoss
 from skactive.strategies.output_change import EMOC
 from skactive.strategies.pseudo_label import CEAL
 from skactive.strategies.random import RandomSampling
@@ -52,6 +53,7 @@ STRATEGIES = {
     "vaal": VAAL,
     "dre": DRE,
     "bald_vae_twins": BALDWithVAETwins,
+    "learning_loss": LearningLoss,
 }
 
 #: Every name make_strategy knows: the strategies above, "schedule" (the
@@ -110,9 +112,17 @@ def make_strategy(name: str, *, n_queries: int, candidates: int | None = None, *
 
 
 def estimator_for(name: str, estimator):
-    """The estimator the strategy called ``name`` queries: a committee of it, or itself."""
+    """The estimator the strategy called ``name`` queries: a committee of it, or itself.
+
+    ``"learning_loss"`` turns a skorch net into a
+    :class:`~skactive.nets.LossPredictionNet` with the same settings.
+    """
     from skactive.committee import Committee
 
+    if name == "learning_loss":
+        from skactive.nets import LossPredictionNet
+
+        return LossPredictionNet(**estimator.get_params(deep=False))
     settings = COMMITTEES.get(name)
     return estimator if settings is None else Committee(estimator, **settings)
 
@@ -136,6 +146,7 @@ __all__ = [
     "Diversified",
     "EntropySampling",
     "FarthestFirst",
+    "LearningLoss",
     "LeastConfidence",
     "MarginSampling",
     "ProbCover",

@@ -77,16 +77,21 @@ class _FailingForward:
 
 @functools.lru_cache(maxsize=1)
 def _fitted():
-    """(fitted learner, labelled rows, pool) shared by every check; never mutated."""
-    from skorch import NeuralNetClassifier
+    """(fitted learner, labelled rows, pool) shared by every check; never mutated.
 
+    The net is a :class:`~skactive.nets.LossPredictionNet`, so strategies
+    that read its loss head are checked too; to every other strategy it is
+    an ordinary skorch classifier.
+    """
     from skactive.learner import ActiveLearner
+    from skactive.nets import LossPredictionNet
 
     X, y = load_digits_images()
     X_labeled, y_labeled = X[:_N_LABELED], y[:_N_LABELED]
     pool = X[_N_LABELED : _N_LABELED + _N_POOL]
-    net = NeuralNetClassifier(
+    net = LossPredictionNet(
         _ConformanceNet,
+        loss_dim=8,
         criterion=nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
         lr=1e-2,
