@@ -208,9 +208,9 @@ ADVERSARIAL_TRAINING = dict(net_class=AdversarialTrainingNet, eps=0.3, n_steps=1
 
 
 #: Label propagation in the runner (CPU setting): a propagation every 5
-#: epochs over the labelled rows and 10,000 unlabelled ones, half of those
+#: epochs over the labelled rows and 5,000 unlabelled ones, half of those
 #: drawn to train on.
-SEMI_SUPERVISED = dict(net_class=LabelPropagationNet, lp_every=5, max_unlabeled=10_000)
+SEMI_SUPERVISED = dict(net_class=LabelPropagationNet, lp_every=5, max_unlabeled=5_000)
 
 #: DeepCluster in the runner (CPU setting): 10 epochs on 10,000 pool rows.
 PRETRAINING = dict(n_epochs=10, max_rows=10_000)

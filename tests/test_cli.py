@@ -88,6 +88,17 @@ RUNNER_CASES = {
         ["--strategies", "coreset", "--param", "coreset.normalise=True"],
         "normalise",
     ),
+    "negative robust eps": (["--robust-eps", "0.1,-0.3"], "--robust-eps"),
+    "robust eps not a number": (["--robust-eps", "a"], "--robust-eps"),
+    "robust every zero": (["--robust-every", "0"], "--robust-every"),
+    "semi-supervised and adversarial": (
+        ["--semi-supervised", "--adversarial-training"],
+        "semi_supervised",
+    ),
+    "semi-supervised learning loss": (
+        ["--semi-supervised", "--strategies", "learning_loss"],
+        "semi_supervised",
+    ),
 }
 
 

@@ -43,3 +43,13 @@ def test_diversity_guide_example_runs():
     params = namespace["strategy"].get_params()
     assert params["strategy__overshoot"] == 0.02 and params["factor"] == 5
     assert params["strategy__max_iter"] == 50
+
+
+def test_unlabeled_pool_guide_examples_run():
+    blocks = _python_blocks(ROOT / "docs/user_guide/unlabeled_pool.rst")
+    namespace: dict = {}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"unlabeled_pool.rst[{i}]", "exec"), namespace)
+    assert namespace["n_seen"] == 1000  # 80 labelled rows + the 920 left in the pool
+    assert len(namespace["idx"]) == 10
+    assert namespace["learner"].estimator_.loss_module_ is not None

@@ -111,3 +111,54 @@ def test_runner_records_stopping_verdicts_and_resumes_them(tmp_path, monkeypatch
     assert "| max_uncertainty | random |" in table and "| stabilizing | random |" in table
     with pytest.raises(ValueError, match="stopping: unknown"):
         run_experiments(_config(tmp_path, stopping=("nope",)))
+
+
+def test_runner_records_robust_accuracy_with_adversarial_training(tmp_path):
+    config = _config(
+        tmp_path,
+        strategies=("dre",),
+        seeds=(0,),
+        budget=80,
+        epochs=2,
+        robust_eps=(0.0, 0.05),
+        robust_rows=50,
+        robust_every=2,
+        adversarial_training=True,
+    )
+    assert type(config.network("lenet5", *experiments.DATASETS["digits"]()[:2])).__name__ == (
+        "AdversarialTrainingNet"
+    )
+    results = run_experiments(config)
+    with open(tmp_path / "robustness.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted({int(r["round"]) for r in rows}) == [0, 2, 3]  # every 2nd round and the last
+    clean = {r["round"]: r["accuracy"] for r in read_results(results)}
+    for r in rows:
+        value = float(r["robust_accuracy"])
+        assert 0.0 <= value <= 1.0
+        if float(r["eps"]) == 0.0:  # no perturbation: accuracy on the attacked subset
+            assert abs(value - clean[int(r["round"])]) < 0.2
+    table = experiments.robustness_table(results, tmp_path / "robustness.csv")
+    assert "| dre | 1 |" in table and "eps 0.05" in table
+
+
+def test_runner_semi_supervised_and_pretrained_nets(tmp_path, monkeypatch):
+    monkeypatch.setitem(experiments.SEMI_SUPERVISED, "max_unlabeled", 200)
+    monkeypatch.setattr(experiments, "PRETRAINING", {"n_epochs": 1, "max_rows": 300})
+    config = _config(
+        tmp_path,
+        strategies=("random",),
+        seeds=(0,),
+        budget=40,
+        epochs=2,
+        semi_supervised=True,
+        pretrain=True,
+    )
+    results = run_experiments(config)
+    assert [r["round"] for r in read_results(results)] == [0, 1]
+    assert list((tmp_path / "pretrained").iterdir())  # DeepCluster ran once and was cached
+    learning_loss = _config(tmp_path / "ll", strategies=("learning_loss",), seeds=(0,), budget=40)
+    assert [r["strategy"] for r in read_results(run_experiments(learning_loss))] == [
+        "learning_loss",
+        "learning_loss",
+    ]
