@@ -304,8 +304,9 @@ def _run_one(config, key, data, results: Path) -> None:
         unlabeled = X_pool[remaining] if config.semi_supervised else None
         learner.fit(X_pool[init], y_pool[init], unlabeled=unlabeled)
         start_round = 0
-        _append(results, key, learner, X_test, y_test, 0, 0.0, time.perf_counter() - start)
+        fit_s = time.perf_counter() - start
         _record_robustness(config, key, learner, 0, X_test, y_test)
+        _append(results, key, learner, X_test, y_test, 0, 0.0, fit_s)
         _checkpoint(checkpoint, learner, remaining, start_round, criteria)
     # A fixed unlabelled stop set per seed, the same after a resume.
     stop_rows = np.random.RandomState(seed + 1).permutation(len(X_pool))[:1000]
@@ -323,9 +324,11 @@ def _run_one(config, key, data, results: Path) -> None:
         learner.teach(X_pool[chosen], y_pool[chosen])
         fit_s = time.perf_counter() - start
         remaining = np.setdiff1d(remaining, chosen, assume_unique=True)
-        _append(results, key, learner, X_test, y_test, round_, select_s, fit_s)
+        # The results row marks the round done (a resume skips finished runs),
+        # so the side records are written first.
         _record_robustness(config, key, learner, round_, X_test, y_test)
         _record_stopping(results.parent / "stopping.csv", key, learner, round_, criteria, stop_set)
+        _append(results, key, learner, X_test, y_test, round_, select_s, fit_s)
         _checkpoint(checkpoint, learner, remaining, round_, criteria)
     X, y, groups = learner.training_set()
     np.savez_compressed(
