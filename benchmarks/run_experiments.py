@@ -85,6 +85,11 @@ def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
         help="train the task nets with PGD adversarial training (CPU setting)",
     )
     parser.add_argument(
+        "--adversarial-eps",
+        type=float,
+        help="eps of the adversarial training (default 0.3, the reference's)",
+    )
+    parser.add_argument(
         "--semi-supervised",
         action="store_true",
         help="train with label propagation over the unlabelled pool (LabelPropagationNet)",
@@ -117,6 +122,7 @@ def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
         ("robust_eps", "robust_eps"),
         ("robust_rows", "robust_rows"),
         ("robust_every", "robust_every"),
+        ("adversarial_eps", "adversarial_eps"),
     ]:
         if getattr(args, name) is not None:
             settings[attr] = getattr(args, name)

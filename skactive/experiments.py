@@ -97,6 +97,7 @@ class ExperimentConfig:
     robust_rows: int = 1000
     robust_every: int = 1
     adversarial_training: bool = False
+    adversarial_eps: float = 0.3
     semi_supervised: bool = False
     pretrain: bool = False
 
@@ -128,6 +129,7 @@ class ExperimentConfig:
             check_finite_number(eps, "robust_eps")
         check_positive_int(self.robust_rows, "robust_rows")
         check_positive_int(self.robust_every, "robust_every")
+        check_finite_number(self.adversarial_eps, "adversarial_eps", positive=True)
         unknown = sorted(set(self.stopping) - set(CRITERIA))
         if unknown:
             raise ValueError(f"stopping: unknown {unknown}; choose from {sorted(CRITERIA)}")
@@ -181,7 +183,10 @@ class ExperimentConfig:
         :class:`~skactive.semi_supervised.LabelPropagationNet` in the
         setting :data:`SEMI_SUPERVISED`.
         """
-        extra = dict(ADVERSARIAL_TRAINING) if self.adversarial_training else {}
+        extra = {}
+        if self.adversarial_training:
+            eps = float(self.adversarial_eps)
+            extra = dict(ADVERSARIAL_TRAINING, eps=eps, step_size=2.5 * eps / 10)
         if self.semi_supervised:
             extra = dict(SEMI_SUPERVISED)
         return make_net(
@@ -202,8 +207,9 @@ class ExperimentConfig:
         return make_strategy(name, n_queries=self.batch_size, candidates=candidates, **params)
 
 
-#: Adversarial training in the runner: the reference's eps on [0, 1] pixels,
-#: 10 PGD steps of Madry's 2.5 * eps / n_steps instead of its 40 steps of 0.01.
+#: Adversarial training in the runner: the reference's eps on [0, 1] pixels
+#: (``adversarial_eps`` changes it), 10 PGD steps of Madry's 2.5 * eps / n_steps
+#: instead of its 40 steps of 0.01.
 ADVERSARIAL_TRAINING = dict(net_class=AdversarialTrainingNet, eps=0.3, n_steps=10, step_size=0.075)
 
 

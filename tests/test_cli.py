@@ -91,6 +91,7 @@ RUNNER_CASES = {
     "negative robust eps": (["--robust-eps", "0.1,-0.3"], "--robust-eps"),
     "robust eps not a number": (["--robust-eps", "a"], "--robust-eps"),
     "robust every zero": (["--robust-every", "0"], "--robust-every"),
+    "adversarial eps zero": (["--adversarial-eps", "0"], "adversarial_eps"),
     "semi-supervised and adversarial": (
         ["--semi-supervised", "--adversarial-training"],
         "semi_supervised",
