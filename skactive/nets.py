@@ -304,11 +304,6 @@ class LossPredictionNet(NeuralNetClassifier):
             raise ValueError(f"LossPredictionNet pairs rows and needs at least 2, got {len(X)}")
         self._sample_input = np.asarray(X[:1])
 
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("_sample_input", None)
-        return state
-
     def train_step_single(self, batch, **fit_params):
         """Cross-entropy plus the weighted ranking loss of the predicted losses."""
         self._set_training(True)

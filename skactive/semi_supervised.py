@@ -13,11 +13,13 @@ unlabeled data at model training", ICPR 2020.
 from __future__ import annotations
 
 import numbers
+import time
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.sparse.linalg import cg
+from scipy.special import xlogy
 from skorch import NeuralNetClassifier
 from skorch.utils import to_tensor
 
@@ -196,8 +198,6 @@ def _certain_labels(scores: np.ndarray, classes: np.ndarray):
     probs = scores[reached] / total[reached, None]
     labels[reached] = classes[np.argmax(probs, axis=1)]
     if len(classes) > 1:
-        from scipy.special import xlogy
-
         entropy = -xlogy(probs, probs).sum(axis=1)
         certainty = 1.0 - entropy / np.log(len(classes))
     else:
@@ -287,10 +287,22 @@ class LabelPropagationNet(NeuralNetClassifier):
 
     def fit(self, X, y=None, **fit_params):
         """Train on labelled rows and propagated pseudo-labels of the ``-1`` rows."""
-        y = np.asarray(y)
-        unlabeled = np.flatnonzero(y == UNLABELED)
-        if len(unlabeled) == 0:
+        if not _has_unlabeled(y):
             return super().fit(X, y, **fit_params)
+        if not self.warm_start or not self.initialized_:
+            self.initialize()
+        return self._fit_with_propagation(X, np.asarray(y), **fit_params)
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train on (a warm ``ActiveLearner`` refit), propagating when ``y`` has ``-1`` rows."""
+        if not _has_unlabeled(y):
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        if not self.initialized_:
+            self.initialize()
+        return self._fit_with_propagation(X, np.asarray(y), **fit_params)
+
+    def _fit_with_propagation(self, X, y, **fit_params):
+        unlabeled = np.flatnonzero(y == UNLABELED)
         self._check_lp_params()
         labeled = np.flatnonzero(y != UNLABELED)
         if len(labeled) == 0:
@@ -305,15 +317,13 @@ class LabelPropagationNet(NeuralNetClassifier):
             )
         X = np.asarray(X)
         classes = self._fit_classes(y[labeled])
-        if not self.warm_start or not self.initialized_:
-            self.initialize()
         load_pretrained(self)
         self.lp_history_ = []
         done = 0
         while done < self.max_epochs:
             epochs = min(int(self.lp_every), self.max_epochs - done)
             train, targets = self._propagate(X, y, rows, len(labeled), classes, rng, done)
-            self.partial_fit(X[train], targets, epochs=epochs, **fit_params)
+            super().partial_fit(X[train], targets, epochs=epochs, **fit_params)
             done += epochs
         self.classes_inferred_ = classes
         return self
@@ -338,8 +348,6 @@ class LabelPropagationNet(NeuralNetClassifier):
 
     def _propagate(self, X, y, rows, n_labeled, classes, rng, epoch):
         """Rows to train on next and their packed (label, weight) targets."""
-        import time
-
         start = time.perf_counter()
         network = _torch.TorchNetwork(self)
         features = _torch.embed(network, X[rows], layer=self.feature_layer)
@@ -379,6 +387,11 @@ class LabelPropagationNet(NeuralNetClassifier):
             return super().get_loss(y_pred, y_true, X=X, training=training)
         losses = per_row_loss(self, y_pred, y_true[:, 0].long())
         return (losses * y_true[:, 1].to(losses.dtype)).mean()
+
+
+def _has_unlabeled(y) -> bool:
+    y = np.asarray(y) if y is not None else None
+    return y is not None and y.ndim == 1 and bool(np.any(y == UNLABELED))
 
 
 def _draw_weighted(weights: np.ndarray, fraction: float, rng) -> np.ndarray:

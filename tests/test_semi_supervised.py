@@ -363,3 +363,14 @@ def test_weights_of_another_architecture_are_refused(pretrained, digits_split):
     other.set_params(callbacks=[("pretrained_weights", PretrainedWeights(state))])
     with pytest.raises(ValueError, match="pretrained weights do not fit"):
         other.fit(X_init, y_init)
+
+
+def test_a_warm_learner_propagates_on_each_refit(digits_split):
+    X_init, y_init, X_pool, y_pool, *_ = digits_split
+    learner = ActiveLearner(
+        _lp_net(max_unlabeled=100), RandomSampling(), semi_supervised=True, warm_start=True
+    ).fit(X_init, y_init, unlabeled=X_pool[:200])
+    idx = learner.query(X_pool[:200], n=5)
+    learner.teach(X_pool[idx], y_pool[idx])
+    assert len(learner.estimator_.lp_history_) == 3  # the warm refit propagated again
+    assert len(learner.estimator_.history) == 12  # and trained on: 6 + 6 epochs
