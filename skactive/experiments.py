@@ -36,7 +36,13 @@ from skactive.pretraining import pretrain_deepcluster
 from skactive.semi_supervised import LabelPropagationNet
 from skactive.simulation import plot_learning_curves, summarize
 from skactive.stopping import CRITERIA
-from skactive.strategies import SHORT_NAMES, STRATEGIES, estimator_for, make_strategy
+from skactive.strategies import (
+    LOSS_PREDICTION,
+    SHORT_NAMES,
+    STRATEGIES,
+    estimator_for,
+    make_strategy,
+)
 
 COLUMNS = [
     "dataset",
@@ -141,9 +147,10 @@ class ExperimentConfig:
         self._validate_strategy_params()
         if self.semi_supervised and self.adversarial_training:
             raise ValueError("semi_supervised and adversarial_training cannot be combined")
-        if self.semi_supervised and "learning_loss" in self.strategies:
+        loss_nets = sorted(set(self.strategies) & set(LOSS_PREDICTION))
+        if self.semi_supervised and loss_nets:
             raise ValueError(
-                "semi_supervised: learning_loss trains its own LossPredictionNet; run it "
+                f"semi_supervised: {loss_nets} train their own LossPredictionNet; run them "
                 "without semi_supervised"
             )
         if self.candidates is not None and self.candidates < self.batch_size:

@@ -54,6 +54,9 @@ STRATEGIES = {
     "dre": DRE,
     "bald_vae_twins": BALDWithVAETwins,
     "learning_loss": LearningLoss,
+    # A control for Learning Loss: random picks, the model the same
+    # LossPredictionNet, so a comparison separates selection from the joint loss.
+    "random_loss_net": RandomSampling,
 }
 
 #: Every name make_strategy knows: the strategies above, "schedule" (the
@@ -78,6 +81,10 @@ COMMITTEES = {
     "suggestive": {"n_members": 4, "bootstrap": True},
     "random_committee": {"n_members": 5},
 }
+
+
+#: Short names whose model is a LossPredictionNet (Learning Loss and its control).
+LOSS_PREDICTION = ("learning_loss", "random_loss_net")
 
 
 def make_strategy(name: str, *, n_queries: int, candidates: int | None = None, **params):
@@ -114,12 +121,12 @@ def make_strategy(name: str, *, n_queries: int, candidates: int | None = None, *
 def estimator_for(name: str, estimator):
     """The estimator the strategy called ``name`` queries: a committee of it, or itself.
 
-    ``"learning_loss"`` turns a skorch net into a
+    The names in :data:`LOSS_PREDICTION` turn a skorch net into a
     :class:`~skactive.nets.LossPredictionNet` with the same settings.
     """
     from skactive.committee import Committee
 
-    if name == "learning_loss":
+    if name in LOSS_PREDICTION:
         from skactive.nets import LossPredictionNet
 
         return LossPredictionNet(**estimator.get_params(deep=False))
@@ -136,6 +143,7 @@ __all__ = [
     "DRE",
     "EGL",
     "EMOC",
+    "LOSS_PREDICTION",
     "RECOMMENDED_SWITCH",
     "SHORT_NAMES",
     "STRATEGIES",
