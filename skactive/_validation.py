@@ -121,6 +121,19 @@ def check_finite_number(value, name: str, *, positive: bool = False) -> float:
     return float(value)
 
 
+def check_unit_interval(
+    value, name: str, *, low_open: bool = False, high_open: bool = False
+) -> float:
+    """Validate a real parameter in [0, 1], (0, 1], [0, 1) or (0, 1)."""
+    valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    inside = valid and (value > 0.0 if low_open else value >= 0.0)
+    inside = inside and (value < 1.0 if high_open else value <= 1.0)
+    if not inside:
+        interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+    return float(value)
+
+
 def check_positive_int(value, name: str, *, allow_none: bool = False):
     """Validate an integer parameter that must be >= 1 (or None if allowed)."""
     if value is None and allow_none:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import numbers
-import threading
 
 import numpy as np
 import torch
@@ -13,7 +11,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
 from skactive import _torch
-from skactive._validation import check_finite_number
+from skactive._validation import check_finite_number, check_positive_int, check_unit_interval
 from skactive.attacks import _check_pgd_params, pgd_batch
 
 
@@ -80,10 +78,7 @@ class AdversarialTrainingNet(NeuralNetClassifier):
     def initialize(self):
         """Check the attack's parameters, then initialise as skorch does."""
         _check_pgd_params(self.eps, self.step_size, self.n_steps, self.norm, self.clip)
-        fraction = self.adversarial_fraction
-        valid = isinstance(fraction, numbers.Real) and not isinstance(fraction, bool)
-        if not valid or not 0.0 <= fraction <= 1.0:
-            raise ValueError(f"adversarial_fraction must be a number in [0, 1], got {fraction!r}")
+        check_unit_interval(self.adversarial_fraction, "adversarial_fraction")
         return super().initialize()
 
     def train_step_single(self, batch, **fit_params):
@@ -244,29 +239,25 @@ class LossPredictionNet(NeuralNetClassifier):
         """Build the network, then the loss head sized by one dry forward pass."""
         super().initialize_module()
         self._check_loss_params()
-        layers = self._loss_layer_modules()
         sample = getattr(self, "_sample_input", None)
         if sample is None:
             raise ValueError(
                 "LossPredictionNet sizes its loss head from the data: call fit (or "
                 "partial_fit) instead of initialize"
             )
-        with torch.no_grad(), _captured(layers) as outputs:
-            was_training = self.module_.training
-            self.module_.eval()
-            self.module_(to_tensor(sample, device=self.device))
-            self.module_.train(was_training)
-        dims = [_pooled(outputs[i]).shape[1] for i in range(len(layers))]
+        with torch.no_grad(), _torch.evaluation_mode(self.module_):
+            _, features = self._forward_with_levels(
+                lambda: self.module_(to_tensor(sample, device=self.device))
+            )
+        dims = [_pooled(feature).shape[1] for feature in features]
         self.loss_module_ = _LossHead(dims, int(self.loss_dim)).to(self.device)
         return self
 
     def _check_loss_params(self) -> None:
-        _check_positive(self.loss_dim, "loss_dim", integer=True)
+        check_positive_int(self.loss_dim, "loss_dim")
         check_finite_number(self.loss_weight, "loss_weight")
         check_finite_number(self.margin, "margin")
-        fraction = self.detach_after
-        if not isinstance(fraction, numbers.Real) or not 0.0 <= fraction <= 1.0:
-            raise ValueError(f"detach_after must be a number in [0, 1], got {fraction!r}")
+        check_unit_interval(self.detach_after, "detach_after")
         if self.loss_layers is not None and (
             isinstance(self.loss_layers, str) or len(self.loss_layers) == 0
         ):
@@ -274,12 +265,13 @@ class LossPredictionNet(NeuralNetClassifier):
                 f"loss_layers must be a non-empty list of submodule names, got {self.loss_layers!r}"
             )
 
-    def _loss_layer_modules(self) -> list[torch.nn.Module]:
+    def _loss_levels(self) -> list[tuple[torch.nn.Module, str]]:
+        """(submodule, "output" or "input") for each level the head reads."""
         names = self.loss_layers
         if names is None:
             names = getattr(self.module_, "loss_layers", None)
         if names is None:
-            return [_PenultimateInput(_torch.find_layer(self.module_, None))]
+            return [(_torch.find_layer(self.module_, None), "input")]
         named = dict(self.module_.named_modules())
         unknown = [name for name in names if name not in named or not name]
         if unknown:
@@ -287,15 +279,25 @@ class LossPredictionNet(NeuralNetClassifier):
                 f"loss_layers: {unknown} name no submodule of {type(self.module_).__name__}; "
                 f"known names: {sorted(n for n in named if n)}"
             )
-        return [named[name] for name in names]
+        return [(named[name], "output") for name in names]
+
+    def _forward_with_levels(self, forward):
+        """``forward()``'s result and the features of every level, captured in this thread."""
+        levels = self._loss_levels()
+        with contextlib.ExitStack() as stack:
+            captures = [stack.enter_context(_torch.layer_io(layer)) for layer, _ in levels]
+            result = forward()
+        return result, [
+            capture[which] for capture, (_, which) in zip(captures, levels, strict=True)
+        ]
 
     def fit(self, X, y=None, **fit_params):
-        """Check the batch size, then fit as skorch does."""
+        """Remember a row to size the loss head from, then fit as skorch does."""
         self._remember_sample(X)
         return super().fit(X, y, **fit_params)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Check the batch size, then train on as skorch does."""
+        """Remember a row to size the loss head from, then train on as skorch does."""
         self._remember_sample(X)
         return super().partial_fit(X, y, classes=classes, **fit_params)
 
@@ -309,9 +311,7 @@ class LossPredictionNet(NeuralNetClassifier):
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         target = to_tensor(yi, device=self.device).long()
-        with _captured(self._loss_layer_modules()) as outputs:
-            y_pred = self.infer(Xi, **fit_params)
-        features = [outputs[i] for i in range(len(outputs))]
+        y_pred, features = self._forward_with_levels(lambda: self.infer(Xi, **fit_params))
         epoch = len(self.history) - 1
         if epoch >= round(float(self.detach_after) * self.max_epochs):
             features = [f.detach() for f in features]
@@ -328,50 +328,11 @@ class LossPredictionNet(NeuralNetClassifier):
     def predict_loss(self, X, *, batch_size: int | None = None) -> np.ndarray:
         """The head's predicted loss of every row (eval mode), in row order."""
         network = _torch.TorchNetwork(self)
-        layers = self._loss_layer_modules()
 
         def run(nw, x):
-            with _captured(layers) as outputs:
-                nw.module(x)
-            return self.loss_module_([outputs[i] for i in range(len(layers))])
+            _, features = self._forward_with_levels(lambda: nw.module(x))
+            return self.loss_module_(features)
 
         size = batch_size or _torch.default_batch_size(network.device)
         with _torch.evaluation_mode(self.loss_module_):
             return _torch.predict_batches(network, X, run, size)
-
-
-class _PenultimateInput(torch.nn.Module):
-    """Stands for "the input of ``layer``" in :func:`_captured`."""
-
-    def __init__(self, layer: torch.nn.Module):
-        super().__init__()
-        self.layer = layer
-
-
-@contextlib.contextmanager
-def _captured(layers: list[torch.nn.Module]):
-    """Outputs (inputs for :class:`_PenultimateInput`) of ``layers`` in this thread, by position."""
-    outputs: dict[int, torch.Tensor] = {}
-    me = threading.get_ident()
-    handles = []
-    for i, layer in enumerate(layers):
-        use_input = isinstance(layer, _PenultimateInput)
-        target = layer.layer if use_input else layer
-
-        def hook(mod, inputs, output, i=i, use_input=use_input):
-            if threading.get_ident() == me:
-                outputs[i] = inputs[0] if use_input else output
-
-        handles.append(target.register_forward_hook(hook))
-    try:
-        yield outputs
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def _check_positive(value, name: str, *, integer: bool = False) -> None:
-    kind = numbers.Integral if integer else numbers.Real
-    if not isinstance(value, kind) or isinstance(value, bool) or value <= 0:
-        what = "integer" if integer else "number"
-        raise ValueError(f"{name} must be a positive {what}, got {value!r}")

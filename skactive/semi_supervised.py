@@ -12,7 +12,6 @@ unlabeled data at model training", ICPR 2020.
 
 from __future__ import annotations
 
-import numbers
 import time
 
 import numpy as np
@@ -25,7 +24,7 @@ from skorch.utils import to_tensor
 
 from skactive import _torch
 from skactive._unlabeled import UNLABELED
-from skactive._validation import check_finite_number, check_positive_int
+from skactive._validation import check_finite_number, check_positive_int, check_unit_interval
 from skactive.nets import per_row_loss
 from skactive.pretraining import load_pretrained
 
@@ -107,9 +106,7 @@ def _check_lp_input(features, y, k, alpha, gamma, max_iter, knn):
     check_positive_int(k, "k")
     if k >= len(features):
         raise ValueError(f"k ({k}) must be smaller than the number of rows ({len(features)})")
-    valid = isinstance(alpha, numbers.Real) and not isinstance(alpha, bool)
-    if not valid or not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    check_unit_interval(alpha, "alpha", low_open=True, high_open=True)
     check_finite_number(gamma, "gamma", positive=True)
     check_positive_int(max_iter, "max_iter")
     if knn not in KNN_BACKENDS:
@@ -331,10 +328,7 @@ class LabelPropagationNet(NeuralNetClassifier):
     def _check_lp_params(self) -> None:
         check_positive_int(self.lp_every, "lp_every")
         check_positive_int(self.max_unlabeled, "max_unlabeled", allow_none=True)
-        fraction = self.unlabeled_fraction
-        valid = isinstance(fraction, numbers.Real) and not isinstance(fraction, bool)
-        if not valid or not 0.0 < fraction <= 1.0:
-            raise ValueError(f"unlabeled_fraction must be a number in (0, 1], got {fraction!r}")
+        check_unit_interval(self.unlabeled_fraction, "unlabeled_fraction", low_open=True)
         if self.train_split is not None:
             raise ValueError(
                 "train_split must be None for LabelPropagationNet: a validation split would "
