@@ -33,6 +33,7 @@ def simulate(
     stopping=None,
     stop_set=None,
     stop_early: bool = True,
+    scoring: dict | None = None,
 ) -> list[dict]:
     """Drive ``learner`` over a pool whose labels are known (the oracle).
 
@@ -67,6 +68,11 @@ def simulate(
     stop_early : bool, default=True
         End the campaign when the criterion says stop; ``False`` runs to
         the budget anyway, to measure the accuracy stopping would give up.
+    scoring : dict of str to callable, default=None
+        Further scores recorded each round next to accuracy, each called
+        as ``scorer(learner, X_test, y_test)`` (scikit-learn's scorer
+        signature), e.g. ``{"robust_accuracy":
+        robust_accuracy_scorer(eps=0.1)}`` from :mod:`skactive.metrics`.
 
     Returns
     -------
@@ -74,7 +80,9 @@ def simulate(
         One per evaluation (round 0 is the initial fit) with ``round``,
         ``n_labeled`` (labels paid for), ``n_training_rows`` (incl. twins
         and pseudo-labels), ``accuracy``, ``select_seconds`` and
-        ``fit_seconds``.
+        ``fit_seconds``, plus one key per ``scoring`` entry. A learner with
+        ``semi_supervised=True`` gets the pool as its first fit's
+        unlabelled rows.
     """
     check_positive_int(n_rounds, "n_rounds")
     check_positive_int(batch_size, "batch_size")
@@ -83,8 +91,9 @@ def simulate(
         rows = np.random.RandomState(0).permutation(len(X_pool))[:1000]
         stop_set = np.asarray(X_pool)[np.sort(rows)]
     start = time.perf_counter()
-    learner.fit(X_init, y_init)
-    records = [_record(learner, X_test, y_test, 0, 0.0, time.perf_counter() - start)]
+    unlabeled = X_pool if learner.get_params().get("semi_supervised") else None
+    learner.fit(X_init, y_init, unlabeled=unlabeled)
+    records = [_record(learner, X_test, y_test, 0, 0.0, time.perf_counter() - start, scoring)]
     remaining = np.arange(len(X_pool))
     for round_ in tqdm(range(1, n_rounds + 1), desc=description, disable=not progress, leave=False):
         if len(remaining) < batch_size:
@@ -96,7 +105,9 @@ def simulate(
         learner.teach(X_pool[chosen], y_pool[chosen])
         fit_seconds = time.perf_counter() - start
         remaining = np.setdiff1d(remaining, chosen, assume_unique=True)
-        records.append(_record(learner, X_test, y_test, round_, select_seconds, fit_seconds))
+        records.append(
+            _record(learner, X_test, y_test, round_, select_seconds, fit_seconds, scoring)
+        )
         if stopping is not None:
             records[-1]["stop"] = stopping.update(learner, stop_set)
             if records[-1]["stop"] and stop_early:
@@ -145,9 +156,13 @@ def stopping_summary(records: Sequence[dict]) -> list[dict]:
     return rows
 
 
-def _record(learner, X_test, y_test, round_, select_seconds, fit_seconds) -> dict:
+def _record(learner, X_test, y_test, round_, select_seconds, fit_seconds, scoring) -> dict:
     X, _, _ = learner.training_set(include_pseudo=True)
+    extra = {
+        name: float(scorer(learner, X_test, y_test)) for name, scorer in (scoring or {}).items()
+    }
     return {
+        **extra,
         "round": round_,
         "n_labeled": len(learner.y_labeled_),
         "n_training_rows": len(X),

@@ -85,3 +85,33 @@ def test_command_line(tmp_path, capsys):
         rows = list(csv.DictReader(handle))
     assert {r["strategy"] for r in rows} == {"random", "margin"}
     assert len(rows) == 2 * 3
+
+
+def test_simulate_records_robust_accuracy_and_feeds_a_semi_supervised_learner(digits_split):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.semi_supervised import SelfTrainingClassifier
+
+    from skactive.metrics import robust_accuracy_scorer
+
+    X_init, y_init, X_pool, y_pool, X_test, y_test = digits_split
+    learner = ActiveLearner(tiny_net(max_epochs=3), RandomSampling(), random_state=0)
+    scoring = {
+        "robust_0": robust_accuracy_scorer(eps=0.0),
+        "robust": robust_accuracy_scorer(eps=0.1),
+    }
+    records = simulate(
+        learner, X_init, y_init, X_pool, y_pool, X_test, y_test,
+        n_rounds=1, batch_size=10, progress=False, scoring=scoring,
+    )  # fmt: skip
+    for r in records:
+        assert r["robust_0"] == r["accuracy"]  # eps 0: the clean rows
+        assert r["robust"] <= r["accuracy"]
+    flat = [a.reshape(len(a), -1) for a in (X_init, X_pool, X_test)]
+    semi = ActiveLearner(
+        SelfTrainingClassifier(LogisticRegression(max_iter=300)), semi_supervised=True
+    )
+    simulate(
+        semi, flat[0], y_init, flat[1], y_pool, flat[2], y_test,
+        n_rounds=1, batch_size=10, progress=False,
+    )  # fmt: skip
+    assert len(semi.estimator_.transduction_) == len(X_init) + len(X_pool)
