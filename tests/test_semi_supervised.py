@@ -354,6 +354,12 @@ def test_pretraining_history_and_bad_input(digits_split):
         pretrain_deepcluster(LogisticRegression(), X_pool[:100])
     with pytest.raises(ValueError, match="n_epochs must be"):
         pretrain_deepcluster(tiny_net(), X_pool[:100], n_epochs=0)
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        pretrain_deepcluster(tiny_net(), X_pool[:100], lr=0.0)
+    sgd = pretrain_deepcluster(
+        tiny_net(), X_pool[:100], n_clusters=5, n_epochs=1, optimizer=torch.optim.SGD, lr=0.05
+    )
+    assert dict(sgd.callbacks)["pretrained_weights"].history[0]["loss"] > 0
 
 
 def test_weights_of_another_architecture_are_refused(pretrained, digits_split):
