@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from skactive import _cli
 from skactive.experiments import (
     DATASETS,
+    PRETRAINING_OPTIMIZERS,
     QUICK,
     ExperimentConfig,
     render_reports,
@@ -99,6 +100,11 @@ def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
         action="store_true",
         help="start every net from DeepCluster weights pretrained on the pool",
     )
+    parser.add_argument(
+        "--pretrain-optimizer",
+        choices=sorted(PRETRAINING_OPTIMIZERS),
+        help="DeepCluster's optimizer: the net's own (default) or SGD 0.05 as in the original",
+    )
     parser.add_argument("--threads", type=_cli.positive_int, help="torch threads")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -123,6 +129,7 @@ def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
         ("robust_rows", "robust_rows"),
         ("robust_every", "robust_every"),
         ("adversarial_eps", "adversarial_eps"),
+        ("pretrain_optimizer", "pretrain_optimizer"),
     ]:
         if getattr(args, name) is not None:
             settings[attr] = getattr(args, name)

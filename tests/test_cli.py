@@ -92,6 +92,7 @@ RUNNER_CASES = {
     "robust eps not a number": (["--robust-eps", "a"], "--robust-eps"),
     "robust every zero": (["--robust-every", "0"], "--robust-every"),
     "adversarial eps zero": (["--adversarial-eps", "0"], "adversarial_eps"),
+    "unknown pretraining optimizer": (["--pretrain-optimizer", "lbfgs"], "--pretrain-optimizer"),
     "semi-supervised and adversarial": (
         ["--semi-supervised", "--adversarial-training"],
         "semi_supervised",

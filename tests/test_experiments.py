@@ -153,10 +153,13 @@ def test_runner_semi_supervised_and_pretrained_nets(tmp_path, monkeypatch):
         epochs=2,
         semi_supervised=True,
         pretrain=True,
+        pretrain_optimizer="sgd",
     )
     results = run_experiments(config)
     assert [r["round"] for r in read_results(results)] == [0, 1]
     assert list((tmp_path / "pretrained").iterdir())  # DeepCluster ran once and was cached
+    with pytest.raises(ValueError, match="pretrain_optimizer must be one of"):
+        _config(tmp_path, pretrain_optimizer="lbfgs").validate()
     learning_loss = _config(tmp_path / "ll", strategies=("learning_loss",), seeds=(0,), budget=40)
     assert [r["strategy"] for r in read_results(run_experiments(learning_loss))] == [
         "learning_loss",
