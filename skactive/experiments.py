@@ -243,6 +243,12 @@ PRETRAINING_OPTIMIZERS = {
     "sgd": dict(
         optimizer=functools.partial(torch.optim.SGD, momentum=0.9, weight_decay=1e-5), lr=0.05
     ),
+    # The original DeepCluster's optimizer and its sampler, equal rows per cluster.
+    "sgd_balanced": dict(
+        optimizer=functools.partial(torch.optim.SGD, momentum=0.9, weight_decay=1e-5),
+        lr=0.05,
+        balanced_clusters=True,
+    ),
 }
 
 

@@ -95,6 +95,7 @@ def pretrain_deepcluster(
     reinit_head: bool = False,
     optimizer=None,
     lr: float | None = None,
+    balanced_clusters: bool = False,
     random_state=None,
 ) -> NeuralNet:
     """Pretrain ``net``'s layers on unlabelled rows; return an unfitted clone that starts from them.
@@ -134,6 +135,10 @@ def pretrain_deepcluster(
         None: the net's ``optimizer``.
     lr : float, default=None
         None: the net's ``lr``.
+    balanced_clusters : bool, default=False
+        Draw each epoch's rows equally from every cluster (the original
+        DeepCluster's sampler, which guards against collapse); False draws
+        rows uniformly, as Siméoni et al. do.
     random_state : int or None, default=None
         Seeds torch, the subset and k-means.
 
@@ -174,6 +179,7 @@ def pretrain_deepcluster(
             reinit_head,
             rng,
             lambda params: make_optimizer(params, lr=rate),
+            balanced_clusters,
         )
     state = {
         name: value.detach().clone().cpu()
@@ -198,7 +204,9 @@ def _replace(module: torch.nn.Module, name: str, layer: torch.nn.Module) -> None
     setattr(parent, attr, layer)
 
 
-def _deepcluster_epochs(worker, X, head_spec, n_epochs, kmeans_max_iter, reinit, rng, optimizer_of):
+def _deepcluster_epochs(
+    worker, X, head_spec, n_epochs, kmeans_max_iter, reinit, rng, optimizer_of, balanced
+):
     head_name, head, k = head_spec
     module = worker.module_
     device = next(module.parameters()).device
@@ -217,7 +225,7 @@ def _deepcluster_epochs(worker, X, head_spec, n_epochs, kmeans_max_iter, reinit,
         assignment = kmeans.fit_predict(features)
         if reinit and epoch > 0:
             cluster_head.reset_parameters()
-        loss = _train_epoch(network, optimizer, X, assignment, batch, rng)
+        loss = _train_epoch(network, optimizer, X, assignment, batch, rng, balanced)
         history.append(
             {
                 "epoch": epoch,
@@ -233,10 +241,10 @@ def _deepcluster_epochs(worker, X, head_spec, n_epochs, kmeans_max_iter, reinit,
     return history
 
 
-def _train_epoch(network, optimizer, X, targets, batch: int, rng) -> float:
+def _train_epoch(network, optimizer, X, targets, batch: int, rng, balanced: bool) -> float:
     module = network.module
     module.train()
-    order = rng.permutation(len(X))
+    order = _balanced_order(targets, rng) if balanced else rng.permutation(len(X))
     n_batches = max(len(X) // batch, 1)  # drop the last incomplete batch
     total = 0.0
     for b in range(n_batches):
@@ -250,3 +258,15 @@ def _train_epoch(network, optimizer, X, targets, batch: int, rng) -> float:
         total += float(loss.detach())
     module.eval()
     return total / n_batches
+
+
+def _balanced_order(targets: np.ndarray, rng) -> np.ndarray:
+    """As many rows as ``targets``, equally many from each non-empty cluster, shuffled.
+
+    The original DeepCluster's ``UnifLabelSampler``: without it, one growing
+    cluster can take over and the features collapse.
+    """
+    clusters = [np.flatnonzero(targets == c) for c in np.unique(targets)]
+    per_cluster = int(np.ceil(len(targets) / len(clusters)))
+    drawn = [rng.choice(rows, per_cluster, replace=len(rows) < per_cluster) for rows in clusters]
+    return rng.permutation(np.concatenate(drawn))[: len(targets)]

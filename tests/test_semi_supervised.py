@@ -362,6 +362,16 @@ def test_pretraining_history_and_bad_input(digits_split):
     assert dict(sgd.callbacks)["pretrained_weights"].history[0]["loss"] > 0
 
 
+def test_balanced_cluster_order_draws_every_cluster_equally():
+    from skactive.pretraining import _balanced_order
+
+    targets = np.array([0] * 90 + [1] * 9 + [2])
+    order = _balanced_order(targets, np.random.RandomState(0))
+    assert len(order) == 100
+    counts = np.bincount(targets[order], minlength=3)
+    assert counts.max() - counts.min() <= 2  # equal up to the rounding of 100 / 3
+
+
 def test_weights_of_another_architecture_are_refused(pretrained, digits_split):
     X_init, y_init, *_ = digits_split
     state = dict(pretrained.callbacks)["pretrained_weights"].state_dict
