@@ -9,6 +9,7 @@ deep active learning: Using unlabeled data at model training", ICPR 2020.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -219,6 +220,11 @@ def _deepcluster_epochs(
     for epoch in range(n_epochs):
         start = time.perf_counter()
         features = _torch.embed(network, X)
+        if not np.isfinite(features).all():
+            raise ValueError(
+                f"DeepCluster diverged: the features are not finite after {epoch} epochs; "
+                "lower lr (or use the net's optimizer)"
+            )
         norms = np.linalg.norm(features, axis=1, keepdims=True)
         features = features / np.where(norms > 0, norms, 1.0)
         kmeans = KMeans(k, n_init=1, max_iter=kmeans_max_iter, random_state=rng.randint(2**31 - 1))
@@ -238,6 +244,15 @@ def _deepcluster_epochs(
         )
         previous = assignment
     _replace(module, head_name, head)
+    n_used = len(np.unique(previous))
+    if n_used < max(2, k // 10):
+        warnings.warn(
+            f"DeepCluster collapsed: the last epoch's k-means used {n_used} of {k} clusters, "
+            "so the pretrained features no longer separate rows; lower lr (or use the "
+            "net's optimizer) and check the history's nmi_to_previous",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     return history
 
 

@@ -390,3 +390,17 @@ def test_a_warm_learner_propagates_on_each_refit(digits_split):
     learner.teach(X_pool[idx], y_pool[idx])
     assert len(learner.estimator_.lp_history_) == 3  # the warm refit propagated again
     assert len(learner.estimator_.history) == 12  # and trained on: 6 + 6 epochs
+
+
+def test_a_collapsed_pretraining_warns(digits_split):
+    X_pool = digits_split[2]
+    with pytest.warns(RuntimeWarning, match="DeepCluster collapsed"):
+        pretrain_deepcluster(
+            tiny_net(), X_pool[:200], n_clusters=10, n_epochs=4, optimizer=torch.optim.SGD,
+            lr=10.0, random_state=0,
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="DeepCluster diverged"):
+        pretrain_deepcluster(
+            tiny_net(), X_pool[:200], n_clusters=10, n_epochs=4, optimizer=torch.optim.SGD,
+            lr=1e4, random_state=0,
+        )  # fmt: skip
