@@ -239,7 +239,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if not isinstance(self.semi_supervised, bool | np.bool_):
             raise TypeError(f"semi_supervised must be True or False, got {self.semi_supervised!r}")
         if unlabeled is None:
-            return UnlabeledPool(np.empty((0, *row_shape))) if self.semi_supervised else None
+            return None
         if not self.semi_supervised:
             raise ValueError(
                 "unlabeled rows were given to fit but semi_supervised=False; set "

@@ -24,7 +24,12 @@ from skorch.utils import to_tensor
 
 from skactive import _torch
 from skactive._unlabeled import UNLABELED
-from skactive._validation import check_finite_number, check_positive_int, check_unit_interval
+from skactive._validation import (
+    check_finite_number,
+    check_positive_int,
+    check_rows,
+    check_unit_interval,
+)
 from skactive.nets import per_row_loss
 from skactive.pretraining import load_pretrained
 
@@ -95,11 +100,9 @@ def label_propagation(
 
 
 def _check_lp_input(features, y, k, alpha, gamma, max_iter, knn):
-    features = np.asarray(features, dtype=np.float64)
+    features = np.asarray(check_rows(features, name="features"), dtype=np.float64)
     if features.ndim != 2:
         raise ValueError(f"features must be 2-D (n_rows, n_features), got shape {features.shape}")
-    if not np.isfinite(features).all():
-        raise ValueError("features contain NaN or infinity")
     y = np.asarray(y)
     if y.shape != (len(features),):
         raise ValueError(f"y must have shape ({len(features)},), got {y.shape}")
@@ -120,10 +123,10 @@ def _check_lp_input(features, y, k, alpha, gamma, max_iter, knn):
 def _neighbours(points: np.ndarray, k: int, knn: str) -> tuple[np.ndarray, np.ndarray]:
     """(indices, cosine similarities) of each unit row's ``k`` nearest others."""
     n_search = k + 1
-    if knn == "faiss" or (knn == "auto" and _faiss() is not None):
-        faiss = _faiss()
-        if faiss is None:
-            raise ImportError("knn='faiss' needs faiss-cpu: pip install 'skactive[faiss]'")
+    faiss = None if knn == "sklearn" else _faiss()
+    if knn == "faiss" and faiss is None:
+        raise ImportError("knn='faiss' needs faiss-cpu: pip install 'skactive[faiss]'")
+    if faiss is not None:
         index = faiss.IndexFlatIP(points.shape[1])
         index.add(np.ascontiguousarray(points, dtype=np.float32))
         similarity, indices = index.search(np.ascontiguousarray(points, dtype=np.float32), n_search)
