@@ -16,6 +16,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+#: numpy.memmap modes whose mapping always shows the file's bytes.
+_SHARED_MODES = ("r", "r+", "w+")
+
 
 def chunk_slices(n_rows: int, chunk_size: int) -> Iterator[slice]:
     """Yield consecutive slices of at most ``chunk_size`` rows covering ``n_rows``."""
@@ -50,15 +53,22 @@ def take_rows(X, indices) -> np.ndarray:
         if location is not None:
             return _read_from_file(X, indices, *location)
     if len(indices) and np.all(np.diff(indices) == 1):
-        # A contiguous range reads as one slice instead of a gather.
-        return np.asarray(X[indices[0] : indices[-1] + 1])
-    return np.asarray(X[indices])
+        # A contiguous range reads as one slice instead of a gather; a view of
+        # a reversed or flipped pool has negative strides, which torch refuses.
+        return np.ascontiguousarray(X[indices[0] : indices[-1] + 1])
+    return np.ascontiguousarray(X[indices])
 
 
 def _file_location(X: np.memmap):
-    """(file name, byte offset of ``X[0]``) of a C-contiguous memmap, else None."""
+    """(file name, byte offset of ``X[0]``) of a C-contiguous memmap, else None.
+
+    None too for a copy-on-write mapping (``mode="c"``): the values it shows
+    may differ from the bytes on disk, so it is read through the mapping.
+    """
     mapping, filename = getattr(X, "_mmap", None), getattr(X, "filename", None)
     if mapping is None or filename is None or not X.flags.c_contiguous or X.ndim == 0:
+        return None
+    if getattr(X, "mode", None) not in _SHARED_MODES:
         return None
     try:
         map_start = np.frombuffer(mapping, dtype=np.uint8).ctypes.data

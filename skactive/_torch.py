@@ -116,7 +116,7 @@ class TorchNetwork:
         """Pool rows -> a tensor on the module's device, in its dtype."""
         if self.transform is not None:
             X_chunk = self.transform(X_chunk)
-        return torch.as_tensor(np.asarray(X_chunk), dtype=self.dtype, device=self.device)
+        return as_tensor(X_chunk, dtype=self.dtype, device=self.device)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Forward pass returning logits, differentiable with respect to ``x``.
@@ -148,6 +148,20 @@ class TorchNetwork:
         if self.outputs_probabilities:
             out = torch.log(out.clamp_min(torch.finfo(out.dtype).tiny))
         return out
+
+
+def as_tensor(rows, *, dtype=None, device=None) -> torch.Tensor:
+    """``rows`` as a tensor on ``device``, whatever their memory layout.
+
+    ``torch.as_tensor`` refuses numpy arrays with negative strides (``X[::-1]``,
+    ``np.flip``); those, and other non-contiguous rows, are copied first. So
+    are read-only rows (the learner hands strategies read-only views), which
+    a tensor sharing their memory could otherwise write to.
+    """
+    rows = np.ascontiguousarray(rows)
+    if not rows.flags.writeable:
+        rows = rows.copy()
+    return torch.as_tensor(rows, dtype=dtype, device=device)
 
 
 def find_network(estimator, *, what: str = "this strategy") -> TorchNetwork:

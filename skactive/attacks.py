@@ -106,7 +106,7 @@ def deepfool(
         logits_fn, module = model, model
 
         def to_input(rows):
-            return torch.as_tensor(np.asarray(rows), dtype=param.dtype, device=param.device)
+            return _torch.as_tensor(rows, dtype=param.dtype, device=param.device)
     else:
         network = model
         if not isinstance(network, _torch.TorchNetwork):
@@ -456,7 +456,7 @@ def _attack_target(model):
         param = next(model.parameters())
 
         def to_input(rows):
-            return torch.as_tensor(np.asarray(rows), dtype=param.dtype, device=param.device)
+            return _torch.as_tensor(rows, dtype=param.dtype, device=param.device)
 
         return model, to_input, model, None
     network = _torch.find_network(model, what="the attack")

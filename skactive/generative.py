@@ -228,7 +228,7 @@ class ContentOrderedBatches:
         # Within a batch too, rows go in content order: batch norm sums them.
         rows = self._by_content[np.sort(self._order[self._next : self._next + self.size])]
         self._next += self.size
-        return torch.as_tensor(np.asarray(self.X[rows]), dtype=torch.float32, device=self.device)
+        return _torch.as_tensor(self.X[rows], dtype=torch.float32, device=self.device)
 
 
 def _content_order(X) -> np.ndarray:

@@ -40,6 +40,35 @@ def test_memmap_rows_equal_plain_indexing(npy_pool):
         take_rows(X, np.array([5000]))
 
 
+def test_a_copy_on_write_memmap_is_scored_from_the_values_it_shows(npy_pool, digits_split):
+    # mode="c" keeps writes in memory: the file still holds the old bytes.
+    path, data = npy_pool
+    shown = np.load(path, mmap_mode="c")
+    shown /= 255
+    assert_array_equal(take_rows(shown, np.array([3, 1, 2])), data[[3, 1, 2]] / 255)
+    assert_array_equal(take_rows(shown[100:], np.arange(5)), data[100:105] / 255)
+    X_init, y_init, X_pool, *_ = digits_split
+    learner = ActiveLearner(tiny_net(max_epochs=2), random_state=0).fit(X_init, y_init)
+    on_disk = path.with_name("scaled.npy")
+    np.save(on_disk, X_pool * 255)
+    scaled = np.load(on_disk, mmap_mode="c")
+    scaled /= 255
+    strategy = EntropySampling()
+    strategy.select(learner, scaled, 5)
+    reference = EntropySampling()
+    reference.select(learner, np.asarray(scaled), 5)
+    np.testing.assert_allclose(strategy.scores_, reference.scores_, rtol=1e-5)
+
+
+def test_reversed_and_flipped_pools_are_read_in_order(npy_pool):
+    _, data = npy_pool
+    for view in (data[::-1], np.flip(data, axis=-1)):
+        rows = take_rows(view, slice(0, 10))
+        assert rows.flags.c_contiguous
+        assert_array_equal(rows, view[:10])
+        assert torch.equal(torch.as_tensor(rows), torch.as_tensor(np.array(view[:10])))
+
+
 def test_scanning_a_memmap_keeps_memory_flat(tmp_path):
     path = tmp_path / "big.npy"
     big = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(50_000, 1024))

@@ -150,7 +150,7 @@ class DiscriminativeAL(QueryStrategy):
 
     def _fit_and_score(self, labeled, unlabeled, device, seed) -> tuple[np.ndarray, int]:
         """Train a fresh discriminator; return P(unlabelled) of ``unlabeled`` and its epochs."""
-        X = torch.as_tensor(
+        X = _torch.as_tensor(
             np.concatenate([labeled, unlabeled]), dtype=torch.float32, device=device
         )
         y = torch.cat([torch.zeros(len(labeled)), torch.ones(len(unlabeled))]).long().to(device)

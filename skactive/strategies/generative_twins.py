@@ -157,7 +157,7 @@ def _reconstruct(vae, X, device) -> np.ndarray:
     parts = []
     with torch.no_grad():
         for rows in chunk_slices(len(X), 256):
-            x = torch.as_tensor(np.asarray(X[rows]), dtype=torch.float32, device=device)
+            x = _torch.as_tensor(X[rows], dtype=torch.float32, device=device)
             parts.append(vae(x)[0].cpu().numpy())
     return np.concatenate(parts)
 

@@ -205,7 +205,7 @@ class VAAL(QueryStrategy):
         parts = []
         with torch.no_grad():
             for rows in chunk_slices(len(pool), size):
-                x = torch.as_tensor(pool[rows], dtype=torch.float32, device=device)
+                x = _torch.as_tensor(pool[rows], dtype=torch.float32, device=device)
                 _, mu, _ = vae(x)
                 parts.append(torch.sigmoid(discriminator(mu)).squeeze(1).double().cpu())
         return torch.cat(parts).numpy() if parts else np.empty(0)
