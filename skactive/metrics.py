@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from skactive import _torch
+from skactive._validation import check_positive_int, check_rows
 from skactive.attacks import _attack_target, _label_indices, fgsm, pgd
 
 _ATTACKS = ("pgd", "fgsm")
@@ -22,7 +23,7 @@ def robust_accuracy(
     step_size: float | None = None,
     norm: float = np.inf,
     random_start: bool = True,
-    clip=(0.0, 1.0),
+    clip="auto",
     random_state=None,
     batch_size: int | None = None,
 ) -> float:
@@ -51,8 +52,15 @@ def robust_accuracy(
     step_size : float, default=None
     norm : {inf, 2}, default=inf
     random_start : bool, default=True
-    clip : (float, float) or None, default=(0.0, 1.0)
-        Valid input range; None for inputs that are not bounded.
+    clip : "auto", (float, float) or None, default="auto"
+        Bounds of the *network's inputs*: every adversarial input is
+        clipped into them. ``"auto"`` is ``(0, 1)`` (image pixels) when the
+        network receives the rows of ``X`` as they are, and ``None`` (no
+        clipping) when earlier ``Pipeline`` steps transform them (a
+        ``StandardScaler``'s outputs are not bounded by 0 and 1). Pass
+        bounds in the network's input space, or ``None`` for unbounded
+        inputs. With ``eps=0`` and ``"auto"`` the result is the clean
+        accuracy.
     random_state : int, RandomState instance or None, default=None
     batch_size : int, default=None
 
@@ -62,6 +70,11 @@ def robust_accuracy(
     """
     if attack not in _ATTACKS:
         raise ValueError(f"attack must be one of {_ATTACKS}, got {attack!r}")
+    check_positive_int(n_steps, "n_steps")
+    if isinstance(clip, str):
+        if clip != "auto":
+            raise ValueError(f"clip must be 'auto', None or a pair (low, high), got {clip!r}")
+        clip = _auto_clip(estimator, X)
     if attack == "fgsm":
         adversarial = fgsm(estimator, X, y, eps=eps, norm=norm, clip=clip, batch_size=batch_size)
     else:
@@ -88,10 +101,27 @@ def robust_accuracy(
     size = batch_size or _torch.default_batch_size(device)
     with _torch.evaluation_mode(module), torch.no_grad():
         for start in range(0, len(adversarial), size):
-            x = torch.as_tensor(adversarial[start : start + size], dtype=dtype, device=device)
+            x = _torch.as_tensor(adversarial[start : start + size], dtype=dtype, device=device)
             predicted = logits_fn(x).argmax(dim=1).cpu().numpy()
             correct += int((predicted == targets[start : start + size]).sum())
     return correct / len(adversarial)
+
+
+def _auto_clip(estimator, X):
+    """(0, 1) when the network's inputs are the rows themselves, else None.
+
+    Decided on the first rows: a pipeline step that only casts the dtype
+    (:class:`~skactive.preprocessing.AsType`) keeps them, a scaler does not.
+    """
+    if isinstance(estimator, torch.nn.Module):
+        return (0.0, 1.0)
+    transform = _torch.find_network(estimator, what="robust_accuracy").transform
+    if transform is None:
+        return (0.0, 1.0)
+    probe = np.asarray(check_rows(X, name="X")[:8], dtype=np.float64)
+    moved = np.asarray(transform(probe), dtype=np.float64)
+    same = moved.shape == probe.shape and np.allclose(moved, probe, rtol=1e-6, atol=1e-6)
+    return (0.0, 1.0) if same else None
 
 
 def robust_accuracy_scorer(*, eps: float, **attack_params):

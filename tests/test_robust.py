@@ -172,3 +172,38 @@ def test_dre_refuses_bad_bins():
     model = FixedProba(np.full((5, 2), 0.5)).fit(np.zeros((2, 1)), [0, 1])
     with pytest.raises(ValueError, match="n_bins"):
         DRE(n_bins=0).select(model, np.arange(5.0)[:, None], 2)
+
+
+def test_eps_zero_is_the_clean_accuracy_behind_a_scaler(digits_split):
+    # The default clip bounds pixels; behind a StandardScaler the net's inputs
+    # are not pixels, and clipping them to [0, 1] would change the predictions.
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    X_init, y_init, X_pool, y_pool, X_test, y_test = digits_split
+    flat = FunctionTransformer(lambda X: X.reshape(len(X), -1))
+    scaled = FunctionTransformer(lambda X: X.reshape(len(X), 1, 8, 8))
+    pipe = make_pipeline(flat, StandardScaler(), scaled, tiny_net(max_epochs=10))
+    learner = ActiveLearner(pipe, random_state=0).fit(
+        np.concatenate([X_init, X_pool]), np.concatenate([y_init, y_pool])
+    )
+    clean = learner.score(X_test, y_test)
+    assert robust_accuracy(learner, X_test, y_test, eps=0.0, n_steps=1) == pytest.approx(clean)
+    scorer = robust_accuracy_scorer(eps=0.0, n_steps=1)
+    assert scorer(learner, X_test, y_test) == pytest.approx(clean)
+    # The old default, clipping the scaled inputs, gives another number.
+    clipped = robust_accuracy(learner, X_test, y_test, eps=0.0, n_steps=1, clip=(0.0, 1.0))
+    assert clipped != pytest.approx(clean)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"n_steps": 0}, "n_steps must be a positive integer, got 0"),
+        ({"clip": "pixels"}, "clip must be 'auto', None or a pair"),
+    ],
+)
+def test_bad_robust_accuracy_parameters(trained, params, message):
+    net, X, y = trained
+    with pytest.raises(ValueError, match=message):
+        robust_accuracy(net, X, y, eps=0.1, **params)
