@@ -477,12 +477,14 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if round_seed is not None and "random_state" in strategy.get_params():
             strategy.set_params(random_state=round_seed)
         start = time.perf_counter()
+        # Read-only views: a strategy that normalises in place must not rewrite
+        # the oracle's rows (or the caller's pool) for every later refit.
         indices = strategy.select(
             self.estimator_,
-            X_pool,
+            _read_only(X_pool),
             n,
-            X_labeled=self.X_labeled_,
-            y_labeled=self._encode(self.y_labeled_, name="y"),
+            X_labeled=_read_only(self.X_labeled_),
+            y_labeled=_read_only(self._encode(self.y_labeled_, name="y")),
         )
         seconds = time.perf_counter() - start
         extras = strategy.extras_
@@ -842,6 +844,15 @@ def _fingerprint(value):
         if isinstance(value, dict):
             return tuple((k, _fingerprint(v)) for k, v in value.items())
         return ("object", id(value))
+
+
+def _read_only(rows):
+    """A view of ``rows`` that refuses writes (other pools pass as they are)."""
+    if not isinstance(rows, np.ndarray):
+        return rows
+    view = rows.view()
+    view.flags.writeable = False
+    return view
 
 
 def _base_seed(random_state) -> int | None:

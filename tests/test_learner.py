@@ -349,3 +349,31 @@ def test_bad_constructor_values_fail_in_fit(blobs):
         ActiveLearner(LogisticRegression(), warm_start="yes").fit(X, y)
     with pytest.raises(ValueError, match=r"y has labels \[1\] not listed in classes"):
         ActiveLearner(LogisticRegression(), classes=[0]).fit(X, y)
+
+
+class _NormalisesInPlace(EntropySampling):
+    """Scales the rows it is given in place, as a careless strategy might."""
+
+    def select(self, estimator, X_pool, n, *, X_labeled=None, y_labeled=None):
+        X_labeled /= np.abs(X_labeled).max()
+        return super().select(estimator, X_pool, n, X_labeled=X_labeled, y_labeled=y_labeled)
+
+
+class _ScalesThePool(EntropySampling):
+    def select(self, estimator, X_pool, n, **labeled):
+        X_pool *= 2
+        return super().select(estimator, X_pool, n, **labeled)
+
+
+@pytest.mark.parametrize("strategy", [_NormalisesInPlace(), _ScalesThePool()])
+def test_a_strategy_cannot_rewrite_the_labelled_rows_or_the_pool(blobs, strategy):
+    X, y = blobs
+    X = X * 10
+    learner = ActiveLearner(LogisticRegression(), strategy, random_state=0).fit(X[:20], y[:20])
+    before = pickle.dumps(learner)
+    pool = X[20:].copy()
+    with pytest.raises(ValueError, match="read-only"):
+        learner.query(pool, 3)
+    assert pickle.dumps(learner) == before
+    assert_array_equal(learner.X_labeled_, X[:20])
+    assert_array_equal(pool, X[20:])
