@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
 
-from skactive import QueryStrategy
+from skactive import QueryStrategy, _torch
 from skactive.strategies import (
     BALD,
     DFAL,
@@ -111,6 +112,107 @@ class _WrongLength(QueryStrategy):
 
     def _score(self, model, X_chunk):
         return np.zeros(len(X_chunk) - 1)
+
+
+class _Entropy(QueryStrategy):
+    """A correct strategy, the base of the broken ones below."""
+
+    def __init__(self, threshold=0.5, random_state=None):
+        self.threshold = threshold
+        self.random_state = random_state
+
+    def _validate_params_before_select(self):
+        if not isinstance(self.threshold, float):
+            raise ValueError(f"threshold must be a float, got {self.threshold!r}")
+
+    def _prepare(self, estimator):
+        return _torch.find_network(estimator, what="test")
+
+    def _score(self, network, X_chunk):
+        logits = _torch.predict_logits(network, X_chunk)
+        log_proba = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+        return -(np.exp(log_proba) * log_proba).sum(axis=1)
+
+
+class _ChangesItsParameters(_Entropy):
+    """Broken on purpose: select rewrites its own parameter."""
+
+    def select(self, estimator, X_pool, n, **labeled):
+        self.threshold = 0.25
+        return super().select(estimator, X_pool, n, **labeled)
+
+
+class _TunesTheNet(_Entropy):
+    """Broken on purpose: select sets the estimator's max_epochs."""
+
+    def select(self, estimator, X_pool, n, **labeled):
+        estimator.set_params(max_epochs=1)
+        return super().select(estimator, X_pool, n, **labeled)
+
+
+class _NormalisesInPlace(_Entropy):
+    """Broken on purpose: scales the labelled rows in place when it can."""
+
+    def select(self, estimator, X_pool, n, *, X_labeled=None, y_labeled=None):
+        if X_labeled is not None and X_labeled.flags.writeable:
+            X_labeled /= 2
+        return super().select(estimator, X_pool, n, X_labeled=X_labeled, y_labeled=y_labeled)
+
+
+class _LeavesGradOff(_Entropy):
+    """Broken on purpose: switches autograd off for good."""
+
+    def select(self, estimator, X_pool, n, **labeled):
+        torch.set_grad_enabled(False)
+        return super().select(estimator, X_pool, n, **labeled)
+
+
+class _LeavesFloat64(_Entropy):
+    """Broken on purpose: changes torch's default dtype and leaves it."""
+
+    def select(self, estimator, X_pool, n, **labeled):
+        torch.set_default_dtype(torch.float64)
+        return super().select(estimator, X_pool, n, **labeled)
+
+
+class _SwallowsErrors(_Entropy):
+    """Broken on purpose: a failing forward pass gives zero scores instead of an error."""
+
+    def _score(self, model, X_chunk):
+        try:
+            return super()._score(model, X_chunk)
+        except RuntimeError:
+            return np.zeros(len(X_chunk))
+
+
+@pytest.fixture
+def restore_torch_state():
+    grad, dtype = torch.is_grad_enabled(), torch.get_default_dtype()
+    yield
+    torch.set_grad_enabled(grad)
+    torch.set_default_dtype(dtype)
+
+
+@pytest.mark.parametrize(
+    "strategy, message",
+    [
+        (_Entropy(), None),
+        (_ChangesItsParameters(), "select changed its own parameters"),
+        (_TunesTheNet(), "select changed the estimator's parameters"),
+        (_NormalisesInPlace(), "changed X_labeled"),
+        (_LeavesGradOff(), "left torch's grad mode switched"),
+        (_LeavesFloat64(), "left torch's default dtype changed"),
+        (_SwallowsErrors(), "the error was swallowed"),
+    ],
+)
+def test_the_suite_catches_strategies_that_change_what_they_are_given(
+    strategy, message, restore_torch_state
+):
+    if message is None:  # the unbroken base passes, so each failure below is the breakage
+        check_strategy(strategy)
+        return
+    with pytest.raises(AssertionError, match=message):
+        check_strategy(strategy)
 
 
 @pytest.mark.parametrize(

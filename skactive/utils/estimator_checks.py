@@ -69,9 +69,17 @@ class _InjectedError(RuntimeError):
 
 
 class _FailingForward:
-    """A picklable forward pre-hook that always raises."""
+    """A picklable forward pre-hook that always raises (and counts its calls)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __getstate__(self):
+        # The count is not part of the learner a check compares by its pickle.
+        return {"calls": 0}
 
     def __call__(self, module, inputs):
+        self.calls += 1
         raise _InjectedError("injected failure inside the network's forward pass")
 
 
@@ -101,6 +109,9 @@ def _fitted():
         verbose=0,
     )
     learner = ActiveLearner(net, random_state=0).fit(X_labeled, y_labeled)
+    # Shared by every check: read-only, so no strategy can alter them for the next.
+    X_labeled.flags.writeable = False
+    pool.flags.writeable = False
     return learner, X_labeled, pool
 
 
@@ -329,7 +340,8 @@ def check_learner_unchanged_after_errors(name: str, strategy: QueryStrategy) -> 
             raise AssertionError(f"{name}: query on a bad pool ({what}) did not raise")
         assert pickle.dumps(learner) == before, f"{name}: a failed query ({what}) changed it"
 
-    handle = learner.estimator_.module_.register_forward_pre_hook(_FailingForward())
+    failing = _FailingForward()
+    handle = learner.estimator_.module_.register_forward_pre_hook(failing)
     try:
         modes = {m: m.training for m in learner.estimator_.module_.modules()}
         before = pickle.dumps(learner)
@@ -339,6 +351,12 @@ def check_learner_unchanged_after_errors(name: str, strategy: QueryStrategy) -> 
             assert pickle.dumps(learner) == before, f"{name}: a failure mid-scoring changed it"
             restored = {m: m.training for m in learner.estimator_.module_.modules()}
             assert restored == modes, f"{name}: a failure mid-scoring left modules switched"
+        else:
+            # Only a strategy that never runs the network may get through.
+            assert not failing.calls, (
+                f"{name}: the network failed {failing.calls} times mid-scoring, yet the query "
+                "returned: the error was swallowed"
+            )
     finally:
         handle.remove()
 
@@ -371,10 +389,49 @@ def check_clone_and_params_round_trip(name: str, strategy: QueryStrategy) -> Non
     )
     fitted_attrs = [a for a in vars(copied) if a.endswith("_") and not a.startswith("__")]
     assert not fitted_attrs, f"{name}: a fresh clone already has {fitted_attrs}"
+    # The object select ran on, as scikit-learn's check_dont_overwrite_parameters.
     _select(copied, _fitted()[2], 2)
-    assert joblib.hash(strategy.get_params(deep=False)) == joblib.hash(params), (
-        f"{name}: select changed the template's parameters"
+    assert joblib.hash(copied.get_params(deep=False)) == joblib.hash(params), (
+        f"{name}: select changed its own parameters"
     )
+
+
+def check_select_leaves_its_inputs_unchanged(name: str, strategy: QueryStrategy) -> None:
+    """A successful ``select`` changes neither its inputs nor torch's global state.
+
+    The estimator's parameters (a strategy must not set the net's ``lr`` or
+    ``max_epochs``), the labelled rows and labels, the pool, torch's grad
+    mode and its default dtype are all as they were before.
+    """
+    learner, labeled, pool = _fitted()
+    net = copy.deepcopy(learner.estimator_)
+    params = joblib.hash(net.get_params(deep=False))
+    X_labeled, X_pool = labeled.copy(), pool.copy()
+    y_labeled = learner._encode(learner.y_labeled_, name="y")
+    y_before = y_labeled.copy()
+    grad, dtype = torch.is_grad_enabled(), torch.get_default_dtype()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"candidates=\d+ is larger than the pool")
+        clone(strategy).select(net, X_pool, 4, X_labeled=X_labeled, y_labeled=y_labeled)
+    assert joblib.hash(net.get_params(deep=False)) == params, (
+        f"{name}: select changed the estimator's parameters"
+    )
+    np.testing.assert_array_equal(X_labeled, labeled, err_msg=f"{name}: changed X_labeled")
+    np.testing.assert_array_equal(y_labeled, y_before, err_msg=f"{name}: changed y_labeled")
+    np.testing.assert_array_equal(X_pool, pool, err_msg=f"{name}: changed the pool")
+    assert torch.is_grad_enabled() == grad, f"{name}: left torch's grad mode switched"
+    assert torch.get_default_dtype() == dtype, f"{name}: left torch's default dtype changed"
+
+
+def check_select_on_non_contiguous_pools(name: str, strategy: QueryStrategy) -> None:
+    """Reversed and flipped pools (negative strides) give the picks of their copies."""
+    pool = _fitted()[2]
+    params = _params_with(strategy, random_state=0)
+    for what, view in (("reversed", pool[::-1]), ("flipped", np.flip(pool, axis=-1))):
+        picks = _select(clone(strategy).set_params(**params), view, 4)
+        expected = _select(clone(strategy).set_params(**params), np.array(view), 4)
+        _assert_distinct_indices(picks, 4, len(pool), f"{name} on a {what} pool")
+        np.testing.assert_array_equal(picks, expected, err_msg=f"{name} on a {what} pool")
 
 
 def check_unfitted_estimator(name: str, strategy: QueryStrategy) -> None:
@@ -403,12 +460,15 @@ def check_campaign_through_active_learner(name: str, strategy: QueryStrategy) ->
 
 
 _CHECKS: tuple[Callable[[str, QueryStrategy], None], ...] = (
+    # Early: a strategy that changes what it is given would spoil the later checks.
+    check_select_leaves_its_inputs_unchanged,
     check_clone_and_params_round_trip,
     check_bad_parameters_rejected_in_select,
     check_unfitted_estimator,
     check_select_returns_n_distinct_indices,
     check_select_on_duplicate_rows,
     check_select_on_constant_rows,
+    check_select_on_non_contiguous_pools,
     check_pool_smaller_than_candidates,
     check_scores_aligned_with_candidates,
     check_scores_follow_a_permuted_pool,
