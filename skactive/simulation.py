@@ -60,8 +60,11 @@ def simulate(
     description : str
         Label of the progress bar.
     stopping : StoppingCriterion, default=None
-        A criterion of :mod:`skactive.stopping`, updated after every round
-        on ``stop_set``; each record then has ``stop`` (its verdict).
+        A criterion of :mod:`skactive.stopping`. Like an estimator in
+        ``fit``, it is cloned at the start, so each campaign begins with a
+        fresh history and the object passed stays as it was; the clone is
+        updated after every round on ``stop_set``, and each record has
+        ``stop`` (its verdict).
     stop_set : array-like, default=None
         Unlabelled rows the criterion looks at, the same every round
         (None: up to 1,000 pool rows drawn at the start).
@@ -87,6 +90,7 @@ def simulate(
     check_positive_int(n_rounds, "n_rounds")
     check_positive_int(batch_size, "batch_size")
     y_pool = np.asarray(y_pool)
+    stopping = None if stopping is None else clone(stopping)
     if stopping is not None and stop_set is None:
         rows = np.random.RandomState(0).permutation(len(X_pool))[:1000]
         stop_set = np.asarray(X_pool)[np.sort(rows)]
@@ -235,7 +239,7 @@ def compare_strategies(
             batch_size=batch_size,
             progress=progress,
             description=name,
-            stopping=None if stopping is None else clone(stopping),
+            stopping=stopping,
             stop_early=False,
         )
         records += [{"strategy": name, "seed": seed, **row} for row in run]

@@ -18,6 +18,7 @@ Criteria combine with :class:`AnyOf` and :class:`AllOf`.
 
 from __future__ import annotations
 
+import copy
 import numbers
 
 import numpy as np
@@ -99,7 +100,8 @@ def _check_threshold(value, name: str, low: float, high: float) -> float:
         or not np.isfinite(value)
         or not low <= value <= high
     ):
-        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+        expected = f"in [{low:g}, {high:g}]" if np.isfinite(high) else f">= {low:g}"
+        raise ValueError(f"{name} must be a finite number {expected}, got {value!r}")
     return float(value)
 
 
@@ -255,9 +257,13 @@ class _Combination(StoppingCriterion):
             )
 
     def _evaluate(self, learner, X):
-        if getattr(self, "criteria_", None) is None:
-            self.criteria_ = [clone(c) for c in self.criteria]
-        votes = [c.update(learner, X) for c in self.criteria_]
+        members = getattr(self, "criteria_", None)
+        members = [clone(c) for c in self.criteria] if members is None else members
+        # Copies are updated and kept only if every member succeeds, so a
+        # failure leaves no member a round ahead of the others.
+        updated = copy.deepcopy(members)
+        votes = [c.update(learner, X) for c in updated]
+        self.criteria_ = updated
         return float(sum(votes)), self._combine(votes)
 
 

@@ -7,6 +7,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
 from skactive import ActiveLearner
+from skactive.simulation import simulate
 from skactive.stopping import (
     AllOf,
     AnyOf,
@@ -130,8 +131,12 @@ def test_with_a_real_learner(digits):
     "criterion, message",
     [
         (StabilizingPredictions(window=0), "window must be a positive integer"),
-        (StabilizingPredictions(threshold=1.5), r"threshold must be a number in \[-1.0, 1.0\]"),
-        (MaxUncertainty(threshold=-0.1), "threshold must be a number"),
+        (
+            StabilizingPredictions(threshold=1.5),
+            r"threshold must be a finite number in \[-1, 1\], got 1.5",
+        ),
+        (MaxUncertainty(threshold=-0.1), "threshold must be a finite number >= 0, got -0.1"),
+        (MaxUncertainty(threshold=np.inf), "threshold must be a finite number >= 0, got inf"),
         (OverallUncertainty(measure="nope"), "measure must be one of"),
         (ConfidenceOnStopSet(patience=0), "patience must be a positive integer"),
         (AnyOf([]), "criteria must be a non-empty list"),
@@ -204,3 +209,42 @@ def test_simulate_stops_and_the_command_line_reports(digits, tmp_path, capsys):
     )
     assert code == 0
     assert "stopping (stabilizing): labels at the stop" in capsys.readouterr().out
+
+
+def test_simulate_starts_every_campaign_with_a_fresh_criterion(digits):
+    # One criterion object for two campaigns: the second must not inherit the
+    # first's kappas (it would stop after one round) nor its stop_n_labeled_.
+    X, y = digits
+    flat = X.reshape(len(X), -1)
+    splits = (flat[:50], y[:50], flat[50:900], y[50:900], flat[900:], y[900:])
+    criterion = StabilizingPredictions(window=2, threshold=-1.0)
+
+    def campaign():
+        learner = ActiveLearner(LogisticRegression(max_iter=300), random_state=0)
+        return simulate(
+            learner, *splits, n_rounds=5, batch_size=10, progress=False, stopping=criterion
+        )
+
+    first, second = campaign(), campaign()
+    # Round 1 has no previous model, rounds 2 and 3 fill the window: stop at round 3.
+    assert [r["stop"] for r in first[1:]] == [False, False, True]
+    assert [r["stop"] for r in second[1:]] == [r["stop"] for r in first[1:]]
+    assert not hasattr(criterion, "history_") and not hasattr(criterion, "stop_n_labeled_")
+
+
+class _FailsOnSecondUpdate(MaxUncertainty):
+    def _evaluate(self, learner, X):
+        if len(getattr(self, "history_", [])) == 1:
+            raise RuntimeError("the model server went away")
+        return super()._evaluate(learner, X)
+
+
+@pytest.mark.parametrize("combination", [AnyOf, AllOf])
+def test_a_failed_update_leaves_every_member_in_step(combination):
+    learner = ScriptedLearner([np.eye(2)] * 4)
+    criterion = combination([StabilizingPredictions(window=1), _FailsOnSecondUpdate()])
+    criterion.update(learner, np.zeros((2, 1)))
+    with pytest.raises(RuntimeError, match="went away"):
+        criterion.update(learner, np.zeros((2, 1)))
+    assert [len(member.history_) for member in criterion.criteria_] == [1, 1]
+    assert len(criterion.history_) == 1
