@@ -170,9 +170,8 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
                     UserWarning,
                     stacklevel=2,
                 )
-        check_n_jobs(getattr(self, "n_jobs", None))
         rng = _check_strategy_random_state(getattr(self, "random_state", None))
-        self._validate_params_before_select()
+        self.check_params()
         if estimator is None and self._needs_estimator():
             raise TypeError(f"estimator: {type(self).__name__} needs a fitted estimator, got None")
         if estimator is not None:
@@ -212,6 +211,24 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
                 "candidates; scores_ must hold one score per candidate"
             )
         return positions.astype(np.intp)
+
+    def check_params(self) -> QueryStrategy:
+        """Check every parameter's value, without data; return ``self``.
+
+        :meth:`select` runs these checks first. Call it to refuse a bad
+        setting before anything is trained (the experiment runner does, for
+        every strategy of its grid).
+
+        Raises
+        ------
+        ValueError or TypeError
+            Naming the first parameter whose value ``select`` would refuse.
+        """
+        check_positive_int(self._get_candidates(), "candidates", allow_none=True)
+        check_n_jobs(getattr(self, "n_jobs", None))
+        _check_strategy_random_state(getattr(self, "random_state", None))
+        self._validate_params_before_select()
+        return self
 
     # -- hooks for subclasses ---------------------------------------------
 

@@ -59,13 +59,8 @@ class ShiftedTwins(QueryStrategy):
         """Select with the inner strategy, then shift copies of the picks."""
         from skactive.strategies.random import RandomSampling
 
+        self.check_params()
         rng = _check_strategy_random_state(self.random_state)
-        if isinstance(self.max_shift, bool) or not isinstance(self.max_shift, numbers.Integral):
-            raise ValueError(f"max_shift must be a positive integer, got {self.max_shift!r}")
-        if self.max_shift < 1:
-            raise ValueError(f"max_shift must be a positive integer, got {self.max_shift!r}")
-        if self.strategy is not None and not isinstance(self.strategy, QueryStrategy):
-            raise ValueError(f"strategy must be None or a QueryStrategy, got {self.strategy!r}")
         if np.ndim(X_pool) != 4:
             raise ValueError(
                 f"X_pool must hold images of shape (n, channels, height, width) to be "
@@ -82,6 +77,16 @@ class ShiftedTwins(QueryStrategy):
         self.candidates_, self.scores_, self.indices_ = inner.candidates_, inner.scores_, indices
         self.extras_ = TrainingExtras(twins=twins, twin_sources=np.arange(len(indices)))
         return indices
+
+    def _validate_params_before_select(self) -> None:
+        if isinstance(self.max_shift, bool) or not isinstance(self.max_shift, numbers.Integral):
+            raise ValueError(f"max_shift must be a positive integer, got {self.max_shift!r}")
+        if self.max_shift < 1:
+            raise ValueError(f"max_shift must be a positive integer, got {self.max_shift!r}")
+        if self.strategy is not None and not isinstance(self.strategy, QueryStrategy):
+            raise ValueError(f"strategy must be None or a QueryStrategy, got {self.strategy!r}")
+        if self.strategy is not None:
+            self.strategy.check_params()
 
 
 def _shifted(images: np.ndarray, max_shift: int, rng) -> np.ndarray:

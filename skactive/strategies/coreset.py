@@ -200,7 +200,8 @@ class CoreSet(QueryStrategy):
             or self.outliers < 0
         ):
             raise ValueError(f"outliers must be a non-negative integer, got {self.outliers!r}")
-        if not isinstance(self.time_limit, numbers.Real) or not self.time_limit > 0:
+        limit = self.time_limit
+        if isinstance(limit, bool) or not isinstance(limit, numbers.Real) or not limit > 0:
             raise ValueError(f"time_limit must be a positive number, got {self.time_limit!r}")
         check_positive_int(self.max_bisections, "max_bisections")
         if not isinstance(self.layer, str | None):

@@ -104,7 +104,7 @@ class Diversified(QueryStrategy):
 
         See :meth:`QueryStrategy.select`.
         """
-        self._validate_params()
+        self.check_params()
         rng = _check_strategy_random_state(self.random_state)
         X_pool = check_rows(X_pool, name="X_pool")
         inner_candidates = getattr(self.strategy, "candidates", None)
@@ -138,7 +138,11 @@ class Diversified(QueryStrategy):
         self.indices_, self.extras_ = indices, extras
         return indices.copy()
 
-    def _validate_params(self) -> None:
+    def check_params(self) -> Diversified:
+        """Check this strategy's parameters and the inner strategy's; return ``self``.
+
+        See :meth:`QueryStrategy.check_params`.
+        """
         if not isinstance(self.strategy, QueryStrategy):
             raise ValueError(
                 f"strategy must be a QueryStrategy, got {type(self.strategy).__name__}: "
@@ -153,6 +157,9 @@ class Diversified(QueryStrategy):
             raise ValueError(f"layer must be None or a submodule name, got {self.layer!r}")
         if not isinstance(self.normalize, bool | np.bool_):
             raise ValueError(f"normalize must be True or False, got {self.normalize!r}")
+        _check_strategy_random_state(self.random_state)
+        self.strategy.check_params()
+        return self
 
     def _spread(self, estimator, X_pool, shortlist, n, rng, X_labeled) -> np.ndarray:
         """Positions into ``shortlist`` of ``n`` rows spread out in the embedding."""

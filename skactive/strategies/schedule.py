@@ -69,6 +69,8 @@ class Schedule(QueryStrategy):
         """
         phases = self._validate_phases()
         rng = _check_strategy_random_state(self.random_state)
+        for strategy, _ in phases:
+            strategy.check_params()
         n_labeled = 0 if X_labeled is None else len(X_labeled)
         active = next(
             i for i, (_, until) in enumerate(phases) if until is None or n_labeled < until
@@ -87,6 +89,16 @@ class Schedule(QueryStrategy):
         self.candidates_, self.scores_ = inner.candidates_, inner.scores_
         self.indices_, self.extras_ = inner.indices_, inner.extras_
         return indices
+
+    def check_params(self) -> Schedule:
+        """Check the phases and every phase's strategy; return ``self``.
+
+        See :meth:`QueryStrategy.check_params`.
+        """
+        _check_strategy_random_state(self.random_state)
+        for strategy, _ in self._validate_phases():
+            strategy.check_params()
+        return self
 
     def _validate_phases(self) -> list:
         expected = (
