@@ -22,6 +22,7 @@ from skactive.experiments import (
     PRETRAINING_OPTIMIZERS,
     QUICK,
     ExperimentConfig,
+    check_checkpoints,
     render_reports,
     robustness_table,
     run_experiments,
@@ -145,6 +146,7 @@ def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:
     config = ExperimentConfig(**{k: v for k, v in settings.items() if k in known})
     try:
         config.validate()
+        check_checkpoints(config)
     except ValueError as exc:
         parser.error(str(exc))
     _cli.check_output_dir(parser, Path(config.output_dir), "--output-dir")

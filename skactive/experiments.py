@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import os
 import pickle
 import time
@@ -183,6 +184,12 @@ class ExperimentConfig:
                     f"extra_strategy_params[{name!r}]: unknown parameters {unknown}; "
                     f"{type(strategy).__name__} takes {sorted(strategy.get_params())}"
                 )
+        # Values too, before any network is trained (a bad one used to fail in round 1).
+        for name in self.strategies:
+            try:
+                self.strategy(name).check_params()
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"strategies: {name}: {exc}") from None
 
     @property
     def n_rounds(self) -> int:
@@ -288,19 +295,18 @@ def run_experiments(config: ExperimentConfig) -> Path:
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     (out / "sets").mkdir(exist_ok=True)
     results = out / "results.csv"
-    finished = {
+    last_rounds = {
         (r["dataset"], r["network"], r["strategy"], r["seed"])
         for r in read_results(results)
         if r["round"] == config.n_rounds
     }
-    grid = [
-        (d, n, s, seed)
-        for d in config.datasets
-        for n in config.networks
-        for seed in config.seeds
-        for s in config.strategies
+    # Finished means the last round's row *and* the run's training set are written.
+    todo = [
+        key
+        for key in _grid(config)
+        if key not in last_rounds or not _set_path(config, key).is_file()
     ]
-    todo = [key for key in grid if key not in finished]
+    check_checkpoints(config)
     data = {}
     for key in tqdm(todo, desc="runs", disable=not config.progress):
         if key[0] not in data:
@@ -309,19 +315,119 @@ def run_experiments(config: ExperimentConfig) -> Path:
     return results
 
 
+def _grid(config) -> list[tuple]:
+    return [
+        (d, n, s, seed)
+        for d in config.datasets
+        for n in config.networks
+        for seed in config.seeds
+        for s in config.strategies
+    ]
+
+
+def _set_path(config, key) -> Path:
+    return Path(config.output_dir) / "sets" / f"{_key_name(key)}.npz"
+
+
+def _checkpoint_path(config, key) -> Path:
+    return Path(config.output_dir) / "checkpoints" / f"{_key_name(key)}.pkl"
+
+
+def run_settings(config, strategy: str) -> dict:
+    """The settings that define one run of ``strategy``, as stored in its checkpoint.
+
+    A resumed run must continue with exactly these: a checkpoint written
+    with other values is refused (see :func:`check_checkpoints`).
+    """
+    params = config.strategy(strategy).get_params(deep=False)
+    return {
+        "n_initial": config.n_initial,
+        "batch_size": config.batch_size,
+        "budget": config.budget,
+        "epochs": config.epochs,
+        "candidates": config.candidates,
+        "adversarial_training": config.adversarial_training,
+        "adversarial_eps": float(config.adversarial_eps),
+        "semi_supervised": config.semi_supervised,
+        "pretrain": config.pretrain,
+        "pretrain_optimizer": config.pretrain_optimizer,
+        "stopping": sorted(config.stopping),
+        **{f"{strategy}.{name}": repr(value) for name, value in sorted(params.items())},
+    }
+
+
+def check_checkpoints(config) -> None:
+    """Refuse to resume a run whose checkpoint was written with other settings.
+
+    Raises
+    ------
+    ValueError
+        Naming the run, each setting that differs (saved -> now) and the
+        way out (the original settings, or another ``output_dir``).
+    """
+    for key in _grid(config):
+        path = _checkpoint_path(config, key)
+        if not path.is_file():
+            continue
+        saved = _read_checkpoint(path, key[2]).settings
+        now = run_settings(config, key[2])
+        # An older checkpoint stored its strategy only: compare what it has.
+        names = saved.keys() | now.keys() if "n_initial" in saved else saved.keys()
+        changed = sorted(k for k in names if saved.get(k) != now.get(k))
+        if changed:
+            detail = "; ".join(f"{k}: {saved.get(k)} -> {now.get(k)}" for k in changed)
+            raise ValueError(
+                f"output_dir: the interrupted run {_key_name(key)} in {config.output_dir} was "
+                f"started with other settings ({detail}); resume it with the original "
+                "settings, or use another --output-dir"
+            )
+
+
 def _key_name(key) -> str:
     return "_".join(str(k) for k in key).replace("/", "-")
+
+
+@dataclass
+class _Checkpoint:
+    """A run's state after its last complete round."""
+
+    learner: ActiveLearner
+    remaining: np.ndarray
+    round: int
+    criteria: dict
+    settings: dict
+
+
+def _read_checkpoint(path: Path, strategy: str) -> _Checkpoint:
+    with path.open("rb") as handle:  # written by this runner: trusted
+        state = pickle.load(handle)
+    if isinstance(state, _Checkpoint):
+        return state
+    # Checkpoints of earlier versions: (learner, remaining, round[, criteria]).
+    learner, remaining, round_, *rest = state
+    params = learner.query_strategy.get_params(deep=False)
+    settings = {f"{strategy}.{name}": repr(value) for name, value in sorted(params.items())}
+    return _Checkpoint(learner, remaining, round_, rest[0] if rest else {}, settings)
 
 
 def _run_one(config, key, data, results: Path) -> None:
     _, network, strategy, seed = key
     X_pool, y_pool, X_test, y_test = data
-    checkpoint = Path(config.output_dir) / "checkpoints" / f"{_key_name(key)}.pkl"
+    checkpoint = _checkpoint_path(config, key)
+    settings = run_settings(config, strategy)
+    # A run killed after writing a round's rows but before its checkpoint
+    # writes that round again: drop what the checkpoint does not cover.
     if checkpoint.is_file():
-        with checkpoint.open("rb") as handle:  # written by this runner: trusted
-            learner, remaining, start_round, *saved = pickle.load(handle)
-        criteria = saved[0] if saved else _criteria(config)
+        state = _read_checkpoint(checkpoint, strategy)
+        learner, remaining, start_round, criteria = (
+            state.learner,
+            state.remaining,
+            state.round,
+            state.criteria,
+        )
+        _forget_rounds_after(config, key, start_round)
     else:
+        _forget_rounds_after(config, key, -1)
         criteria = _criteria(config)
         rng = np.random.RandomState(seed)
         init = rng.choice(len(X_pool), size=config.n_initial, replace=False)
@@ -343,7 +449,7 @@ def _run_one(config, key, data, results: Path) -> None:
         fit_s = time.perf_counter() - start
         _record_robustness(config, key, learner, 0, X_test, y_test)
         _append(results, key, learner, X_test, y_test, 0, 0.0, fit_s)
-        _checkpoint(checkpoint, learner, remaining, start_round, criteria)
+        _checkpoint(checkpoint, _Checkpoint(learner, remaining, 0, criteria, settings))
     # A fixed unlabelled stop set per seed, the same after a resume.
     stop_rows = np.random.RandomState(seed + 1).permutation(len(X_pool))[:1000]
     stop_set = X_pool[np.sort(stop_rows)]
@@ -360,21 +466,52 @@ def _run_one(config, key, data, results: Path) -> None:
         learner.teach(X_pool[chosen], y_pool[chosen])
         fit_s = time.perf_counter() - start
         remaining = np.setdiff1d(remaining, chosen, assume_unique=True)
-        # The results row marks the round done (a resume skips finished runs),
-        # so the side records are written first.
+        # The last round's results row marks the run finished, so everything
+        # else of the round (and the run's training set) is written first.
         _record_robustness(config, key, learner, round_, X_test, y_test)
         _record_stopping(results.parent / "stopping.csv", key, learner, round_, criteria, stop_set)
+        if round_ == config.n_rounds:
+            _save_training_set(config, key, learner)
         _append(results, key, learner, X_test, y_test, round_, select_s, fit_s)
-        _checkpoint(checkpoint, learner, remaining, round_, criteria)
-    X, y, groups = learner.training_set()
-    np.savez_compressed(
-        Path(config.output_dir) / "sets" / f"{_key_name(key)}.npz",
-        X=X,
-        y=y,
-        groups=groups,
-        n_labeled=len(learner.y_labeled_),
-    )
+        _checkpoint(checkpoint, _Checkpoint(learner, remaining, round_, criteria, settings))
+    if not _set_path(config, key).is_file():  # a run resumed after its last round's checkpoint
+        _save_training_set(config, key, learner)
     checkpoint.unlink(missing_ok=True)
+
+
+def _save_training_set(config, key, learner) -> None:
+    X, y, groups = learner.training_set()
+    arrays = dict(X=X, y=y, groups=groups, n_labeled=len(learner.y_labeled_))
+    _atomic_write(_set_path(config, key), lambda s: np.savez_compressed(s, **arrays))
+
+
+def _forget_rounds_after(config, key, round_: int) -> None:
+    """Drop every record of run ``key`` after ``round_`` from the runner's CSVs."""
+    out = Path(config.output_dir)
+    for path in (out / "results.csv", out / "stopping.csv", out / "robustness.csv"):
+        if not path.is_file():
+            continue
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            fields, rows = reader.fieldnames, list(reader)
+        keep = [r for r in rows if not (_run_of(r) == key and int(r["round"]) > round_)]
+        if len(keep) == len(rows):
+            continue
+        _atomic_write(
+            path, lambda stream, rows=keep, fields=fields: _write_csv(stream, fields, rows)
+        )
+
+
+def _run_of(row: dict) -> tuple:
+    return (row["dataset"], row["network"], row["strategy"], int(row["seed"]))
+
+
+def _write_csv(stream, fields, rows) -> None:
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    stream.write(text.getvalue().encode())
 
 
 def _pretrained(config, key, net, X_pool):
@@ -391,8 +528,7 @@ def _pretrained(config, key, net, X_pool):
     return pretrained
 
 
-def _checkpoint(path: Path, learner, remaining, round_, criteria) -> None:
-    state = (learner, remaining, round_, criteria)
+def _checkpoint(path: Path, state: _Checkpoint) -> None:
     _atomic_write(path, lambda s: pickle.dump(state, s, protocol=5))
 
 
@@ -687,10 +823,19 @@ def run_transfer(config: ExperimentConfig, *, source: str, target: str) -> Path:
         for seed in config.seeds
         if (d, s, str(seed)) not in done
     ]
+    missing = [
+        _key_name((d, source, s, seed))
+        for d, s, seed in jobs
+        if not _set_path(config, (d, source, s, seed)).is_file()
+    ]
+    if missing:
+        raise FileNotFoundError(
+            f"output_dir: no training set for the runs {missing[:10]} in "
+            f"{Path(config.output_dir) / 'sets'}; run (or finish) them with "
+            f"run_experiments before transferring, or leave them out of the grid"
+        )
     for dataset, strategy, seed in tqdm(jobs, desc="transfer", disable=not config.progress):
-        stored = out / "sets" / f"{_key_name((dataset, source, strategy, seed))}.npz"
-        if not stored.is_file():
-            continue
+        stored = _set_path(config, (dataset, source, strategy, seed))
         if dataset not in data:
             data[dataset] = DATASETS[dataset]()
         X_pool, y_pool, X_test, y_test = data[dataset]

@@ -88,6 +88,15 @@ RUNNER_CASES = {
         ["--strategies", "coreset", "--param", "coreset.normalise=True"],
         "normalise",
     ),
+    "bad param value": (["--strategies", "qbc", "--param", "qbc.measure=bogus"], "measure"),
+    "bad param value of a schedule's phase": (
+        ["--strategies", "schedule", "--param", "schedule.random_state=-3"],
+        "random_state",
+    ),
+    "coreset time limit True": (
+        ["--strategies", "coreset", "--param", "coreset.time_limit=True"],
+        "time_limit",
+    ),
     "negative robust eps": (["--robust-eps", "0.1,-0.3"], "--robust-eps"),
     "robust eps not a number": (["--robust-eps", "a"], "--robust-eps"),
     "robust every zero": (["--robust-every", "0"], "--robust-every"),

@@ -165,3 +165,97 @@ def test_runner_semi_supervised_and_pretrained_nets(tmp_path, monkeypatch):
         "learning_loss",
         "learning_loss",
     ]
+
+
+def _rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_run_killed_before_its_training_set_is_not_taken_as_finished(tmp_path, monkeypatch):
+    config = _config(tmp_path, strategies=("random",), seeds=(0,), budget=60, epochs=1)
+    real_save = experiments._save_training_set
+
+    def killed(*args):
+        raise KeyboardInterrupt  # the machine goes down while the set is written
+
+    monkeypatch.setattr(experiments, "_save_training_set", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiments(config)
+    # The last round's row marks a run finished: it must not be there yet.
+    assert max(r["round"] for r in read_results(tmp_path / "results.csv")) == 1
+    with pytest.raises(FileNotFoundError, match=r"no training set for the runs \['digits_lenet5"):
+        run_transfer(config, source="lenet5", target="vgg8")
+    monkeypatch.setattr(experiments, "_save_training_set", real_save)
+    run_experiments(config)
+    assert (tmp_path / "sets" / "digits_lenet5_random_0.npz").is_file()
+    assert [r["round"] for r in read_results(tmp_path / "results.csv")] == [0, 1, 2]
+    # A folder of the earlier runner (last row written, set missing) is finished now.
+    (tmp_path / "sets" / "digits_lenet5_random_0.npz").unlink()
+    run_experiments(config)
+    assert (tmp_path / "sets" / "digits_lenet5_random_0.npz").is_file()
+    assert [int(r["round"]) for r in _rows(tmp_path / "results.csv")] == [0, 1, 2]
+
+
+def test_a_resume_writes_each_round_once_in_every_csv(tmp_path, monkeypatch):
+    config = _config(
+        tmp_path,
+        strategies=("random",),
+        seeds=(0,),
+        budget=80,
+        epochs=1,
+        stopping=("stabilizing",),
+        robust_eps=(0.0,),
+        robust_rows=20,
+    )
+    real_checkpoint = experiments._checkpoint
+
+    def killed_at_round_2(path, state):
+        if state.round == 2:
+            raise KeyboardInterrupt  # after round 2's rows, before its checkpoint
+        real_checkpoint(path, state)
+
+    monkeypatch.setattr(experiments, "_checkpoint", killed_at_round_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiments(config)
+    assert [int(r["round"]) for r in _rows(tmp_path / "stopping.csv")] == [1, 2]
+    monkeypatch.setattr(experiments, "_checkpoint", real_checkpoint)
+    run_experiments(config)
+    for name in ("results.csv", "robustness.csv"):
+        assert [int(r["round"]) for r in _rows(tmp_path / name)] == [0, 1, 2, 3], name
+    assert [int(r["round"]) for r in _rows(tmp_path / "stopping.csv")] == [1, 2, 3]
+
+
+def test_a_checkpoint_of_other_settings_is_refused(tmp_path, monkeypatch):
+    config = _config(tmp_path, strategies=("qbc",), seeds=(0,), budget=60, epochs=1)
+    real_teach = ActiveLearner.teach
+
+    def killed(self, X, y):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ActiveLearner, "teach", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiments(config)
+    monkeypatch.setattr(ActiveLearner, "teach", real_teach)
+    changed = _config(
+        tmp_path,
+        strategies=("qbc",),
+        seeds=(0,),
+        budget=60,
+        epochs=1,
+        extra_strategy_params={"qbc": {"measure": "kl_max"}},
+    )
+    with pytest.raises(ValueError, match=r"qbc.measure: 'variation_ratio' -> 'kl_max'"):
+        run_experiments(changed)
+    with pytest.raises(ValueError, match=r"epochs: 1 -> 2"):
+        run_experiments(_config(tmp_path, strategies=("qbc",), seeds=(0,), budget=60, epochs=2))
+    assert [r["round"] for r in read_results(tmp_path / "results.csv")] == [0]
+    run_experiments(config)  # the original settings resume
+    assert [r["round"] for r in read_results(tmp_path / "results.csv")] == [0, 1, 2]
+
+
+def test_a_bad_strategy_value_fails_before_any_training(tmp_path):
+    bad = _config(tmp_path, strategies=("qbc",), extra_strategy_params={"qbc": {"measure": "x"}})
+    with pytest.raises(ValueError, match="strategies: qbc: measure must be one of"):
+        run_experiments(bad)
+    assert not (tmp_path / "results.csv").exists()
