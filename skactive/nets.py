@@ -301,6 +301,15 @@ class LossPredictionNet(NeuralNetClassifier):
         self._remember_sample(X)
         return super().partial_fit(X, y, classes=classes, **fit_params)
 
+    def initialize_for(self, X) -> LossPredictionNet:
+        """Initialise as ``fit`` does first, sizing the loss head from the rows ``X``.
+
+        For restoring saved weights (:func:`skactive.persistence.load_weights`):
+        ``initialize`` alone cannot size the head without data.
+        """
+        self._remember_sample(X)
+        return self.initialize()
+
     def _remember_sample(self, X) -> None:
         if len(X) < 2:
             raise ValueError(f"LossPredictionNet pairs rows and needs at least 2, got {len(X)}")

@@ -8,8 +8,9 @@ the previous file intact.
 Pickles can run arbitrary code when loaded: load only files from a source
 you trust. For files from elsewhere, :func:`save_weights` and
 :func:`load_weights` move the labelled set as a plain ``.npz`` (read with
-``allow_pickle=False``) and the network through skorch's parameter files
-(``torch.load(weights_only=True)``).
+``allow_pickle=False``) and the network's state as ``state_dict`` files read
+only through ``torch.load(weights_only=True)`` (see :func:`save_weights` for
+exactly what that does and does not protect against).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 FORMAT = "skactive-learner"
 FORMAT_VERSION = 1
@@ -138,29 +140,64 @@ def _warn_other_version(saved_version, path) -> None:
 
 _ARRAYS = ("X_labeled_", "y_labeled_", "X_twins_", "y_twins_", "twin_sources_", "classes_")
 
+#: File of the task module's ``state_dict``; other parts are ``<name>.pt``.
+_MODULE_FILE = "params.pt"
+
 
 def save_weights(learner, folder: str | os.PathLike) -> Path:
-    """Write the labelled set (``.npz``) and network weights without pickles.
+    """Write the labelled set and the network's state without pickling objects.
 
-    The folder receives ``labeled.npz``, ``meta.json`` and skorch's
-    ``params.pt`` (a ``state_dict``). Only learners around a skorch net
-    (alone, not in a pipeline) are supported.
+    The folder receives ``labeled.npz`` (the labelled rows, twins and
+    classes), ``meta.json``, ``history.json`` (skorch's training history)
+    and one ``state_dict`` file per part skorch registered on the net:
+    ``params.pt`` for the task module, ``optimizer.pt``, ``criterion.pt``
+    and any further module (a :class:`~skactive.nets.LossPredictionNet`'s
+    ``loss_module.pt``). Only learners around a skorch net (alone, not in a
+    pipeline) are supported; labels must be numbers or strings. Every file
+    is written atomically.
+
+    What is safe to load from an untrusted source: ``labeled.npz`` is read
+    with ``allow_pickle=False`` and the JSON files are plain data, so
+    neither can run code. The ``.pt`` files are torch zip archives that
+    *do* hold pickle opcodes; :func:`load_weights` opens them only with
+    ``torch.load(weights_only=True)``, whose restricted unpickler accepts
+    tensors, plain containers and numbers and refuses any other global
+    (a tampered file is refused with a ``ValueError``). Their safety is
+    therefore that of torch's ``weights_only`` loader. The template's
+    classes (network, strategy) come from your own code, never from the
+    folder. :meth:`~skactive.ActiveLearner.save` files are full pickles:
+    never load those from an untrusted source.
+
+    Returns
+    -------
+    folder : Path
     """
     from sklearn.utils.validation import check_is_fitted
     from skorch import NeuralNet
 
     check_is_fitted(learner)
-    if not isinstance(learner.estimator_, NeuralNet):
+    net = learner.estimator_
+    if not isinstance(net, NeuralNet):
         raise TypeError("learner: save_weights needs an ActiveLearner around a skorch net")
+    arrays = {name: _plain_array(getattr(learner, name), name) for name in _ARRAYS}
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = {name: np.asarray(getattr(learner, name)) for name in _ARRAYS}
-    if any(a.dtype == object for a in arrays.values()):
-        raise TypeError("learner: labels must be numbers or strings to be saved without pickle")
     _atomic_write(folder / "labeled.npz", lambda stream: np.savez(stream, **arrays))
-    meta = {"format": FORMAT, "version": FORMAT_VERSION, "n_iter_": learner.n_iter_}
+    files = {name: _part_file(name) for name in _net_parts(net)}
+    for name, file in files.items():
+        state = getattr(net, name).state_dict()
+        _atomic_write(folder / file, lambda stream, state=state: torch.save(state, stream))
+    history = json.dumps(net.history.to_list()).encode()
+    _atomic_write(folder / "history.json", lambda stream: stream.write(history))
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "n_iter_": learner.n_iter_,
+        "net": type(net).__qualname__,
+        "parts": files,
+    }
+    # Written last: a folder whose save was interrupted keeps its previous meta.
     _atomic_write(folder / "meta.json", lambda stream: stream.write(json.dumps(meta).encode()))
-    learner.estimator_.save_params(f_params=str(folder / "params.pt"))
     return folder
 
 
@@ -177,26 +214,176 @@ def load_weights(template, folder: str | os.PathLike):
     Returns
     -------
     learner : ActiveLearner
-        Fitted: the saved labelled set and twins, the saved weights.
+        Fitted: the saved labelled set and twins, the saved network state
+        (every module, the optimizer, the training history). Its next
+        query, and its next refit (warm or not), equal the original's.
+
+    Raises
+    ------
+    ValueError
+        Naming the folder: a file is missing, not in the format, refused by
+        ``torch.load(weights_only=True)``, or inconsistent (rows without
+        labels, labels outside ``classes_``, twins of no labelled row,
+        weights of another network, fewer outputs than classes).
     """
     from sklearn.base import clone
 
+    from skactive._estimators import estimator_input
+    from skactive.pretraining import keep_trained_weights
+
     folder = Path(folder)
-    meta = json.loads((folder / "meta.json").read_text())
-    if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
-        raise ValueError(
-            f"folder: {folder} does not hold skactive weights of version {FORMAT_VERSION}"
-        )
-    with np.load(folder / "labeled.npz", allow_pickle=False) as data:
-        arrays = {name: data[name] for name in _ARRAYS}
+    meta = _read_meta(folder)
+    arrays = _read_arrays(folder)
+    _check_arrays(arrays, folder)
     learner = clone(template).set_params(classes=arrays["classes_"])
     learner._start(arrays["X_labeled_"], arrays["y_labeled_"], arrays["classes_"])
     learner.X_twins_, learner.y_twins_ = arrays["X_twins_"], arrays["y_twins_"]
     learner.twin_sources_ = arrays["twin_sources_"]
     learner.n_iter_ = int(meta["n_iter_"])
     net = learner._prepared(clone(learner.estimator))
-    net.initialize()
-    net.load_params(f_params=str(folder / "params.pt"))
+    _initialize(net, estimator_input(net, arrays["X_labeled_"]))
+    _load_parts(net, folder, meta)
+    keep_trained_weights(net)
+    width = np.asarray(net.predict_proba(estimator_input(net, arrays["X_labeled_"][:1]))).shape[1]
+    if width != len(arrays["classes_"]):
+        raise ValueError(
+            f"folder: {folder} lists {len(arrays['classes_'])} classes but the network "
+            f"outputs {width} columns"
+        )
     learner.estimator_ = net
     learner._estimator_classes = learner.classes_
     return learner
+
+
+def _plain_array(values, name: str) -> np.ndarray:
+    """``values`` as an array ``np.load(allow_pickle=False)`` can read back."""
+    array = np.asarray(values)
+    if array.dtype != object:
+        return array
+    # Labels from a pandas Series of strings arrive as an object array.
+    if all(isinstance(v, str) for v in array.ravel()):
+        return array.astype(str)
+    kinds = sorted({type(v).__name__ for v in array.ravel()})
+    raise TypeError(
+        f"learner: {name} holds values of types {kinds}; save_weights stores labels that are "
+        "all numbers or all strings"
+    )
+
+
+def _net_parts(net) -> list[str]:
+    """Names of the modules and optimizers skorch registered on ``net`` (``module_``, ...)."""
+    return sorted(
+        name
+        for name, value in vars(net).items()
+        if name.endswith("_")
+        and not name.startswith("_")
+        and isinstance(value, torch.nn.Module | torch.optim.Optimizer)
+    )
+
+
+def _part_file(name: str) -> str:
+    return _MODULE_FILE if name == "module_" else f"{name[:-1]}.pt"
+
+
+def _read_meta(folder: Path) -> dict:
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except FileNotFoundError:
+        raise ValueError(
+            f"folder: {folder} holds no meta.json; it is not a save_weights folder"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"folder: {folder}/meta.json is not valid JSON ({exc})") from exc
+    if (
+        not isinstance(meta, dict)
+        or meta.get("format") != FORMAT
+        or meta.get("version") != FORMAT_VERSION
+    ):
+        raise ValueError(
+            f"folder: {folder} does not hold skactive weights of version {FORMAT_VERSION}"
+        )
+    # Folders written before the other parts were saved hold the module alone.
+    meta.setdefault("parts", {"module_": _MODULE_FILE})
+    return meta
+
+
+def _read_arrays(folder: Path) -> dict:
+    try:
+        with np.load(folder / "labeled.npz", allow_pickle=False) as data:
+            missing = sorted(set(_ARRAYS) - set(data.files))
+            if missing:
+                raise ValueError(f"folder: {folder}/labeled.npz lacks {missing}")
+            return {name: data[name] for name in _ARRAYS}
+    except FileNotFoundError:
+        raise ValueError(f"folder: {folder} holds no labeled.npz") from None
+    except (OSError, pickle.UnpicklingError) as exc:
+        raise ValueError(f"folder: {folder}/labeled.npz cannot be read ({exc})") from exc
+
+
+def _check_arrays(arrays: dict, folder: Path) -> None:
+    """Refuse saved arrays that do not describe one labelled set."""
+    X, y = arrays["X_labeled_"], arrays["y_labeled_"]
+    twins, y_twins, sources = arrays["X_twins_"], arrays["y_twins_"], arrays["twin_sources_"]
+    classes = arrays["classes_"]
+    problems = []
+    if X.ndim < 2 or len(X) != len(y) or y.ndim != 1:
+        problems.append(f"{len(X)} labelled rows but {len(y)} labels")
+    if len(twins) != len(y_twins) or len(twins) != len(sources):
+        problems.append(f"{len(twins)} twins, {len(y_twins)} twin labels, {len(sources)} sources")
+    elif len(twins) and twins.shape[1:] != X.shape[1:]:
+        problems.append(f"twins of shape {twins.shape[1:]}, rows of shape {X.shape[1:]}")
+    if sources.dtype.kind not in "iu" or (
+        len(sources) and not 0 <= sources.min() <= sources.max() < len(y)
+    ):
+        problems.append(f"twin sources outside the {len(y)} labelled rows")
+    if classes.ndim != 1 or len(classes) < 2 or not np.array_equal(classes, np.unique(classes)):
+        problems.append(f"classes_ {classes.tolist()[:10]} are not sorted distinct labels")
+    else:
+        unknown = np.setdiff1d(np.concatenate([y, y_twins]), classes)
+        if unknown.size:
+            problems.append(f"labels {unknown.tolist()[:10]} outside classes_ {classes.tolist()}")
+    if problems:
+        raise ValueError(f"folder: {folder} holds inconsistent arrays: " + "; ".join(problems))
+
+
+def _initialize(net, X) -> None:
+    """Build the net's parts; a net that sizes a part from data gets the labelled rows."""
+    initialize_for = getattr(net, "initialize_for", None)
+    if initialize_for is not None:
+        initialize_for(X)
+    else:
+        net.initialize()
+
+
+def _load_parts(net, folder: Path, meta: dict) -> None:
+    saved, expected = dict(meta["parts"]), _net_parts(net)
+    missing = sorted(set(expected) - set(saved) - {"criterion_", "optimizer_"})
+    unknown = sorted(set(saved) - set(expected))
+    if missing or unknown or meta.get("net", type(net).__qualname__) != type(net).__qualname__:
+        raise ValueError(
+            f"folder: {folder} holds the parts {sorted(saved)} of a {meta.get('net')}, but the "
+            f"template's {type(net).__qualname__} has {expected}; load with a template "
+            "configured like the saved learner"
+        )
+    device = next(net.module_.parameters()).device
+    for name, file in saved.items():
+        try:
+            state = torch.load(folder / file, map_location=device, weights_only=True)
+        except FileNotFoundError:
+            raise ValueError(f"folder: {folder} lacks {file}") from None
+        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+            raise ValueError(
+                f"folder: {folder / file} was refused by torch.load(weights_only=True), which "
+                f"loads only tensors and plain data: {exc}"
+            ) from exc
+        try:
+            getattr(net, name).load_state_dict(state)
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f"folder: {folder / file} does not fit the template's {name} ({exc})"
+            ) from exc
+    history = folder / "history.json"
+    if history.is_file():
+        from skorch.history import History
+
+        net.history = History.from_file(str(history))

@@ -64,6 +64,16 @@ def load_pretrained(net: NeuralNet) -> None:
             _load(net, callback)
 
 
+def keep_trained_weights(net: NeuralNet) -> None:
+    """Mark the net's module as trained, so :class:`PretrainedWeights` leaves it alone.
+
+    For a module whose weights were restored from a file
+    (:func:`skactive.persistence.load_weights`): a later warm refit must
+    train on from them, not restart from the pretrained layers.
+    """
+    setattr(net.module_, _LOADED, True)
+
+
 def _load(net: NeuralNet, callback: PretrainedWeights) -> None:
     module = net.module_
     if getattr(module, _LOADED, False):
