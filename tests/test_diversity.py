@@ -242,3 +242,36 @@ def test_diversified_refuses_bad_input(params, message):
     with pytest.raises(ValueError, match=message):
         strategy.select(model, X, 2)
     assert not hasattr(strategy, "indices_")
+
+
+def _meta_strategies():
+    from skactive.strategies import MarginSampling, Schedule, ShiftedTwins
+
+    return {
+        "Schedule": Schedule([(MarginSampling(), 10), (DFAL(max_iter=20), None)]),
+        "ShiftedTwins": ShiftedTwins(MarginSampling(), random_state=0),
+        "Diversified": Diversified(DFAL(max_iter=20, candidates=300, random_state=0), factor=2),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_meta_strategies()))
+def test_diversified_around_a_meta_strategy(name, net, digits_split):
+    X_init, _, X_pool, *_ = digits_split
+    inner = _meta_strategies()[name]
+    strategy = Diversified(inner, factor=3)
+    picks = strategy.select(net, X_pool, 5, X_labeled=X_init)
+    assert len(set(picks)) == 5 and set(picks) <= set(strategy.shortlist_)
+    # The shortlist is the inner strategy's own selection of 15 rows, and each
+    # twin handed over is the inner strategy's twin of that kept row.
+    reference = clone(inner)
+    assert_array_equal(reference.select(net, X_pool, 15, X_labeled=X_init), strategy.shortlist_)
+    extras = strategy.extras_
+    assert extras.n_twins > 0
+    for twin, source in zip(extras.twins, extras.twin_sources, strict=True):
+        at = int(np.flatnonzero(strategy.shortlist_ == picks[source])[0])
+        own = np.flatnonzero(np.asarray(reference.extras_.twin_sources) == at)
+        assert any(np.array_equal(twin, reference.extras_.twins[j]) for j in own)
+    # factor=1 keeps the whole shortlist: the inner strategy's own picks and twins.
+    alone = clone(inner).select(net, X_pool, 5, X_labeled=X_init)
+    whole = Diversified(clone(inner), factor=1)
+    assert_array_equal(whole.select(net, X_pool, 5, X_labeled=X_init), alone)

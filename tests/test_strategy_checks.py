@@ -47,6 +47,7 @@ ALL_STRATEGIES = [
     ShiftedTwins(MarginSampling()),
     Diversified(DFAL(max_iter=20), factor=3),
     Diversified(EntropySampling(), method="kmeans++"),
+    Diversified(ShiftedTwins(MarginSampling()), factor=2),
 ]
 
 

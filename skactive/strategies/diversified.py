@@ -17,7 +17,7 @@ from sklearn.base import clone
 from skactive._chunking import RowView
 from skactive._inference import embed_rows, unit_rows
 from skactive._validation import check_n, check_rows
-from skactive.base import QueryStrategy, _check_strategy_random_state
+from skactive.base import QueryStrategy, TrainingExtras, _check_strategy_random_state
 from skactive.strategies.coreset import k_center_greedy, min_distances
 
 _METHODS = ("kcenter", "kmeans++")
@@ -48,7 +48,10 @@ class Diversified(QueryStrategy):
     ----------
     strategy : QueryStrategy
         A strategy that scores rows (DFAL, entropy, BALD, QueryByCommittee,
-        ...). It is cloned; the fitted clone is ``strategy_``.
+        ...), or a meta-strategy whose selection is scored
+        (:class:`Schedule`, :class:`ShiftedTwins`, another ``Diversified``):
+        its extras are made for the whole shortlist and those of the kept
+        rows handed over. It is cloned; the fitted clone is ``strategy_``.
     factor : int, default=10
         Size of the shortlist as a multiple of ``n`` (capped by the inner
         strategy's candidates and the pool).
@@ -115,14 +118,16 @@ class Diversified(QueryStrategy):
         inner = clone(self.strategy)
         if self.random_state is not None and "random_state" in inner.get_params():
             inner.set_params(random_state=int(rng.randint(2**31 - 1)))
-        model = inner._select(
-            estimator,
-            X_pool,
-            min(int(self.factor) * n, capacity),
-            X_labeled=X_labeled,
-            y_labeled=y_labeled,
-            with_extras=False,
-        )
+        n_shortlist = min(int(self.factor) * n, capacity)
+        labeled = dict(X_labeled=X_labeled, y_labeled=y_labeled)
+        if _selects_itself(inner):
+            # A meta-strategy (Schedule, ShiftedTwins, another Diversified)
+            # hands over extras for its whole shortlist; the kept rows' are
+            # picked out of them below.
+            inner.select(estimator, X_pool, n_shortlist, **labeled)
+            model = None
+        else:
+            model = inner._select(estimator, X_pool, n_shortlist, **labeled, with_extras=False)
         if inner.scores_ is None:
             raise ValueError(
                 f"strategy: {type(inner).__name__} does not score rows, so it has no best "
@@ -131,7 +136,10 @@ class Diversified(QueryStrategy):
         shortlist = inner.indices_
         kept = np.sort(self._spread(estimator, X_pool, shortlist, n, rng, X_labeled))
         indices = shortlist[kept]
-        extras = inner._training_extras(model, X_pool, indices)
+        if model is None:
+            extras = _extras_of_kept(inner.extras_, kept)
+        else:
+            extras = inner._training_extras(model, X_pool, indices)
         inner.indices_, inner.extras_ = indices, extras
         self.strategy_, self.shortlist_ = inner, shortlist
         self.candidates_, self.scores_ = inner.candidates_, inner.scores_
@@ -184,6 +192,25 @@ class Diversified(QueryStrategy):
     def _embed(self, estimator, X) -> np.ndarray:
         points = embed_rows(estimator, X, layer=self.layer)
         return unit_rows(points) if self.normalize else points
+
+
+def _selects_itself(strategy: QueryStrategy) -> bool:
+    """Whether ``strategy`` overrides ``select`` (composes others) instead of ranking rows."""
+    return type(strategy).select is not QueryStrategy.select
+
+
+def _extras_of_kept(extras: TrainingExtras, kept: np.ndarray) -> TrainingExtras:
+    """The twins of the shortlist positions ``kept``, renumbered; pseudo-labels as they are."""
+    new_position = {int(p): i for i, p in enumerate(kept)}
+    mine = [j for j, source in enumerate(extras.twin_sources) if int(source) in new_position]
+    sources = np.array([new_position[int(extras.twin_sources[j])] for j in mine], dtype=np.intp)
+    twins = np.asarray(extras.twins)[mine] if mine else np.asarray(extras.twins)[:0]
+    return TrainingExtras(
+        twins=twins,
+        twin_sources=sources,
+        pseudo_X=extras.pseudo_X,
+        pseudo_y=extras.pseudo_y,
+    )
 
 
 def _weighted_kmeans_plus_plus(points, centers, weights, n, rng) -> np.ndarray:
