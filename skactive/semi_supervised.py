@@ -23,6 +23,7 @@ from skorch import NeuralNetClassifier
 from skorch.utils import to_tensor
 
 from skactive import _torch
+from skactive._chunking import chunk_slices
 from skactive._unlabeled import UNLABELED
 from skactive._validation import (
     check_finite_number,
@@ -34,6 +35,9 @@ from skactive.nets import per_row_loss
 from skactive.pretraining import load_pretrained
 
 KNN_BACKENDS = ("auto", "sklearn", "faiss")
+
+#: Rows whose neighbour similarities are computed at once (bounds memory).
+_PAIR_CHUNK = 1024
 
 
 def label_propagation(
@@ -121,7 +125,11 @@ def _check_lp_input(features, y, k, alpha, gamma, max_iter, knn):
 
 
 def _neighbours(points: np.ndarray, k: int, knn: str) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, cosine similarities) of each unit row's ``k`` nearest others."""
+    """(indices, cosine similarities) of each row's ``k`` nearest others.
+
+    Rows are unit vectors, or all zero (a row without features, which must
+    stay isolated whichever backend finds the neighbours).
+    """
     n_search = k + 1
     faiss = None if knn == "sklearn" else _faiss()
     if knn == "faiss" and faiss is None:
@@ -135,9 +143,12 @@ def _neighbours(points: np.ndarray, k: int, knn: str) -> tuple[np.ndarray, np.nd
         from sklearn.neighbors import NearestNeighbors
 
         search = NearestNeighbors(n_neighbors=n_search, algorithm="brute").fit(points)
-        distance, indices = search.kneighbors(points)
-        # Unit rows: |a - b|^2 = 2 - 2 a.b
-        similarity = 1.0 - distance**2 / 2.0
+        indices = search.kneighbors(points, return_distance=False)
+        # The inner products of the pairs found, as faiss returns them: exact
+        # for an all-zero row too (0), where "1 - d^2 / 2" assumed unit rows.
+        similarity = np.empty(indices.shape)
+        for rows in chunk_slices(len(points), _PAIR_CHUNK):
+            similarity[rows] = np.einsum("ij,ikj->ik", points[rows], points[indices[rows]])
     return _drop_self(indices, similarity, k)
 
 

@@ -56,13 +56,26 @@ def test_conjugate_gradient_equals_a_dense_solve():
     np.testing.assert_allclose(solved, expected, atol=1e-6)
 
 
-def test_an_isolated_row_gets_label_minus_one_and_weight_zero():
+@pytest.mark.parametrize("knn", ["sklearn", "faiss", "auto"])
+def test_an_isolated_row_gets_label_minus_one_and_weight_zero(knn):
+    if knn == "faiss":
+        pytest.importorskip("faiss", reason="faiss-cpu (optional extra) is not installed")
     features, y = _two_cliques()
     lonely = np.zeros((1, 4))  # cosine 0 with everyone: no edge
     features, y = np.vstack([features, lonely]), np.append(y, -1)
-    labels, weights = label_propagation(features, y, k=4)
+    labels, weights = label_propagation(features, y, k=4, knn=knn)
     assert labels[-1] == -1 and weights[-1] == 0.0
     assert np.isfinite(weights).all()
+
+
+def test_a_zero_row_is_isolated_among_real_neighbours(digits):
+    # With the unit-row shortcut, a zero row had similarity 0.5 to every row
+    # under scikit-learn (and 0 under faiss): the backends built other graphs.
+    X, y = digits
+    features = np.vstack([X[:100].reshape(100, -1), np.zeros((2, 64))])
+    partial = np.append(np.where(np.arange(100) % 5 == 0, y[:100], -1), [-1, -1])
+    labels, weights = label_propagation(features, partial, k=8, knn="sklearn")
+    assert labels[-2:].tolist() == [-1, -1] and weights[-2:].tolist() == [0.0, 0.0]
 
 
 def test_labels_keep_their_own_values_and_weights_are_in_unit_interval(digits):
