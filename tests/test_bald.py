@@ -1,4 +1,5 @@
 import numpy as np
+from scipy.stats import spearmanr
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.linear_model import LogisticRegression
@@ -44,13 +45,17 @@ def test_dropout_net_scores_positive_and_reproducible(digits_split):
 
 def test_chunked_scores_equal_one_chunk(digits_split):
     X_init, y_init, X_pool, *_ = digits_split
-    net = tiny_net(max_epochs=1).fit(X_init, y_init)
+    net = tiny_net(max_epochs=10).fit(X_init, y_init)
     net.module_.eval()
-    small, big = BALD(batch_size=7, random_state=0), BALD(batch_size=500, random_state=0)
+    small = BALD(batch_size=7, n_samples=200, random_state=0)
+    big = BALD(batch_size=500, n_samples=200, random_state=0)
     small.select(net, X_pool[:50], 2)
     big.select(net, X_pool[:50], 2)
-    # different chunking draws different masks, but the same distribution
-    assert abs(small.scores_.mean() - big.scores_.mean()) < 0.5 * big.scores_.mean() + 1e-3
+    # Other chunks draw other masks, so the estimates differ a little; but each
+    # row keeps its own score (scrambled chunks give a rank correlation near 0).
+    assert spearmanr(small.scores_, big.scores_)[0] > 0.85
+    assert np.abs(small.scores_ - big.scores_).mean() < 0.15 * big.scores_.mean()
+    assert spearmanr(small.scores_[::-1], big.scores_)[0] < 0.5
 
 
 def test_batch_norm_is_not_touched(digits_split):

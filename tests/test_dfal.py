@@ -69,7 +69,7 @@ def test_non_converging_rows_rank_last(trained):
 def test_twins_through_the_learner(digits_split):
     X_init, y_init, X_pool, y_pool, X_test, y_test = digits_split
     learner = ActiveLearner(
-        tiny_net(max_epochs=6, batch_size=16), DFAL(clip=(0, 1)), random_state=0
+        tiny_net(max_epochs=25, batch_size=16), DFAL(clip=(0, 1)), random_state=0
     )
     learner.fit(X_init, y_init)
     idx = learner.query(X_pool, n=10)
@@ -83,7 +83,7 @@ def test_twins_through_the_learner(digits_split):
     assert_array_equal(learner.y_twins_, learner.y_labeled_[sources])  # the oracle's label
     assert_array_equal(groups[-n_twins:], sources)  # same group as the source
     assert learner.history_[-1]["n_twins"] == n_twins
-    assert 0.0 <= learner.score(X_test, y_test) <= 1.0
+    assert learner.score(X_test, y_test) > 0.5  # five times chance: it learnt from them
 
 
 def test_twins_off_is_the_ablation(digits_split):

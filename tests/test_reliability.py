@@ -100,7 +100,31 @@ class SigintAfterTeach(Callback):
             os.kill(os.getpid(), signal.SIGINT)
 
 
+@pytest.fixture
+def sigint_disposition():
+    """Set SIGINT's disposition for one test, then restore the one the suite had.
+
+    A shell starting a background job (``pytest &``, ``nohup``) starts it
+    with SIGINT ignored, so a test that sends a real Ctrl-C must choose
+    what SIGINT does itself.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+
+    def set_to(handler):
+        signal.signal(signal.SIGINT, handler)
+
+    yield set_to
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def ctrl_c_raises(sigint_disposition):
+    """A real Ctrl-C raises KeyboardInterrupt, as in an interactive Python."""
+    sigint_disposition(signal.default_int_handler)
+
+
 @pytest.mark.parametrize("warm_start", [False, True])
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_during_a_refit_propagates_and_keeps_the_previous_model(digits_split, warm_start):
     X_init, y_init, X_pool, y_pool, *_ = digits_split
     net = tiny_net(max_epochs=3, callbacks=[SigintAfterTeach(rows=len(y_init))])
@@ -120,12 +144,39 @@ def test_ctrl_c_during_a_refit_propagates_and_keeps_the_previous_model(digits_sp
     assert learner.estimator_ is not model and len(learner.estimator_.history) == 3
 
 
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_during_fit_leaves_the_learner_unfitted(digits_split):
     X_init, y_init, *_ = digits_split
     learner = ActiveLearner(tiny_net(max_epochs=4, callbacks=[SigintAfterTeach(rows=0)]))
     with pytest.raises(KeyboardInterrupt):
         learner.fit(X_init, y_init)
     assert not hasattr(learner, "estimator_") and not hasattr(learner, "n_features_in_")
+
+
+def test_an_ignored_ctrl_c_stays_ignored(digits_split, sigint_disposition):
+    # A learner run as a background job, where SIGINT is ignored: a Ctrl-C
+    # changes nothing, the refit completes, and SIGINT is still ignored.
+    sigint_disposition(signal.SIG_IGN)
+    X_init, y_init, X_pool, y_pool, *_ = digits_split
+    net = tiny_net(max_epochs=3, callbacks=[SigintAfterTeach(rows=len(y_init))])
+    learner = ActiveLearner(net, random_state=0).fit(X_init, y_init)
+    idx = learner.query(X_pool, 5)
+    learner.teach(X_pool[idx], y_pool[idx])
+    assert len(learner.estimator_.history) == 3  # trained to the end
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_a_ctrl_c_handler_that_does_not_raise_is_kept(digits_split, sigint_disposition):
+    # A program with its own SIGINT handler (it records, it does not raise):
+    # the handler still sees the signal, and no interrupt is invented.
+    seen = []
+    sigint_disposition(lambda signum, frame: seen.append(signum))
+    X_init, y_init, X_pool, y_pool, *_ = digits_split
+    net = tiny_net(max_epochs=2, callbacks=[SigintAfterTeach(rows=len(y_init))])
+    learner = ActiveLearner(net, random_state=0).fit(X_init, y_init)
+    idx = learner.query(X_pool, 5)
+    learner.teach(X_pool[idx], y_pool[idx])
+    assert seen and len(learner.estimator_.history) == 2
 
 
 @pytest.fixture
@@ -334,7 +385,7 @@ def test_every_numeric_dtype_reaches_a_net(digits_split, dtype, in_pipeline):
     X_init, y_init, X_pool, y_pool, X_test, y_test = digits_split
     scale = 1.0 if np.dtype(dtype).kind == "f" else 16.0
     cast = lambda X: (X * scale).astype(dtype)  # noqa: E731
-    net = tiny_net(max_epochs=2)
+    net = tiny_net(max_epochs=25, batch_size=16)
     if in_pipeline:  # StandardScaler returns float64, which the net must still accept
         net = make_pipeline(
             FunctionTransformer(_flatten), StandardScaler(), FunctionTransformer(_to_images), net
@@ -345,7 +396,8 @@ def test_every_numeric_dtype_reaches_a_net(digits_split, dtype, in_pipeline):
     learner.teach(cast(X_pool)[idx], y_pool[idx])
     idx = learner.query(cast(X_pool), 3)
     learner.teach(cast(X_pool)[idx].astype(np.float64), y_pool[idx])  # float64 afterwards
-    assert 0.0 <= learner.score(cast(X_test), y_test) <= 1.0
+    # It learnt from the cast rows (chance is 0.1), whatever their dtype.
+    assert learner.score(cast(X_test), y_test) > 0.3
     assert learner.predict_proba(cast(X_test[:3])).shape == (3, 10)
 
 

@@ -98,12 +98,13 @@ def test_torch_path_matches_skorch_predict_proba(digits_split):
 @pytest.mark.parametrize("cls", [EntropySampling, MarginSampling, LeastConfidence])
 def test_through_active_learner_with_cnn(cls, digits_split):
     X_init, y_init, X_pool, y_pool, X_test, y_test = digits_split
-    learner = ActiveLearner(tiny_net(max_epochs=3), cls(), random_state=0).fit(X_init, y_init)
+    net = tiny_net(max_epochs=25, batch_size=16)
+    learner = ActiveLearner(net, cls(), random_state=0).fit(X_init, y_init)
     idx = learner.query(X_pool, n=10)
     assert len(set(idx)) == 10
     learner.teach(X_pool[idx], y_pool[idx])
     assert len(learner.y_labeled_) == len(y_init) + 10
-    assert 0.0 <= learner.score(X_test, y_test) <= 1.0
+    assert learner.score(X_test, y_test) > 0.4  # four times chance
 
 
 def test_works_with_any_classifier():
