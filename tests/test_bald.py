@@ -1,7 +1,7 @@
 import numpy as np
-from scipy.stats import spearmanr
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy.stats import spearmanr
 from sklearn.linear_model import LogisticRegression
 
 from skactive import ActiveLearner
