@@ -154,12 +154,14 @@ def as_tensor(rows, *, dtype=None, device=None) -> torch.Tensor:
     """``rows`` as a tensor on ``device``, whatever their memory layout.
 
     ``torch.as_tensor`` refuses numpy arrays with negative strides (``X[::-1]``,
-    ``np.flip``); those, and other non-contiguous rows, are copied first. So
-    are read-only rows (the learner hands strategies read-only views), which
+    ``np.flip``) and in non-native byte order; those, and other non-contiguous
+    rows, are copied first. So are read-only rows (the learner hands strategies read-only views), which
     a tensor sharing their memory could otherwise write to.
     """
     rows = np.ascontiguousarray(rows)
-    if not rows.flags.writeable:
+    if not rows.dtype.isnative:  # big-endian rows (files from other platforms)
+        rows = rows.astype(rows.dtype.newbyteorder("="))
+    elif not rows.flags.writeable:
         rows = rows.copy()
     return torch.as_tensor(rows, dtype=dtype, device=device)
 

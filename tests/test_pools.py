@@ -114,3 +114,18 @@ def test_dataset_pool_validation(digits_split):
     net = tiny_net(max_epochs=1).fit(digits_split[0], digits_split[1])
     with pytest.raises(ValueError, match=r"X_pool contains NaN or infinity \(first at row 7"):
         EntropySampling().select(net, TensorDataset(torch.as_tensor(bad)), 2)
+
+
+def test_a_campaign_on_big_endian_rows(digits_split):
+    # Arrays read from files written on other platforms can be big-endian,
+    # which torch refuses to wrap; every path converts them.
+    X_init, y_init, X_pool, y_pool, *_ = digits_split
+    swapped = X_pool.astype(">f4")
+    learner = ActiveLearner(tiny_net(max_epochs=2), DFAL(max_iter=10), random_state=0)
+    learner.fit(X_init.astype(">f4"), y_init)
+    idx = learner.query(swapped, 4)
+    learner.teach(swapped[idx], y_pool[idx])
+    reference = ActiveLearner(tiny_net(max_epochs=2), DFAL(max_iter=10), random_state=0)
+    reference.fit(X_init, y_init)
+    assert_array_equal(idx, reference.query(X_pool, 4))
+    assert learner.n_iter_ == 1 and len(learner.X_twins_) > 0

@@ -423,11 +423,18 @@ def check_select_leaves_its_inputs_unchanged(name: str, strategy: QueryStrategy)
     assert torch.get_default_dtype() == dtype, f"{name}: left torch's default dtype changed"
 
 
-def check_select_on_non_contiguous_pools(name: str, strategy: QueryStrategy) -> None:
-    """Reversed and flipped pools (negative strides) give the picks of their copies."""
+def check_select_on_unusual_memory_layouts(name: str, strategy: QueryStrategy) -> None:
+    """Reversed and flipped (negative strides), Fortran-ordered and big-endian pools
+    give the picks of their plain copies."""
     pool = _fitted()[2]
     params = _params_with(strategy, random_state=0)
-    for what, view in (("reversed", pool[::-1]), ("flipped", np.flip(pool, axis=-1))):
+    layouts = {
+        "reversed": pool[::-1],
+        "flipped": np.flip(pool, axis=-1),
+        "Fortran-ordered": np.asfortranarray(pool),
+        "big-endian": pool.astype(pool.dtype.newbyteorder(">")),
+    }
+    for what, view in layouts.items():
         picks = _select(clone(strategy).set_params(**params), view, 4)
         expected = _select(clone(strategy).set_params(**params), np.array(view), 4)
         _assert_distinct_indices(picks, 4, len(pool), f"{name} on a {what} pool")
@@ -468,7 +475,7 @@ _CHECKS: tuple[Callable[[str, QueryStrategy], None], ...] = (
     check_select_returns_n_distinct_indices,
     check_select_on_duplicate_rows,
     check_select_on_constant_rows,
-    check_select_on_non_contiguous_pools,
+    check_select_on_unusual_memory_layouts,
     check_pool_smaller_than_candidates,
     check_scores_aligned_with_candidates,
     check_scores_follow_a_permuted_pool,
