@@ -155,8 +155,8 @@ def as_tensor(rows, *, dtype=None, device=None) -> torch.Tensor:
 
     ``torch.as_tensor`` refuses numpy arrays with negative strides (``X[::-1]``,
     ``np.flip``) and in non-native byte order; those, and other non-contiguous
-    rows, are copied first. So are read-only rows (the learner hands strategies read-only views), which
-    a tensor sharing their memory could otherwise write to.
+    rows, are copied first. So are read-only rows (the learner hands strategies
+    read-only views), which a tensor sharing their memory could write to.
     """
     rows = np.ascontiguousarray(rows)
     if not rows.dtype.isnative:  # big-endian rows (files from other platforms)
