@@ -62,6 +62,7 @@ def test_labels_in_the_estimator_label_space():
     assert_array_equal(strategy.pseudo_labels_, [3, 7])  # rows 0 and 3 tie; stable order
 
 
+@pytest.mark.slow
 def test_pseudo_labels_are_temporary_in_the_learner(digits_split):
     X_init, y_init, X_pool, y_pool, *_ = digits_split
     learner = ActiveLearner(

@@ -164,6 +164,7 @@ def test_committee_prediction_is_the_members_mean(committee, digits_split):
     assert_array_equal(committee.predict(X_pool), stack.mean(axis=0).argmax(axis=1))
 
 
+@pytest.mark.slow
 def test_parallel_training_gives_the_same_committee(flat_digits):
     X, y = flat_digits
     tree = DecisionTreeClassifier(max_features=0.3)
@@ -284,6 +285,7 @@ def test_a_seeded_learner_reproduces_a_committee_campaign(digits_split):
     assert_array_equal(proba_first, proba_second)
 
 
+@pytest.mark.slow
 def test_runner_and_command_line_build_committees(tmp_path):
     from skactive.__main__ import main
     from skactive.experiments import QUICK, ExperimentConfig, read_results, run_experiments

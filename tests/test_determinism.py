@@ -8,6 +8,8 @@ from skactive.strategies import STRATEGIES, CoreSet, LearningLoss, estimator_for
 
 from .conftest import tiny_net
 
+pytestmark = pytest.mark.slow  # sweeps over every strategy or example
+
 CASES = {name: (lambda cls=cls: cls(candidates=200)) for name, cls in STRATEGIES.items()}
 CASES["bald"] = lambda: STRATEGIES["bald"](n_samples=3, candidates=200)
 # Strategies that train models of their own: few steps still exercise every seed.

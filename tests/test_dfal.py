@@ -66,6 +66,7 @@ def test_non_converging_rows_rank_last(trained):
         assert np.isfinite(strategy.scores_[idx]).all()
 
 
+@pytest.mark.slow
 def test_twins_through_the_learner(digits_split):
     X_init, y_init, X_pool, y_pool, X_test, y_test = digits_split
     learner = ActiveLearner(

@@ -254,6 +254,7 @@ def _meta_strategies():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(_meta_strategies()))
 def test_diversified_around_a_meta_strategy(name, net, digits_split):
     X_init, _, X_pool, *_ = digits_split

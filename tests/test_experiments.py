@@ -22,6 +22,7 @@ def _config(tmp_path, **changes):
     return ExperimentConfig(**settings)
 
 
+@pytest.mark.slow
 def test_quick_setting_end_to_end_with_reports_and_transfer(tmp_path):
     config = _config(tmp_path, seeds=(0,), budget=60, epochs=30)
     results = run_experiments(config)

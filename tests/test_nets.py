@@ -28,6 +28,7 @@ def split(digits):
     return X[order[:1200]], y[order[:1200]], X[order[1200:1500]], y[order[1200:1500]]
 
 
+@pytest.mark.slow
 def test_adversarial_training_buys_robust_accuracy(split):
     X, y, X_test, y_test = split
     torch.manual_seed(0)

@@ -44,6 +44,7 @@ def test_threading_backend_is_safe(net_and_pool):
     assert net.module_.training
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_identical_selections(net_and_pool):
     distributed = pytest.importorskip("distributed")
     net, pool = net_and_pool

@@ -379,6 +379,7 @@ def _to_images(X):
     return X.reshape(len(X), 1, 8, 8)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float64, np.float16, np.uint8, np.int8])
 @pytest.mark.parametrize("in_pipeline", [False, True])
 def test_every_numeric_dtype_reaches_a_net(digits_split, dtype, in_pipeline):

@@ -1,6 +1,7 @@
 import csv
 
 import numpy as np
+import pytest
 
 from skactive import ActiveLearner
 from skactive.__main__ import main
@@ -88,6 +89,7 @@ def test_command_line(tmp_path, capsys):
     assert len(rows) == 2 * 3
 
 
+@pytest.mark.slow
 def test_simulate_records_robust_accuracy_and_feeds_a_semi_supervised_learner(digits_split):
     from sklearn.linear_model import LogisticRegression
     from sklearn.semi_supervised import SelfTrainingClassifier

@@ -88,6 +88,7 @@ def test_vaal_queries_the_lowest_probability_of_being_labelled(monkeypatch):
     assert_allclose(strategy.scores_, 1 / (1 + np.exp(-X_pool[:, 0].astype(float))), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_vaal_picks_the_classes_the_labelled_set_lacks(digits):
     X, y = digits
     order = np.random.RandomState(0).permutation(len(X))
