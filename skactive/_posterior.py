@@ -64,14 +64,14 @@ def posterior_source(estimator, *, n_samples: int | None, what: str):
 
 
 def _unwrap(estimator):
-    from skactive.learner import ActiveLearner
-
     for _ in range(10):
         if isinstance(estimator, Committee):
             return estimator
         if hasattr(estimator, "best_estimator_"):
             estimator = estimator.best_estimator_
-        elif isinstance(estimator, ActiveLearner) and hasattr(estimator, "estimator_"):
+        elif hasattr(estimator, "query_strategy_") and hasattr(estimator, "estimator_"):
+            # A fitted ActiveLearner (known by its attributes: the learner
+            # module sits above this one).
             estimator = estimator.estimator_
         else:
             return estimator

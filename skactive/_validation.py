@@ -10,6 +10,7 @@ import hashlib
 import numbers
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 from skactive._chunking import DatasetPool, chunk_slices, take_rows
 
@@ -39,7 +40,7 @@ def check_rows(X, *, name: str, feature_shape: tuple | None = None) -> np.ndarra
             f"{name} is a sparse matrix; skactive needs dense rows: pass {name}.toarray() "
             "(or a numpy.memmap for pools larger than memory)"
         )
-    if _is_torch_dataset(X):
+    if is_torch_dataset(X):
         X = DatasetPool(X)
     elif not isinstance(X, np.ndarray):
         try:
@@ -83,12 +84,23 @@ def _is_sparse(X) -> bool:
     return sparse.issparse(X)
 
 
-def _is_torch_dataset(X) -> bool:
+def is_torch_dataset(X) -> bool:
     try:
         from torch.utils.data import Dataset
     except ImportError:  # pragma: no cover - torch is a dependency
         return False
     return isinstance(X, Dataset)
+
+
+def check_random_state_param(random_state):
+    """A ``RandomState`` from a ``random_state`` parameter; a clear error names it."""
+    try:
+        return check_random_state(random_state)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            "random_state must be None, an integer in [0, 2**32 - 1] or a "
+            f"numpy RandomState, got {random_state!r}"
+        ) from exc
 
 
 def check_n(n, n_available: int, *, what: str = "the pool") -> int:

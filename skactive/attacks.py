@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from skactive import _torch
 from skactive._chunking import chunk_slices
+from skactive._validation import check_finite_number, check_random_state_param, check_rows
 
 #: Added to every step's length, as in the reference implementation, so a
 #: step lands just past the linearised boundary rather than on it.
@@ -95,10 +97,8 @@ def deepfool(
     -------
     result : DeepFoolResult
     """
-    from skactive import _torch
-    from skactive._validation import check_rows
 
-    _check_deepfool_params(max_iter, overshoot, norm, top_k, clip)
+    check_deepfool_params(max_iter, overshoot, norm, top_k, clip)
     if not isinstance(X, torch.Tensor):
         X = check_rows(X, name="X")
     if isinstance(model, torch.nn.Module):
@@ -150,7 +150,7 @@ def deepfool_batch(
     The model must be in eval mode (batch-norm statistics frozen) so rows do
     not interact. See :func:`deepfool` for the parameters.
     """
-    _check_deepfool_params(max_iter, overshoot, norm, top_k, clip)
+    check_deepfool_params(max_iter, overshoot, norm, top_k, clip)
     x = x.detach()
     n = x.shape[0]
     with torch.no_grad():
@@ -249,7 +249,7 @@ def _input_gradients(logits, x, grad_out) -> torch.Tensor:
     )
 
 
-def _check_deepfool_params(max_iter, overshoot, norm, top_k, clip):
+def check_deepfool_params(max_iter, overshoot, norm, top_k, clip):
     if not isinstance(max_iter, int | np.integer) or isinstance(max_iter, bool) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     if (
@@ -374,15 +374,12 @@ def pgd(
     adversarial : ndarray of shape (n, ...)
         In the network's input space.
     """
-    from skactive import _torch
-    from skactive._validation import check_rows
-    from skactive.base import _check_strategy_random_state
 
-    _check_pgd_params(eps, step_size, n_steps, norm, clip)
-    rng = _check_strategy_random_state(random_state)
+    check_pgd_params(eps, step_size, n_steps, norm, clip)
+    rng = check_random_state_param(random_state)
     X = check_rows(X, name="X")
-    logits_fn, to_input, module, classes = _attack_target(model)
-    targets = _label_indices(y, classes, len(X))
+    logits_fn, to_input, module, classes = attack_target(model)
+    targets = label_indices(y, classes, len(X))
     if batch_size is None:
         batch_size = _torch.default_batch_size(next(module.parameters()).device)
     parts = []
@@ -448,9 +445,8 @@ def _random_start(x, eps, norm, rng) -> torch.Tensor:
     return torch.as_tensor(delta, dtype=x.dtype, device=x.device)
 
 
-def _attack_target(model):
+def attack_target(model):
     """(logits function, rows -> input tensor, module, classes or None) of ``model``."""
-    from skactive import _torch
 
     if isinstance(model, torch.nn.Module):
         param = next(model.parameters())
@@ -464,7 +460,7 @@ def _attack_target(model):
     return network.logits, network.to_input, network.module, classes
 
 
-def _label_indices(y, classes, n_rows: int) -> np.ndarray:
+def label_indices(y, classes, n_rows: int) -> np.ndarray:
     """Output index of every label; an error names ``y`` for an unknown label."""
     y = np.asarray(y)
     if y.shape != (n_rows,):
@@ -484,8 +480,7 @@ def _label_indices(y, classes, n_rows: int) -> np.ndarray:
     return positions.astype(np.int64)
 
 
-def _check_pgd_params(eps, step_size, n_steps, norm, clip):
-    from skactive._validation import check_finite_number
+def check_pgd_params(eps, step_size, n_steps, norm, clip):
 
     check_finite_number(eps, "eps")
     check_finite_number(step_size, "step_size", positive=True)

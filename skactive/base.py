@@ -17,12 +17,17 @@ from typing import ClassVar
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
-from skactive._validation import check_n, check_n_jobs, check_positive_int, check_rows
+from skactive._validation import (
+    check_n,
+    check_n_jobs,
+    check_positive_int,
+    check_random_state_param,
+    check_rows,
+)
 
 
 def _empty_rows() -> np.ndarray:
@@ -170,7 +175,7 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
                     UserWarning,
                     stacklevel=2,
                 )
-        rng = _check_strategy_random_state(getattr(self, "random_state", None))
+        rng = check_random_state_param(getattr(self, "random_state", None))
         self.check_params()
         if estimator is None and self._needs_estimator():
             raise TypeError(f"estimator: {type(self).__name__} needs a fitted estimator, got None")
@@ -226,7 +231,7 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         """
         check_positive_int(self._get_candidates(), "candidates", allow_none=True)
         check_n_jobs(getattr(self, "n_jobs", None))
-        _check_strategy_random_state(getattr(self, "random_state", None))
+        check_random_state_param(getattr(self, "random_state", None))
         self._validate_params_before_select()
         return self
 
@@ -299,16 +304,6 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
     def _training_extras(self, model, X_pool, selected) -> TrainingExtras:
         """Extra training rows for the learner; none by default."""
         return TrainingExtras()
-
-
-def _check_strategy_random_state(random_state):
-    try:
-        return check_random_state(random_state)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            "random_state must be None, an integer in [0, 2**32 - 1] or a "
-            f"numpy RandomState, got {random_state!r}"
-        ) from exc
 
 
 def _draw_candidates(n_pool: int, n_candidates: int | None, rng) -> np.ndarray:

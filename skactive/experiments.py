@@ -28,13 +28,13 @@ import torch
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
+from skactive._files import atomic_write
 from skactive._validation import check_finite_number, check_positive_int
 from skactive.datasets import load_digits_images, load_fashion_mnist
 from skactive.learner import ActiveLearner
 from skactive.metrics import robust_accuracy
 from skactive.models import ARCHITECTURES, make_net
 from skactive.nets import AdversarialTrainingNet
-from skactive.persistence import _atomic_write
 from skactive.pretraining import pretrain_deepcluster
 from skactive.semi_supervised import LabelPropagationNet
 from skactive.simulation import plot_learning_curves, summarize
@@ -482,7 +482,7 @@ def _run_one(config, key, data, results: Path) -> None:
 def _save_training_set(config, key, learner) -> None:
     X, y, groups = learner.training_set()
     arrays = dict(X=X, y=y, groups=groups, n_labeled=len(learner.y_labeled_))
-    _atomic_write(_set_path(config, key), lambda s: np.savez_compressed(s, **arrays))
+    atomic_write(_set_path(config, key), lambda s: np.savez_compressed(s, **arrays))
 
 
 def _forget_rounds_after(config, key, round_: int) -> None:
@@ -497,7 +497,7 @@ def _forget_rounds_after(config, key, round_: int) -> None:
         keep = [r for r in rows if not (_run_of(r) == key and int(r["round"]) > round_)]
         if len(keep) == len(rows):
             continue
-        _atomic_write(
+        atomic_write(
             path, lambda stream, rows=keep, fields=fields: _write_csv(stream, fields, rows)
         )
 
@@ -524,12 +524,12 @@ def _pretrained(config, key, net, X_pool):
     path.parent.mkdir(exist_ok=True)
     settings = {**PRETRAINING, **PRETRAINING_OPTIMIZERS[config.pretrain_optimizer]}
     pretrained = pretrain_deepcluster(net, X_pool, random_state=seed, **settings)
-    _atomic_write(path, lambda s: pickle.dump(pretrained, s, protocol=5))
+    atomic_write(path, lambda s: pickle.dump(pretrained, s, protocol=5))
     return pretrained
 
 
 def _checkpoint(path: Path, state: _Checkpoint) -> None:
-    _atomic_write(path, lambda s: pickle.dump(state, s, protocol=5))
+    atomic_write(path, lambda s: pickle.dump(state, s, protocol=5))
 
 
 def _criteria(config) -> dict:

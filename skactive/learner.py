@@ -29,16 +29,18 @@ from skactive._estimators import (
     interrupts_propagate,
     prepare_for_encoded_labels,
 )
+from skactive._files import load_pickle, save_pickle
 from skactive._torch import seeded
 from skactive._unlabeled import UNLABELED, UnlabeledPool
 from skactive._validation import (
-    _is_torch_dataset,
     check_classes,
     check_labels,
     check_rows,
+    is_torch_dataset,
     row_key,
 )
 from skactive.base import QueryStrategy, TrainingExtras
+from skactive.strategies.uncertainty import EntropySampling
 
 
 def _estimator_has(attr: str):
@@ -249,7 +251,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return self._pool_of(rows, name="unlabeled")
 
     def _pool_of(self, rows, *, name: str) -> UnlabeledPool:
-        if _is_torch_dataset(rows) or not hasattr(rows, "dtype"):
+        if is_torch_dataset(rows) or not hasattr(rows, "dtype"):
             raise TypeError(
                 f"{name}: semi_supervised=True needs the pool as an array or numpy.memmap, "
                 f"got {type(rows).__name__}"
@@ -291,8 +293,6 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def _validate_strategy(self) -> QueryStrategy:
         if self.query_strategy is None:
-            from skactive.strategies import EntropySampling
-
             return EntropySampling()
         if isinstance(self.query_strategy, type) and issubclass(self.query_strategy, QueryStrategy):
             raise TypeError(
@@ -607,7 +607,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     def _check_rows(self, X, *, name: str):
         """Validate rows like ``predict`` does: shape, values and feature names."""
         rows = check_rows(X, name=name, feature_shape=self.row_shape_)
-        if not _is_torch_dataset(X) and not isinstance(X, np.ndarray):
+        if not is_torch_dataset(X) and not isinstance(X, np.ndarray):
             # A DataFrame with reordered or renamed columns is refused, not permuted.
             validate_data(self, X, reset=False, skip_check_array=True)
         return rows
@@ -688,9 +688,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         path : Path
         """
-        from skactive.persistence import save_learner
-
-        return save_learner(self, path)
+        return save_pickle(self, path)
 
     @classmethod
     def load(cls, path) -> ActiveLearner:
@@ -704,9 +702,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         ValueError
             If ``path`` is not a saved learner or has an incompatible format.
         """
-        from skactive.persistence import load_learner
-
-        return load_learner(path)
+        return load_pickle(path, cls)
 
     # -- delegation ----------------------------------------------------------
 

@@ -7,7 +7,7 @@ import torch
 
 from skactive import _torch
 from skactive._validation import check_positive_int, check_rows
-from skactive.attacks import _attack_target, _label_indices, fgsm, pgd
+from skactive.attacks import attack_target, fgsm, label_indices, pgd
 
 _ATTACKS = ("pgd", "fgsm")
 
@@ -93,8 +93,8 @@ def robust_accuracy(
             random_state=random_state,
             batch_size=batch_size,
         )
-    logits_fn, _, module, classes = _attack_target(estimator)
-    targets = _label_indices(y, classes, len(adversarial))
+    logits_fn, _, module, classes = attack_target(estimator)
+    targets = label_indices(y, classes, len(adversarial))
     device = next(module.parameters()).device
     dtype = next(module.parameters()).dtype
     correct = 0

@@ -12,7 +12,7 @@ from skorch.utils import to_tensor
 
 from skactive import _torch
 from skactive._validation import check_finite_number, check_positive_int, check_unit_interval
-from skactive.attacks import _check_pgd_params, pgd_batch
+from skactive.attacks import check_pgd_params, pgd_batch
 
 
 class AdversarialTrainingNet(NeuralNetClassifier):
@@ -77,7 +77,7 @@ class AdversarialTrainingNet(NeuralNetClassifier):
 
     def initialize(self):
         """Check the attack's parameters, then initialise as skorch does."""
-        _check_pgd_params(self.eps, self.step_size, self.n_steps, self.norm, self.clip)
+        check_pgd_params(self.eps, self.step_size, self.n_steps, self.norm, self.clip)
         check_unit_interval(self.adversarial_fraction, "adversarial_fraction")
         return super().initialize()
 

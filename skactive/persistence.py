@@ -18,52 +18,45 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-FORMAT = "skactive-learner"
-FORMAT_VERSION = 1
+from skactive._estimators import estimator_input
+from skactive._files import (
+    FORMAT,
+    FORMAT_VERSION,
+    InconsistentVersionWarning,
+    atomic_write,
+    load_pickle,
+    save_pickle,
+)
+from skactive.learner import ActiveLearner
+from skactive.pretraining import keep_trained_weights
 
-
-def _atomic_write(path: Path, write) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise OSError(f"path: cannot save to {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OSError(f"path: cannot save to {path}: {exc.strerror or exc}") from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = [
+    "InconsistentVersionWarning",
+    "load_learner",
+    "load_weights",
+    "save_learner",
+    "save_weights",
+]
 
 
 def save_learner(learner, path: str | os.PathLike) -> Path:
     """Pickle ``learner`` (fitted or not) to ``path`` atomically.
 
+    The same as :meth:`ActiveLearner.save <skactive.ActiveLearner.save>`.
+
     Returns
     -------
     path : Path
     """
-    from skactive import __version__
-
-    header = {"format": FORMAT, "version": FORMAT_VERSION, "skactive": __version__}
-    path = Path(path)
-    _atomic_write(path, lambda stream: pickle.dump((header, learner), stream, protocol=5))
-    return path
+    return save_pickle(learner, path)
 
 
-def load_learner(path: str | os.PathLike):
+def load_learner(path: str | os.PathLike) -> ActiveLearner:
     """Load a learner written by :func:`save_learner`. Only for trusted files.
 
     Raises
@@ -72,70 +65,7 @@ def load_learner(path: str | os.PathLike):
         If the file is not a saved learner or was written by an
         incompatible format version.
     """
-    from skactive.learner import ActiveLearner
-
-    with Path(path).open("rb") as stream:
-        try:
-            payload = pickle.load(stream)
-        except (AttributeError, ImportError) as exc:
-            raise ValueError(
-                f"path: {path} refers to code that cannot be imported here ({exc}); import or "
-                "install the module that defines the saved network, strategy or estimator "
-                "before loading"
-            ) from exc
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
-            raise ValueError(f"path: {path} is not a saved skactive learner ({exc})") from exc
-    if not (
-        isinstance(payload, tuple)
-        and len(payload) == 2
-        and isinstance(payload[0], dict)
-        and payload[0].get("format") == FORMAT
-    ):
-        raise ValueError(f"path: {path} is not a saved skactive learner")
-    header, learner = payload
-    if header.get("version") != FORMAT_VERSION:
-        raise ValueError(
-            f"path: {path} was saved in learner format version {header.get('version')} "
-            f"(skactive {header.get('skactive')}); this skactive reads version {FORMAT_VERSION}"
-        )
-    if not isinstance(learner, ActiveLearner):
-        raise ValueError(f"path: {path} holds a {type(learner).__name__}, not an ActiveLearner")
-    _warn_other_version(header.get("skactive"), path)
-    return learner
-
-
-class InconsistentVersionWarning(UserWarning):
-    """A learner is loaded by another skactive version than the one that saved it.
-
-    Like scikit-learn's warning of the same name: the file loads, but its
-    behaviour is only guaranteed for the version that wrote it.
-
-    Attributes
-    ----------
-    original_version, current_version : str
-    """
-
-    def __init__(self, *, original_version, current_version, path):
-        self.original_version = original_version
-        self.current_version = current_version
-        super().__init__(
-            f"{path} was saved by skactive {original_version} and is loaded by skactive "
-            f"{current_version}; results may differ: re-save it with this version"
-        )
-
-
-def _warn_other_version(saved_version, path) -> None:
-    import warnings
-
-    from skactive import __version__
-
-    if saved_version != __version__:
-        warnings.warn(
-            InconsistentVersionWarning(
-                original_version=saved_version, current_version=__version__, path=path
-            ),
-            stacklevel=3,
-        )
+    return load_pickle(path, ActiveLearner)
 
 
 _ARRAYS = ("X_labeled_", "y_labeled_", "X_twins_", "y_twins_", "twin_sources_", "classes_")
@@ -182,13 +112,13 @@ def save_weights(learner, folder: str | os.PathLike) -> Path:
     arrays = {name: _plain_array(getattr(learner, name), name) for name in _ARRAYS}
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / "labeled.npz", lambda stream: np.savez(stream, **arrays))
+    atomic_write(folder / "labeled.npz", lambda stream: np.savez(stream, **arrays))
     files = {name: _part_file(name) for name in _net_parts(net)}
     for name, file in files.items():
         state = getattr(net, name).state_dict()
-        _atomic_write(folder / file, lambda stream, state=state: torch.save(state, stream))
+        atomic_write(folder / file, lambda stream, state=state: torch.save(state, stream))
     history = json.dumps(net.history.to_list()).encode()
-    _atomic_write(folder / "history.json", lambda stream: stream.write(history))
+    atomic_write(folder / "history.json", lambda stream: stream.write(history))
     meta = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -197,7 +127,7 @@ def save_weights(learner, folder: str | os.PathLike) -> Path:
         "parts": files,
     }
     # Written last: a folder whose save was interrupted keeps its previous meta.
-    _atomic_write(folder / "meta.json", lambda stream: stream.write(json.dumps(meta).encode()))
+    atomic_write(folder / "meta.json", lambda stream: stream.write(json.dumps(meta).encode()))
     return folder
 
 
@@ -227,9 +157,6 @@ def load_weights(template, folder: str | os.PathLike):
         weights of another network, fewer outputs than classes).
     """
     from sklearn.base import clone
-
-    from skactive._estimators import estimator_input
-    from skactive.pretraining import keep_trained_weights
 
     folder = Path(folder)
     meta = _read_meta(folder)

@@ -1,5 +1,7 @@
 """Query strategies: which pool rows the oracle should label next."""
 
+from skactive.committee import Committee
+from skactive.nets import LossPredictionNet
 from skactive.strategies.adversarial import DFAL
 from skactive.strategies.augment import ShiftedTwins
 from skactive.strategies.badge import BADGE
@@ -124,11 +126,8 @@ def estimator_for(name: str, estimator):
     The names in :data:`LOSS_PREDICTION` turn a skorch net into a
     :class:`~skactive.nets.LossPredictionNet` with the same settings.
     """
-    from skactive.committee import Committee
 
     if name in LOSS_PREDICTION:
-        from skactive.nets import LossPredictionNet
-
         return LossPredictionNet(**estimator.get_params(deep=False))
     settings = COMMITTEES.get(name)
     return estimator if settings is None else Committee(estimator, **settings)

@@ -14,7 +14,7 @@ import numpy as np
 from skactive import _torch
 from skactive._chunking import take_rows
 from skactive._validation import check_positive_int
-from skactive.attacks import _check_deepfool_params, deepfool
+from skactive.attacks import check_deepfool_params, deepfool
 from skactive.base import QueryStrategy, TrainingExtras
 
 
@@ -115,7 +115,7 @@ class DFAL(QueryStrategy):
         self.random_state = random_state
 
     def _validate_params_before_select(self) -> None:
-        _check_deepfool_params(self.max_iter, self.overshoot, self.norm, self.top_k, self.clip)
+        check_deepfool_params(self.max_iter, self.overshoot, self.norm, self.top_k, self.clip)
         check_positive_int(self.batch_size, "batch_size", allow_none=True)
         if not isinstance(self.twins, bool | np.bool_):
             raise ValueError(f"twins must be True or False, got {self.twins!r}")

@@ -13,7 +13,9 @@ import numbers
 import numpy as np
 from sklearn.base import clone
 
-from skactive.base import QueryStrategy, TrainingExtras, _check_strategy_random_state
+from skactive._validation import check_random_state_param
+from skactive.base import QueryStrategy, TrainingExtras
+from skactive.strategies.random import RandomSampling
 
 
 class ShiftedTwins(QueryStrategy):
@@ -57,10 +59,9 @@ class ShiftedTwins(QueryStrategy):
 
     def select(self, estimator, X_pool, n: int, *, X_labeled=None, y_labeled=None) -> np.ndarray:
         """Select with the inner strategy, then shift copies of the picks."""
-        from skactive.strategies.random import RandomSampling
 
         self.check_params()
-        rng = _check_strategy_random_state(self.random_state)
+        rng = check_random_state_param(self.random_state)
         if np.ndim(X_pool) != 4:
             raise ValueError(
                 f"X_pool must hold images of shape (n, channels, height, width) to be "

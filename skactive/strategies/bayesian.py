@@ -13,14 +13,14 @@ from typing import ClassVar
 from skactive._validation import check_positive_int
 from skactive.strategies.committee import (
     MC_DROPOUT_EXPECTED_FAILURES,
-    _PosteriorSampling,
+    PosteriorSampling,
     mutual_information,
 )
 
 __all__ = ["BALD", "mutual_information"]
 
 
-class BALD(_PosteriorSampling):
+class BALD(PosteriorSampling):
     """Select rows on which posterior samples disagree most, by mutual information.
 
     On a single skorch net, runs ``n_samples`` stochastic forward passes with

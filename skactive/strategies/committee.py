@@ -110,7 +110,7 @@ MEASURES = {
 }
 
 
-class _PosteriorSampling(QueryStrategy):
+class PosteriorSampling(QueryStrategy):
     """Scores rows by a measure of their stack of posterior samples."""
 
     def _measure_function(self):
@@ -147,7 +147,7 @@ class _PosteriorSampling(QueryStrategy):
         return self._measure_function()(source(X_chunk, seed))
 
 
-class QueryByCommittee(_PosteriorSampling):
+class QueryByCommittee(PosteriorSampling):
     """Select the rows on which a committee disagrees most.
 
     The committee is the estimator's: the members of a

@@ -16,8 +16,8 @@ from sklearn.base import clone
 
 from skactive._chunking import RowView
 from skactive._inference import embed_rows, unit_rows
-from skactive._validation import check_n, check_rows
-from skactive.base import QueryStrategy, TrainingExtras, _check_strategy_random_state
+from skactive._validation import check_n, check_random_state_param, check_rows
+from skactive.base import QueryStrategy, TrainingExtras
 from skactive.strategies.coreset import k_center_greedy, min_distances
 
 _METHODS = ("kcenter", "kmeans++")
@@ -108,7 +108,7 @@ class Diversified(QueryStrategy):
         See :meth:`QueryStrategy.select`.
         """
         self.check_params()
-        rng = _check_strategy_random_state(self.random_state)
+        rng = check_random_state_param(self.random_state)
         X_pool = check_rows(X_pool, name="X_pool")
         inner_candidates = getattr(self.strategy, "candidates", None)
         capacity = len(X_pool)
@@ -165,7 +165,7 @@ class Diversified(QueryStrategy):
             raise ValueError(f"layer must be None or a submodule name, got {self.layer!r}")
         if not isinstance(self.normalize, bool | np.bool_):
             raise ValueError(f"normalize must be True or False, got {self.normalize!r}")
-        _check_strategy_random_state(self.random_state)
+        check_random_state_param(self.random_state)
         self.strategy.check_params()
         return self
 

@@ -14,7 +14,8 @@ import numbers
 import numpy as np
 from sklearn.base import clone
 
-from skactive.base import QueryStrategy, _check_strategy_random_state
+from skactive._validation import check_random_state_param
+from skactive.base import QueryStrategy
 
 
 class Schedule(QueryStrategy):
@@ -68,7 +69,7 @@ class Schedule(QueryStrategy):
         labelled rows.
         """
         phases = self._validate_phases()
-        rng = _check_strategy_random_state(self.random_state)
+        rng = check_random_state_param(self.random_state)
         for strategy, _ in phases:
             strategy.check_params()
         n_labeled = 0 if X_labeled is None else len(X_labeled)
@@ -95,7 +96,7 @@ class Schedule(QueryStrategy):
 
         See :meth:`QueryStrategy.check_params`.
         """
-        _check_strategy_random_state(self.random_state)
+        check_random_state_param(self.random_state)
         for strategy, _ in self._validate_phases():
             strategy.check_params()
         return self

@@ -16,7 +16,7 @@ from skactive._chunking import chunk_slices, take_rows
 from skactive._posterior import MCDropoutStack
 from skactive._validation import check_n, check_positive_int
 from skactive.base import rank_scores
-from skactive.strategies.committee import MC_DROPOUT_EXPECTED_FAILURES, _PosteriorSampling
+from skactive.strategies.committee import MC_DROPOUT_EXPECTED_FAILURES, PosteriorSampling
 
 _SIMILARITIES = ("cosine",)
 
@@ -70,7 +70,7 @@ def greedy_max_cover(similarity: np.ndarray, n: int) -> tuple[np.ndarray, np.nda
     return picks, gains
 
 
-class SuggestiveAnnotation(_PosteriorSampling):
+class SuggestiveAnnotation(PosteriorSampling):
     """Among the most uncertain rows, pick those that best cover the pool.
 
     The uncertainty of a row is the variance of its class probabilities

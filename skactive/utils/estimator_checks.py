@@ -37,6 +37,8 @@ from torch import nn
 from skactive import _torch
 from skactive.base import QueryStrategy
 from skactive.datasets import load_digits_images
+from skactive.learner import ActiveLearner
+from skactive.nets import LossPredictionNet
 
 __all__ = ["check_strategy", "parametrize_with_strategy_checks"]
 
@@ -91,8 +93,6 @@ def _fitted():
     that read its loss head are checked too; to every other strategy it is
     an ordinary skorch classifier.
     """
-    from skactive.learner import ActiveLearner
-    from skactive.nets import LossPredictionNet
 
     X, y = load_digits_images()
     X_labeled, y_labeled = X[:_N_LABELED], y[:_N_LABELED]
