@@ -31,8 +31,8 @@ from skactive.experiments import (
     transfer_table,
 )
 from skactive.models import ARCHITECTURES
+from skactive.registry import SHORT_NAMES
 from skactive.stopping import CRITERIA
-from skactive.strategies import SHORT_NAMES
 
 
 def parse(argv=None) -> tuple[ExperimentConfig, argparse.Namespace]:

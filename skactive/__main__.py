@@ -17,6 +17,7 @@ from sklearn.model_selection import train_test_split
 from skactive import _cli
 from skactive.datasets import load_digits_images, load_fashion_mnist
 from skactive.models import ARCHITECTURES, make_net
+from skactive.registry import SHORT_NAMES, make_strategy
 from skactive.simulation import (
     compare_strategies,
     format_table,
@@ -24,7 +25,6 @@ from skactive.simulation import (
     stopping_summary,
 )
 from skactive.stopping import CRITERIA
-from skactive.strategies import SHORT_NAMES, make_strategy
 
 _DATASETS = ("digits", "fashion-mnist")
 

@@ -36,16 +36,10 @@ from skactive.metrics import robust_accuracy
 from skactive.models import ARCHITECTURES, make_net
 from skactive.nets import AdversarialTrainingNet
 from skactive.pretraining import pretrain_deepcluster
+from skactive.registry import LOSS_PREDICTION, SHORT_NAMES, STRATEGIES, estimator_for, make_strategy
 from skactive.semi_supervised import LabelPropagationNet
 from skactive.simulation import plot_learning_curves, summarize
 from skactive.stopping import CRITERIA
-from skactive.strategies import (
-    LOSS_PREDICTION,
-    SHORT_NAMES,
-    STRATEGIES,
-    estimator_for,
-    make_strategy,
-)
 
 COLUMNS = [
     "dataset",

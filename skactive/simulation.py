@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from skactive._validation import check_n, check_positive_int
 from skactive.base import QueryStrategy
 from skactive.learner import ActiveLearner
-from skactive.strategies import estimator_for
+from skactive.registry import estimator_for
 
 
 def simulate(
@@ -200,8 +200,8 @@ def compare_strategies(
     copy follows every run, which continues to the budget anyway; records
     carry its ``stop`` verdicts (see :func:`stopping_summary`).
     With ``by_name=True`` the keys of ``strategies`` are the short names of
-    :data:`skactive.strategies.STRATEGIES`, and committee strategies
-    (:data:`~skactive.strategies.COMMITTEES`) query a committee of
+    :data:`skactive.registry.STRATEGIES`, and committee strategies
+    (:data:`~skactive.registry.COMMITTEES`) query a committee of
     ``estimator``.
 
     Returns

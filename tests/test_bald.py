@@ -7,7 +7,7 @@ from sklearn.linear_model import LogisticRegression
 from skactive import ActiveLearner
 from skactive.models import make_net
 from skactive.strategies import BALD
-from skactive.strategies.bayesian import mutual_information
+from skactive.strategies.bald import mutual_information
 
 from .conftest import tiny_net
 

@@ -197,7 +197,7 @@ def test_schedule_is_cloned_and_grid_searched(digits):
 
 
 def test_random_twins_selects_every_attacked_row(digits_split):
-    from skactive.strategies import make_strategy
+    from skactive.registry import make_strategy
 
     X_init, y_init, X_pool, *_ = digits_split
     strategy = make_strategy("random_twins", n_queries=7, candidates=2000)
@@ -219,7 +219,7 @@ def test_typicality_equals_scikit_learn_neighbours():
 
 
 def test_the_recommended_schedule():
-    from skactive.strategies import RECOMMENDED_SWITCH, make_strategy
+    from skactive.registry import RECOMMENDED_SWITCH, make_strategy
 
     schedule = make_strategy("schedule", n_queries=25, candidates=500)
     (early, until), (late, last) = schedule.phases

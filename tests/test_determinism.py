@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from skactive import ActiveLearner
-from skactive.strategies import STRATEGIES, CoreSet, LearningLoss, estimator_for
+from skactive.registry import STRATEGIES, estimator_for
+from skactive.strategies import CoreSet, LearningLoss
 
 from .conftest import tiny_net
 

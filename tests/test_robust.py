@@ -11,7 +11,7 @@ from skactive import ActiveLearner
 from skactive.attacks import fgsm, pgd
 from skactive.metrics import robust_accuracy, robust_accuracy_scorer
 from skactive.strategies import DRE
-from skactive.strategies.robust import entropy_stratified_sample
+from skactive.strategies.dre import entropy_stratified_sample
 
 from .conftest import FixedProba, tiny_net
 

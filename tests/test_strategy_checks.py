@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from skactive import QueryStrategy, _torch
+from skactive.registry import STRATEGIES
 from skactive.strategies import (
     BALD,
     DFAL,
     EGL,
-    STRATEGIES,
     VAAL,
     BALDWithVAETwins,
     CoreSet,

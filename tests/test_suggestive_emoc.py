@@ -9,7 +9,7 @@ from torch import nn
 
 from skactive import ActiveLearner, Committee
 from skactive.strategies import EMOC, SuggestiveAnnotation
-from skactive.strategies.suggestive import greedy_max_cover, member_variance
+from skactive.strategies.suggestive_annotation import greedy_max_cover, member_variance
 
 from .conftest import tiny_net
 

@@ -1,151 +1,34 @@
 """Query strategies: which pool rows the oracle should label next."""
 
-from skactive.committee import Committee
-from skactive.nets import LossPredictionNet
-from skactive.strategies.adversarial import DFAL
-from skactive.strategies.augment import ShiftedTwins
 from skactive.strategies.badge import BADGE
-from skactive.strategies.bayesian import BALD
+from skactive.strategies.bald import BALD
+from skactive.strategies.bald_vae_twins import BALDWithVAETwins
+from skactive.strategies.ceal import CEAL
 from skactive.strategies.cold_start import ProbCover, TypiClust
-from skactive.strategies.committee import QueryByCommittee
 from skactive.strategies.coreset import CoreSet, FarthestFirst
+from skactive.strategies.dfal import DFAL
 from skactive.strategies.discriminative import DiscriminativeAL
 from skactive.strategies.diversified import Diversified
-from skactive.strategies.generative_twins import BALDWithVAETwins
-from skactive.strategies.gradient import EGL
+from skactive.strategies.dre import DRE
+from skactive.strategies.egl import EGL
+from skactive.strategies.emoc import EMOC
 from skactive.strategies.learning_loss import LearningLoss
-from skactive.strategies.output_change import EMOC
-from skactive.strategies.pseudo_label import CEAL
+from skactive.strategies.query_by_committee import QueryByCommittee
 from skactive.strategies.random import RandomSampling
-from skactive.strategies.robust import DRE
 from skactive.strategies.schedule import Schedule
-from skactive.strategies.suggestive import SuggestiveAnnotation
+from skactive.strategies.shifted_twins import ShiftedTwins
+from skactive.strategies.suggestive_annotation import SuggestiveAnnotation
 from skactive.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling
 from skactive.strategies.vaal import VAAL
-
-#: Short names used by the command line and the benchmarks.
-STRATEGIES = {
-    "random": RandomSampling,
-    "entropy": EntropySampling,
-    "margin": MarginSampling,
-    "least_confidence": LeastConfidence,
-    "dfal": DFAL,
-    "bald": BALD,
-    "egl": EGL,
-    "ceal": CEAL,
-    "coreset": CoreSet,
-    "qbc": QueryByCommittee,
-    "suggestive": SuggestiveAnnotation,
-    "emoc": EMOC,
-    # A control: random picks, the model a 5-member committee like "qbc"'s, so
-    # a comparison separates selection from the ensemble's better predictions.
-    "random_committee": RandomSampling,
-    "typiclust": TypiClust,
-    "probcover": ProbCover,
-    # A control: DFAL attacking exactly n random rows, i.e. random picks with
-    # adversarial twins (see make_strategy).
-    "random_twins": DFAL,
-    # Controls for DFAL's twins: the paper's ablation, and random rows with
-    # as many extra rows made by ordinary augmentation (random shifts).
-    "dfal_no_twins": DFAL,
-    "random_shifted": ShiftedTwins,
-    "badge": BADGE,
-    "farthest_first": FarthestFirst,
-    "dal": DiscriminativeAL,
-    "vaal": VAAL,
-    "dre": DRE,
-    "bald_vae_twins": BALDWithVAETwins,
-    "learning_loss": LearningLoss,
-    # A control for Learning Loss: random picks, the model the same
-    # LossPredictionNet, so a comparison separates selection from the joint loss.
-    "random_loss_net": RandomSampling,
-}
-
-#: Every name make_strategy knows: the strategies above, "schedule" (the
-#: recommended default for an unknown budget) and "diversified_dfal".
-SHORT_NAMES = (*STRATEGIES, "schedule", "diversified_dfal")
-
-#: Labelled-set size at which the recommended schedule switches from random
-#: rows with twins to DFAL, measured on Fashion-MNIST / LeNet5 (docs/results.rst).
-RECOMMENDED_SWITCH = 300
-
-#: Settings the short names stand for, beyond the classes' defaults.
-_SHORT_NAME_PARAMS = {
-    "qbc": {"measure": "variation_ratio"},
-    "dfal_no_twins": {"twins": False},
-}
-
-#: Short names whose strategy queries a committee: the command line and the
-#: experiment runner wrap the network in ``Committee(net, **settings)``
-#: (Beluch et al.: 5 seeded members; Suggestive Annotation: 4 bootstrap ones).
-COMMITTEES = {
-    "qbc": {"n_members": 5},
-    "suggestive": {"n_members": 4, "bootstrap": True},
-    "random_committee": {"n_members": 5},
-}
-
-
-#: Short names whose model is a LossPredictionNet (Learning Loss and its control).
-LOSS_PREDICTION = ("learning_loss", "random_loss_net")
-
-
-def make_strategy(name: str, *, n_queries: int, candidates: int | None = None, **params):
-    """The strategy a short name of :data:`STRATEGIES` stands for.
-
-    Parameters
-    ----------
-    name : str
-    n_queries : int
-        Rows queried per round: ``"random_twins"`` attacks exactly that many
-        random rows, so it selects all of them with their twins.
-        ``"schedule"`` is ``Schedule([(random_twins, RECOMMENDED_SWITCH),
-        (dfal, None)])``; ``"diversified_dfal"`` is ``Diversified(dfal)``.
-    candidates : int, default=None
-        Candidate subset size for strategies that take one.
-    **params
-        Further parameters of the strategy.
-    """
-    if name == "schedule":
-        early = make_strategy("random_twins", n_queries=n_queries)
-        late = make_strategy("dfal", n_queries=n_queries, candidates=candidates)
-        return Schedule([(early, RECOMMENDED_SWITCH), (late, None)], **params)
-    if name == "diversified_dfal":
-        inner = make_strategy("dfal", n_queries=n_queries, candidates=candidates)
-        return Diversified(inner, **params)
-    cls = STRATEGIES[name]
-    settings = dict(_SHORT_NAME_PARAMS.get(name, {}))
-    if "candidates" in cls().get_params():
-        settings["candidates"] = n_queries if name == "random_twins" else candidates
-    settings.update(params)
-    return cls(**settings)
-
-
-def estimator_for(name: str, estimator):
-    """The estimator the strategy called ``name`` queries: a committee of it, or itself.
-
-    The names in :data:`LOSS_PREDICTION` turn a skorch net into a
-    :class:`~skactive.nets.LossPredictionNet` with the same settings.
-    """
-
-    if name in LOSS_PREDICTION:
-        return LossPredictionNet(**estimator.get_params(deep=False))
-    settings = COMMITTEES.get(name)
-    return estimator if settings is None else Committee(estimator, **settings)
-
 
 __all__ = [
     "BADGE",
     "BALD",
     "CEAL",
-    "COMMITTEES",
     "DFAL",
     "DRE",
     "EGL",
     "EMOC",
-    "LOSS_PREDICTION",
-    "RECOMMENDED_SWITCH",
-    "SHORT_NAMES",
-    "STRATEGIES",
     "VAAL",
     "BALDWithVAETwins",
     "CoreSet",
@@ -163,6 +46,4 @@ __all__ = [
     "ShiftedTwins",
     "SuggestiveAnnotation",
     "TypiClust",
-    "estimator_for",
-    "make_strategy",
 ]

@@ -16,7 +16,7 @@ from skactive._chunking import chunk_slices, take_rows
 from skactive._posterior import MCDropoutStack
 from skactive._validation import check_n, check_positive_int
 from skactive.base import rank_scores
-from skactive.strategies.committee import MC_DROPOUT_EXPECTED_FAILURES, PosteriorSampling
+from skactive.strategies.query_by_committee import MC_DROPOUT_EXPECTED_FAILURES, PosteriorSampling
 
 _SIMILARITIES = ("cosine",)
 

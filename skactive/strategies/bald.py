@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from skactive._validation import check_positive_int
-from skactive.strategies.committee import (
+from skactive.strategies.query_by_committee import (
     MC_DROPOUT_EXPECTED_FAILURES,
     PosteriorSampling,
     mutual_information,

@@ -17,7 +17,7 @@ from skactive._chunking import chunk_slices, take_rows
 from skactive._validation import check_finite_number, check_positive_int
 from skactive.base import TrainingExtras
 from skactive.generative import fit_vae, make_vae
-from skactive.strategies.bayesian import BALD
+from skactive.strategies.bald import BALD
 
 _TRAIN_ON = ("labeled", "pool")
 _KLD_REDUCTIONS = ("sum", "mean")
