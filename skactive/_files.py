@@ -18,7 +18,8 @@ from pathlib import Path
 from skactive._version import __version__
 
 FORMAT = "skactive-learner"
-FORMAT_VERSION = 1
+#: Version 2: the learner keeps its fitted state in one campaign object.
+FORMAT_VERSION = 2
 
 
 def atomic_write(path: Path, write) -> None:

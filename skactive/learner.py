@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-import joblib
 import numpy as np
 from sklearn.base import (
     BaseEstimator,
@@ -16,30 +15,30 @@ from sklearn.base import (
     clone,
     is_regressor,
 )
-from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNet
 
+from skactive._campaign import (
+    Campaign,
+    ClassSpace,
+    LabeledSet,
+    ParameterTracker,
+    base_seed,
+)
 from skactive._estimators import (
     estimator_input,
-    estimator_targets,
-    final_step,
-    interrupts_propagate,
-    prepare_for_encoded_labels,
 )
 from skactive._files import load_pickle, save_pickle
-from skactive._torch import seeded
-from skactive._unlabeled import UNLABELED, UnlabeledPool
+from skactive._fitting import fit_campaign
+from skactive._unlabeled import UnlabeledPool
 from skactive._validation import (
     check_classes,
     check_labels,
     check_rows,
     is_torch_dataset,
-    row_key,
 )
-from skactive.base import QueryStrategy, TrainingExtras
+from skactive.base import QueryStrategy
 from skactive.strategies.uncertainty import EntropySampling
 
 
@@ -51,21 +50,17 @@ def _estimator_has(attr: str):
     return check
 
 
-@dataclass(frozen=True)
-class _PendingQuery:
-    """What the last query produced, kept until the next query.
+def _state(name: str, doc: str):
+    """A read-only fitted attribute that reads the campaign (AttributeError before fit)."""
+    return property(lambda self: getattr(self._campaign, name), doc=doc)
 
-    A labelling tool may answer a query in pieces: each ``teach`` consumes
-    the twins of the rows it brings (``taught`` positions), the rest wait
-    for a later piece. ``pseudo_X, pseudo_y`` (labels in the learner's
-    label space) lose the rows the oracle labels meanwhile.
-    """
 
-    positions: dict[bytes, int]
-    extras: TrainingExtras
-    pseudo_X: np.ndarray
-    pseudo_y: np.ndarray
-    taught: frozenset = frozenset()
+def _labeled(name: str, doc: str):
+    return property(lambda self: getattr(self._campaign.labeled, name), doc=doc)
+
+
+class _FeatureRecorder(ClassifierMixin, BaseEstimator):
+    """Receives what ``validate_data(reset=True)`` records, so a failed fit records nothing."""
 
 
 class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -145,6 +140,12 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     Notes
     -----
+    The learner is a facade: everything it has learnt lives in one immutable
+    campaign state (``skactive._campaign.Campaign``), and each of :meth:`fit`,
+    :meth:`query`, :meth:`teach` and :meth:`refit` validates its input,
+    computes a new state, fits if needed and then replaces the state in one
+    assignment.
+
     If a refit inside :meth:`teach` raises (out of memory, a keyboard
     interrupt, which skorch alone would swallow), the newly taught rows are
     already in the labelled set, the previous model stays in ``estimator_``
@@ -196,6 +197,35 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.semi_supervised = semi_supervised
         self.random_state = random_state
 
+    # -- fitted attributes: views of the campaign ------------------------------
+
+    estimator_ = _state("estimator", "The fitted model.")
+    query_strategy_ = _state("strategy", "The strategy as used in the last query.")
+    row_shape_ = _state("row_shape", "Shape of one sample.")
+    n_iter_ = _state("n_iter", "Number of teach rounds so far.")
+    n_features_in_ = _state("n_features_in", "X.shape[1] of the training data.")
+    classes_ = property(lambda self: self._campaign.classes.classes, doc="Class labels.")
+    X_labeled_ = _labeled("X", "Every row the oracle labelled, never shrunk.")
+    y_labeled_ = _labeled("y", "The oracle's labels of X_labeled_.")
+    X_twins_ = _labeled("twins", "Derived rows kept permanently.")
+    y_twins_ = _labeled("twin_y", "The twins' labels (their sources').")
+    twin_sources_ = _labeled("twin_sources", "Each twin's source row in X_labeled_.")
+    X_pseudo_ = _labeled("pseudo_X", "Pseudo-labelled rows of the last refit.")
+    y_pseudo_ = _labeled("pseudo_y", "Their labels.")
+
+    @property
+    def history_(self) -> list:
+        """One entry per query (see the class docstring); a copy."""
+        return list(self._campaign.history)
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        """Column names of a DataFrame given to ``fit`` (absent otherwise)."""
+        names = self._campaign.feature_names_in
+        if names is None:
+            raise AttributeError("feature_names_in_: fit was given no column names")
+        return names
+
     # -- fitting -------------------------------------------------------------
 
     def fit(self, X, y, *, unlabeled=None) -> ActiveLearner:
@@ -219,137 +249,59 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         self : ActiveLearner
         """
-        before = dict(self.__dict__)
-        try:
-            self._check_estimator_kind()
-            X, y = validate_data(self, X, y, allow_nd=True, dtype="numeric")
-            check_classification_targets(y)
-            classes = self._validate_classes(y)
-            _check_warm_start(self.warm_start)
-            pool = self._initial_pool(unlabeled, row_shape=X.shape[1:])
-            self._start(X, y, classes)
-            self._unlabeled = pool
-            self._fit_estimator(clone(self.estimator), warm=False)
-        except BaseException:
-            # validate_data and _start assign attributes; a failed fit undoes them.
-            self.__dict__.clear()
-            self.__dict__.update(before)
-            raise
+        _check_estimator_kind(self.estimator)
+        recorder = _FeatureRecorder()
+        X, y = validate_data(recorder, X, y, allow_nd=True, dtype="numeric")
+        check_classification_targets(y)
+        classes = check_classes(self.classes, unique_labels(y))
+        _check_warm_start(self.warm_start)
+        started = Campaign(
+            labeled=LabeledSet.start(X, y),
+            classes=ClassSpace(classes, classes),
+            estimator=None,
+            strategy=_validated_strategy(self.query_strategy),
+            tracker=ParameterTracker.of(self),
+            seed=base_seed(self.random_state),
+            row_shape=tuple(X.shape[1:]),
+            n_features_in=X.shape[1],
+            feature_names_in=getattr(recorder, "feature_names_in_", None),
+            unlabeled=_initial_pool(self.semi_supervised, unlabeled, row_shape=X.shape[1:]),
+        )
+        self._campaign = fit_campaign(
+            started, clone(self.estimator), warm=False, semi_supervised=bool(self.semi_supervised)
+        )
         return self
 
-    def _initial_pool(self, unlabeled, *, row_shape) -> UnlabeledPool | None:
-        if not isinstance(self.semi_supervised, bool | np.bool_):
-            raise TypeError(f"semi_supervised must be True or False, got {self.semi_supervised!r}")
-        if unlabeled is None:
-            return None
-        if not self.semi_supervised:
-            raise ValueError(
-                "unlabeled rows were given to fit but semi_supervised=False; set "
-                "semi_supervised=True to train on them"
-            )
-        rows = check_rows(unlabeled, name="unlabeled", feature_shape=tuple(row_shape))
-        return self._pool_of(rows, name="unlabeled")
-
-    def _pool_of(self, rows, *, name: str) -> UnlabeledPool:
-        if is_torch_dataset(rows) or not hasattr(rows, "dtype"):
-            raise TypeError(
-                f"{name}: semi_supervised=True needs the pool as an array or numpy.memmap, "
-                f"got {type(rows).__name__}"
-            )
-        return UnlabeledPool(rows)
-
-    def _check_estimator_kind(self) -> None:
-        if not hasattr(self.estimator, "fit"):
-            raise TypeError(
-                f"estimator must be a scikit-learn classifier, got {type(self.estimator).__name__}"
-            )
-        if is_regressor(self.estimator):
-            raise TypeError(
-                f"estimator must be a classifier; {type(self.estimator).__name__} is a regressor"
-            )
-
-    def _start(self, X: np.ndarray, y: np.ndarray, classes: np.ndarray) -> None:
-        """Reset the campaign state to the labelled set ``X, y``."""
-        self.query_strategy_ = self._validate_strategy()
-        self.classes_ = classes
-        self.n_features_in_ = X.shape[1]
-        self.row_shape_ = tuple(X.shape[1:])
-        self._seed = _base_seed(self.random_state)
-        self._seen = self._param_fingerprints()
-        self.X_labeled_ = X
-        self.y_labeled_ = y
-        self.X_twins_ = np.empty((0, *X.shape[1:]), dtype=X.dtype)
-        self.y_twins_ = y[:0]
-        self.twin_sources_ = np.empty(0, dtype=np.intp)
-        self.X_pseudo_ = np.empty_like(self.X_twins_)
-        self.y_pseudo_ = y[:0]
-        self.history_ = []
-        self.n_iter_ = 0
-        self._pending = None
-        self._unlabeled = None
-
-    def _validate_classes(self, y: np.ndarray) -> np.ndarray:
-        return check_classes(self.classes, unique_labels(y))
-
-    def _validate_strategy(self) -> QueryStrategy:
-        if self.query_strategy is None:
-            return EntropySampling()
-        if isinstance(self.query_strategy, type) and issubclass(self.query_strategy, QueryStrategy):
-            raise TypeError(
-                f"query_strategy must be a QueryStrategy instance: pass "
-                f"{self.query_strategy.__name__}(), not the class"
-            )
-        if not isinstance(self.query_strategy, QueryStrategy):
-            raise TypeError(
-                "query_strategy must be a skactive QueryStrategy or None, got "
-                f"{type(self.query_strategy).__name__}"
-            )
-        return clone(self.query_strategy)
-
     # -- parameters changed after fit ----------------------------------------
-
-    def _param_fingerprints(self) -> dict:
-        """Fingerprints of the parameters whose later change the learner must notice."""
-        return {
-            name: _fingerprint(getattr(self, name))
-            for name in ("estimator", "query_strategy", "random_state", "classes")
-        }
-
-    def _changed(self, name: str) -> bool:
-        return _fingerprint(getattr(self, name)) != self._seen[name]
-
-    def _mark_seen(self, *names: str) -> None:
-        self._seen.update({name: _fingerprint(getattr(self, name)) for name in names})
 
     def _strategy_for_next_query(self) -> QueryStrategy:
         """The strategy to query with: the fitted one, or the changed parameter's.
 
         A new strategy of the same class keeps the fitted one's round state
-        (e.g. CEAL's round count) and takes the new parameters.
+        (e.g. CEAL's round count) and takes the new parameters. A shallow
+        copy: the fitted one stays intact if select fails (select only ever
+        rebinds attributes).
         """
-        if not self._changed("query_strategy"):
-            return copy.copy(self.query_strategy_)
-        template = self._validate_strategy()
-        if type(template) is not type(self.query_strategy_):
+        campaign = self._campaign
+        if not campaign.tracker.changed(self, "query_strategy"):
+            return copy.copy(campaign.strategy)
+        template = _validated_strategy(self.query_strategy)
+        if type(template) is not type(campaign.strategy):
             return template
-        strategy = copy.copy(self.query_strategy_)
+        strategy = copy.copy(campaign.strategy)
         return strategy.set_params(**template.get_params(deep=False))
 
     def _seed_for_next_round(self) -> int | None:
-        return _base_seed(self.random_state) if self._changed("random_state") else self._seed
+        campaign = self._campaign
+        changed = campaign.tracker.changed(self, "random_state")
+        return base_seed(self.random_state) if changed else campaign.seed
 
     def _classes_for_next_fit(self) -> np.ndarray:
         """``classes_``, grown to a changed ``classes`` parameter (never shrunk)."""
-        if not self._changed("classes") or self.classes is None:
-            return self.classes_
-        classes = np.unique(np.asarray(self.classes))
-        dropped = np.setdiff1d(self.classes_, classes)
-        if dropped.size:
-            raise ValueError(
-                f"classes={classes.tolist()} drops the labels {dropped.tolist()} of "
-                "this campaign; classes may grow after fit, never shrink"
-            )
-        return classes
+        campaign = self._campaign
+        if not campaign.tracker.changed(self, "classes") or self.classes is None:
+            return campaign.classes.classes
+        return campaign.classes.grown_to(self.classes)
 
     # -- fitting the wrapped estimator -------------------------------------
 
@@ -367,83 +319,29 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self : ActiveLearner
         """
         check_is_fitted(self)
+        self._campaign = self._refitted(self._campaign)
+        return self
+
+    def _refitted(self, campaign: Campaign) -> Campaign:
+        """``campaign`` with a model refitted on its training set (nothing committed)."""
         _check_warm_start(self.warm_start)
         classes = self._classes_for_next_fit()
         seed = self._seed_for_next_round()
-        fresh = self._changed("estimator") or len(classes) != len(self._estimator_classes)
+        fresh = campaign.tracker.changed(self, "estimator") or len(classes) != len(
+            campaign.classes.fitted
+        )
         warm = bool(self.warm_start) and not fresh
-        estimator = copy.deepcopy(self.estimator_) if warm else clone(self.estimator)
-        self.classes_, self._seed = classes, seed
-        self._mark_seen("classes", "random_state")
-        self._fit_estimator(estimator, warm=warm)
-        self._mark_seen("estimator")
-        return self
-
-    def _fit_estimator(self, estimator, *, warm: bool) -> None:
-        X, y, _ = self.training_set(include_pseudo=True)
-        y = self._encode(y, name="y")
-        X, y, n_unlabeled = self._with_unlabeled(X, y)
-        estimator = self._prepared(estimator)
-        X_in = estimator_input(estimator, X)
-        y_in = estimator_targets(estimator, y)
-        net = final_step(estimator)
-        seed = self._round_seed("fit")
-        if seed is not None:
-            # Unset seeds inside the estimator (a Committee's, a forest's) follow the
-            # learner's, so a seeded campaign is reproducible end to end.
-            params = estimator.get_params(deep=True)
-            unset = [
-                k for k, v in params.items() if k.split("__")[-1] == "random_state" and v is None
-            ]
-            estimator.set_params(**dict.fromkeys(unset, seed))
-        with seeded(seed), interrupts_propagate():
-            try:
-                if warm and isinstance(estimator, NeuralNet):
-                    estimator.partial_fit(X_in, y_in)
-                else:
-                    estimator.fit(X_in, y_in)
-            except Exception as exc:
-                if n_unlabeled:
-                    raise _unlabeled_refused(estimator, n_unlabeled, exc) from exc
-                if not isinstance(exc, IndexError) or not isinstance(net, NeuralNet):
-                    raise
-                raise ValueError(
-                    f"classes: the network could not be trained on {len(self.classes_)} "
-                    f"classes ({exc}); its module must output one column per class"
-                ) from exc
-        if n_unlabeled:
-            _check_no_unlabeled_class(estimator)
-        self._check_output_width(estimator, X_in[:1])
-        # Assigned only after success: a failed refit keeps the previous model.
-        self.estimator_ = estimator
-        self._estimator_classes = self.classes_
-
-    def _with_unlabeled(self, X, y_encoded):
-        """Append the still-unlabelled pool rows with label -1 (``semi_supervised``)."""
-        pool = getattr(self, "_unlabeled", None)
-        if not self.semi_supervised or pool is None or len(pool) == 0:
-            return X, y_encoded, 0
-        pool = pool.without(self.X_pseudo_)  # a pseudo-labelled row is not unlabelled
-        rows = pool.unlabeled_rows()
-        X = np.concatenate([X, rows.astype(X.dtype, copy=False)])
-        y = np.concatenate([y_encoded, np.full(len(rows), UNLABELED, dtype=y_encoded.dtype)])
-        return X, y, len(rows)
-
-    def _prepared(self, estimator):
-        """Make the estimator fit for the learner's encoded labels and its rows."""
-        return prepare_for_encoded_labels(estimator, len(self.classes_))
-
-    def _check_output_width(self, estimator, X_row) -> None:
-        if not isinstance(final_step(estimator), NeuralNet):
-            return
-        width = np.asarray(estimator.predict_proba(X_row)).shape[1]
-        if width != len(self.classes_):
-            raise ValueError(
-                f"classes: the network outputs {width} columns but the learner has "
-                f"{len(self.classes_)} classes ({self.classes_.tolist()[:10]}); size the "
-                f"module's last layer to {len(self.classes_)} outputs, or list every "
-                "possible label in ActiveLearner(classes=...)"
-            )
+        estimator = copy.deepcopy(campaign.estimator) if warm else clone(self.estimator)
+        campaign = replace(
+            campaign,
+            classes=replace(campaign.classes, classes=classes),
+            seed=seed,
+            tracker=campaign.tracker.marked(self, "classes", "random_state"),
+        )
+        fitted = fit_campaign(
+            campaign, estimator, warm=warm, semi_supervised=bool(self.semi_supervised)
+        )
+        return replace(fitted, tracker=fitted.tracker.marked(self, "estimator"))
 
     # -- the active-learning loop -----------------------------------------
 
@@ -467,49 +365,33 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             Distinct indices into ``X_pool``, best first.
         """
         check_is_fitted(self)
+        campaign = self._campaign
         X_pool = self._check_rows(X_pool, name="X_pool")
-        # A shallow copy keeps state a strategy carries across rounds (CEAL's
-        # round count) while the current one stays intact if select fails:
-        # select only ever rebinds attributes.
         strategy = self._strategy_for_next_query()
         seed = self._seed_for_next_round()
-        round_seed = self._round_seed("query", seed)
+        round_seed = campaign.round_seed("query", seed)
         if round_seed is not None and "random_state" in strategy.get_params():
             strategy.set_params(random_state=round_seed)
         start = time.perf_counter()
         # Read-only views: a strategy that normalises in place must not rewrite
         # the oracle's rows (or the caller's pool) for every later refit.
         indices = strategy.select(
-            self.estimator_,
+            campaign.estimator,
             _read_only(X_pool),
             n,
-            X_labeled=_read_only(self.X_labeled_),
-            y_labeled=_read_only(self._encode(self.y_labeled_, name="y")),
+            X_labeled=_read_only(campaign.labeled.X),
+            y_labeled=_read_only(campaign.classes.encode(campaign.labeled.y, name="y")),
         )
         seconds = time.perf_counter() - start
-        extras = strategy.extras_
-        self._check_extras(strategy, extras, len(indices))
-        pseudo_labels = self._estimator_classes[np.asarray(extras.pseudo_y, dtype=np.intp)]
-        # State changes only after the strategy succeeded.
-        self.query_strategy_, self._seed = strategy, seed
-        self._mark_seen("query_strategy", "random_state")
-        if self.semi_supervised:
-            self._unlabeled = self._pool_of(X_pool, name="X_pool")
-        self._pending = _PendingQuery(
-            positions={row_key(X_pool[i]): pos for pos, i in enumerate(indices)},
-            extras=extras,
-            pseudo_X=extras.pseudo_X,
-            pseudo_y=pseudo_labels,
-        )
-        scores = strategy.scores_
-        self.history_.append(
-            {
-                "round": self.n_iter_,
-                "indices": indices.copy(),
-                "scores": None if scores is None else _selected_scores(strategy),
-                "n_labeled": len(self.y_labeled_),
-                "select_seconds": seconds,
-            }
+        pool = _pool_of(X_pool, name="X_pool") if self.semi_supervised else campaign.unlabeled
+        self._campaign = campaign.queried(
+            strategy=strategy,
+            seed=seed,
+            tracker=campaign.tracker.marked(self, "query_strategy", "random_state"),
+            X_pool=X_pool,
+            indices=indices,
+            unlabeled=pool,
+            seconds=seconds,
         )
         return indices
 
@@ -539,70 +421,22 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self : ActiveLearner
         """
         check_is_fitted(self)
+        campaign = self._campaign
         X = self._check_rows(X, name="X")
         y = check_labels(y, len(X), name="y")
         classes = self._classes_for_next_fit()
-        self._encode(y, name="y", classes=classes)
-        keys = [row_key(x) for x in X]
-        twins, twin_y, twin_sources, taught_positions = self._twins_for(keys, y)
-        pseudo_X, pseudo_y = self._pseudo_labels(set(keys))
-
-        # Labels stored as the classes themselves: 1.0 taught for class 1 stays an int.
-        y = classes[np.searchsorted(classes, y)]
-        twin_y = classes[np.searchsorted(classes, twin_y)]
-        n_before = len(self.y_labeled_)
-        # Every new array is built before any is assigned: a failure leaves no half-update.
-        state = {
-            "X_labeled_": np.concatenate([self.X_labeled_, X]),
-            "y_labeled_": np.concatenate([self.y_labeled_, y]),
-            "X_twins_": np.concatenate([self.X_twins_, twins]),
-            "y_twins_": np.concatenate([self.y_twins_, twin_y]),
-            "twin_sources_": np.concatenate([self.twin_sources_, n_before + twin_sources]),
-            "X_pseudo_": pseudo_X,
-            "y_pseudo_": pseudo_y,
-        }
-        if getattr(self, "_unlabeled", None) is not None:
-            state["_unlabeled"] = self._unlabeled.without(X)
-        self.classes_ = classes
-        self._mark_seen("classes")
-        self.__dict__.update(state)
-        self.n_iter_ += 1
-        if self._pending is not None:
-            self._pending = replace(
-                self._pending,
-                taught=self._pending.taught | taught_positions,
-                pseudo_X=pseudo_X,
-                pseudo_y=pseudo_y,
-            )
-            entry = self.history_[-1]
-            entry["n_taught"] = entry.get("n_taught", 0) + len(y)
-            entry["n_twins"] = entry.get("n_twins", 0) + len(twin_y)
-            entry["n_pseudo"] = len(pseudo_y)
-        self.refit()
+        campaign.classes.encode(y, name="y", classes=classes)
+        taught = campaign.taught(
+            X, y, classes=classes, tracker=campaign.tracker.marked(self, "classes")
+        )
+        try:
+            refitted = self._refitted(taught)
+        except BaseException:
+            # The oracle's labels are kept whatever the refit did; the model is the previous one.
+            self._campaign = taught
+            raise
+        self._campaign = refitted
         return self
-
-    def _check_extras(self, strategy, extras: TrainingExtras, n_selected: int) -> None:
-        """Refuse malformed extra rows at query time, before they can break a teach."""
-        name = type(strategy).__name__
-        problems = []
-        for what, rows in (("twins", extras.twins), ("pseudo_X", extras.pseudo_X)):
-            count = extras.n_twins if what == "twins" else extras.n_pseudo
-            rows = np.asarray(rows)
-            if count and (len(rows) != count or tuple(rows.shape[1:]) != self.row_shape_):
-                problems.append(
-                    f"{what} has shape {rows.shape}, expected ({count}, *{self.row_shape_})"
-                )
-        sources = np.asarray(extras.twin_sources)
-        if extras.n_twins and (sources.min() < 0 or sources.max() >= n_selected):
-            problems.append(f"twin_sources must be positions in 0..{n_selected - 1}")
-        pseudo_y = np.asarray(extras.pseudo_y)
-        n_classes = len(self._estimator_classes)
-        if extras.n_pseudo and (
-            pseudo_y.dtype.kind not in "iu" or pseudo_y.min() < 0 or pseudo_y.max() >= n_classes
-        ):
-            problems.append(f"pseudo_y must be encoded labels in 0..{n_classes - 1}")
-        if problems:
-            raise RuntimeError(f"{name} handed malformed TrainingExtras: " + "; ".join(problems))
 
     def _check_rows(self, X, *, name: str):
         """Validate rows like ``predict`` does: shape, values and feature names."""
@@ -611,34 +445,6 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             # A DataFrame with reordered or renamed columns is refused, not permuted.
             validate_data(self, X, reset=False, skip_check_array=True)
         return rows
-
-    def _twins_for(self, keys: list[bytes], y: np.ndarray):
-        """Twins of the taught rows whose query position has no twin taught yet."""
-        empty = (self.X_twins_[:0], self.y_twins_[:0], np.empty(0, dtype=np.intp), frozenset())
-        if self._pending is None:
-            return empty
-        pending = self._pending
-        taught_at = {}  # position in the query -> row of X
-        for row, key in enumerate(keys):
-            pos = pending.positions.get(key)
-            if pos is not None and pos not in pending.taught:
-                taught_at.setdefault(pos, row)
-        sources = pending.extras.twin_sources
-        keep = [j for j, src in enumerate(sources) if int(src) in taught_at]
-        if not keep:
-            return (*empty[:3], frozenset(taught_at))
-        rows = np.array([taught_at[int(sources[j])] for j in keep], dtype=np.intp)
-        order = np.argsort(rows, kind="stable")  # twins follow the taught order
-        keep, rows = np.asarray(keep)[order], rows[order]
-        return pending.extras.twins[keep], y[rows], rows, frozenset(taught_at)
-
-    def _pseudo_labels(self, taught_keys: set[bytes]):
-        """The last query's pseudo-labelled rows, minus those the oracle labelled."""
-        if self._pending is None or len(self._pending.pseudo_y) == 0:
-            return self.X_twins_[:0], self.y_labeled_[:0]
-        pseudo_X, pseudo_y = self._pending.pseudo_X, self._pending.pseudo_y
-        keep = np.array([row_key(x) not in taught_keys for x in pseudo_X], dtype=bool)
-        return pseudo_X[keep], pseudo_y[keep]
 
     def training_set(self, *, include_pseudo: bool = False):
         """Everything the model trains on, with groups for cross-validation.
@@ -660,15 +466,47 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             of its source, so a ``GroupKFold`` never separates them.
         """
         check_is_fitted(self, "X_labeled_")
-        n = len(self.y_labeled_)
-        parts_X = [self.X_labeled_, self.X_twins_]
-        parts_y = [self.y_labeled_, self.y_twins_]
-        parts_g = [np.arange(n), self.twin_sources_]
-        if include_pseudo and len(self.y_pseudo_):
-            parts_X.append(self.X_pseudo_)
-            parts_y.append(self.y_pseudo_)
-            parts_g.append(n + np.arange(len(self.y_pseudo_)))
-        return np.concatenate(parts_X), np.concatenate(parts_y), np.concatenate(parts_g)
+        return self._campaign.labeled.training_set(include_pseudo=include_pseudo)
+
+    def restore(
+        self, X_labeled, y_labeled, X_twins, y_twins, twin_sources, *, estimator, n_iter=0
+    ) -> ActiveLearner:
+        """Continue a campaign from its saved state, without refitting.
+
+        For loaders of saved campaigns (:func:`skactive.persistence.load_weights`):
+        the learner, configured like the one that was saved, takes the saved
+        labelled set and twins and ``estimator``, already fitted on them and
+        trained on the classes ``classes`` lists (set it before).
+
+        Parameters
+        ----------
+        X_labeled, y_labeled : ndarray
+            The oracle's rows and labels.
+        X_twins, y_twins, twin_sources : ndarray
+            The twins, their labels and their source rows in ``X_labeled``.
+        estimator : fitted estimator
+        n_iter : int, default=0
+            ``teach`` rounds so far (round seeds follow it).
+
+        Returns
+        -------
+        self : ActiveLearner
+        """
+        classes = check_classes(self.classes, unique_labels(y_labeled))
+        start = LabeledSet.start(X_labeled, y_labeled)
+        labeled = replace(start, twins=X_twins, twin_y=y_twins, twin_sources=twin_sources)
+        self._campaign = Campaign(
+            labeled=labeled,
+            classes=ClassSpace(classes, classes),
+            estimator=estimator,
+            strategy=_validated_strategy(self.query_strategy),
+            tracker=ParameterTracker.of(self),
+            seed=base_seed(self.random_state),
+            row_shape=tuple(X_labeled.shape[1:]),
+            n_features_in=X_labeled.shape[1],
+            n_iter=int(n_iter),
+        )
+        return self
 
     # -- persistence ---------------------------------------------------------
 
@@ -711,7 +549,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         """Predicted class labels of ``X`` (in the label space of ``y``)."""
         X = self._check_predict_input(X)
         encoded = np.asarray(self.estimator_.predict(X)).astype(np.intp)
-        return self._estimator_classes[encoded]
+        return self._campaign.classes.fitted[encoded]
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X) -> np.ndarray:
@@ -749,7 +587,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     def _align_columns(self, proba: np.ndarray) -> np.ndarray:
         # An estimator that never saw a class returns fewer columns, and one
         # fitted before ``classes`` grew knows fewer labels.
-        labels = self._estimator_classes
+        labels = self._campaign.classes.fitted
         seen = getattr(self.estimator_, "classes_", None)
         if seen is not None and len(seen) == proba.shape[1]:
             labels = labels[np.asarray(seen, dtype=np.intp)]
@@ -761,85 +599,63 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     # -- helpers -------------------------------------------------------------
 
-    def _encode(self, y: np.ndarray, *, name: str, classes=None) -> np.ndarray:
-        y = np.asarray(y)
-        classes = self.classes_ if classes is None else classes
-        unknown = np.setdiff1d(np.unique(y), classes)
-        if unknown.size:
-            raise ValueError(
-                f"{name} has labels {unknown.tolist()[:10]} outside the classes "
-                f"{classes.tolist()}; list every possible label in classes= "
-                "(learner.set_params(classes=...) grows them mid-campaign)"
-            )
-        return np.searchsorted(classes, y).astype(np.int64)
-
-    def _round_seed(self, purpose: str, seed: int | None = None) -> int | None:
-        seed = self._seed if seed is None else seed
-        if seed is None:
-            return None
-        tag = {"fit": 0, "query": 1}[purpose]
-        seq = np.random.SeedSequence([seed, self.n_iter_, tag])
-        return int(seq.generate_state(1)[0] % (2**31 - 1))
-
     def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "estimator_")
-
-    def __setstate__(self, state):
-        # Learners pickled before these attributes existed.
-        if "estimator_" in state:
-            state.setdefault("_estimator_classes", state.get("classes_"))
-        super().__setstate__(state)
-        if "estimator_" in state and "_seen" not in state:
-            self._seen = self._param_fingerprints()
+        return hasattr(self, "_campaign")
 
 
-def _unlabeled_refused(estimator, n_unlabeled: int, exc: Exception) -> ValueError:
-    return ValueError(
-        f"semi_supervised=True passes {n_unlabeled} unlabelled pool rows with label -1 "
-        f"to {type(final_step(estimator)).__name__}.fit, which failed ({type(exc).__name__}: "
-        f"{exc}); use an estimator that learns from -1 labels (SelfTrainingClassifier, "
-        "skactive.semi_supervised.LabelPropagationNet) or semi_supervised=False"
-    )
-
-
-def _check_no_unlabeled_class(estimator) -> None:
-    """Refuse an estimator that took the -1 rows for a class of their own."""
-    classes = getattr(final_step(estimator), "classes_", None)
-    if classes is not None and np.isin(UNLABELED, np.asarray(classes)):
+def _initial_pool(semi_supervised, unlabeled, *, row_shape) -> UnlabeledPool | None:
+    if not isinstance(semi_supervised, bool | np.bool_):
+        raise TypeError(f"semi_supervised must be True or False, got {semi_supervised!r}")
+    if unlabeled is None:
+        return None
+    if not semi_supervised:
         raise ValueError(
-            f"semi_supervised=True: {type(final_step(estimator)).__name__} learnt the "
-            "unlabelled rows' -1 as a class of its own; use an estimator that learns from "
-            "-1 labels (SelfTrainingClassifier, skactive.semi_supervised.LabelPropagationNet) "
-            "or semi_supervised=False"
+            "unlabeled rows were given to fit but semi_supervised=False; set "
+            "semi_supervised=True to train on them"
         )
+    rows = check_rows(unlabeled, name="unlabeled", feature_shape=tuple(row_shape))
+    return _pool_of(rows, name="unlabeled")
+
+
+def _check_estimator_kind(estimator) -> None:
+    if not hasattr(estimator, "fit"):
+        raise TypeError(
+            f"estimator must be a scikit-learn classifier, got {type(estimator).__name__}"
+        )
+    if is_regressor(estimator):
+        raise TypeError(
+            f"estimator must be a classifier; {type(estimator).__name__} is a regressor"
+        )
+
+
+def _validated_strategy(query_strategy) -> QueryStrategy:
+    if query_strategy is None:
+        return EntropySampling()
+    if isinstance(query_strategy, type) and issubclass(query_strategy, QueryStrategy):
+        raise TypeError(
+            f"query_strategy must be a QueryStrategy instance: pass "
+            f"{query_strategy.__name__}(), not the class"
+        )
+    if not isinstance(query_strategy, QueryStrategy):
+        raise TypeError(
+            "query_strategy must be a skactive QueryStrategy or None, got "
+            f"{type(query_strategy).__name__}"
+        )
+    return clone(query_strategy)
+
+
+def _pool_of(rows, *, name: str) -> UnlabeledPool:
+    if is_torch_dataset(rows) or not hasattr(rows, "dtype"):
+        raise TypeError(
+            f"{name}: semi_supervised=True needs the pool as an array or numpy.memmap, "
+            f"got {type(rows).__name__}"
+        )
+    return UnlabeledPool(rows)
 
 
 def _check_warm_start(warm_start) -> None:
     if not isinstance(warm_start, bool | np.bool_):
         raise ValueError(f"warm_start must be True or False, got {warm_start!r}")
-
-
-def _fingerprint(value):
-    """A value that changes whenever ``set_params`` changes ``value``.
-
-    A hash of the pickled value where it pickles; estimators holding
-    unpicklable parts (a ``FunctionTransformer`` of a lambda) are compared
-    parameter by parameter, such parts by identity.
-    """
-    try:
-        return joblib.hash(value)
-    except Exception:
-        if hasattr(value, "get_params"):
-            params = value.get_params(deep=False)
-            return (
-                type(value).__qualname__,
-                *((k, _fingerprint(params[k])) for k in sorted(params)),
-            )
-        if isinstance(value, list | tuple):
-            return tuple(_fingerprint(v) for v in value)
-        if isinstance(value, dict):
-            return tuple((k, _fingerprint(v)) for k, v in value.items())
-        return ("object", id(value))
 
 
 def _read_only(rows):
@@ -849,14 +665,3 @@ def _read_only(rows):
     view = rows.view()
     view.flags.writeable = False
     return view
-
-
-def _base_seed(random_state) -> int | None:
-    if random_state is None:
-        return None
-    return int(check_random_state(random_state).randint(2**31 - 1))
-
-
-def _selected_scores(strategy: QueryStrategy) -> np.ndarray:
-    # candidates_ is sorted, so positions are found by bisection.
-    return strategy.scores_[np.searchsorted(strategy.candidates_, strategy.indices_)]

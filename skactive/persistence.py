@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.base import clone
 
-from skactive._estimators import estimator_input
+from skactive._estimators import estimator_input, prepare_for_encoded_labels
 from skactive._files import (
     FORMAT,
     FORMAT_VERSION,
@@ -36,6 +37,8 @@ from skactive.learner import ActiveLearner
 from skactive.pretraining import keep_trained_weights
 
 __all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
     "InconsistentVersionWarning",
     "load_learner",
     "load_weights",
@@ -67,6 +70,9 @@ def load_learner(path: str | os.PathLike) -> ActiveLearner:
     """
     return load_pickle(path, ActiveLearner)
 
+
+#: Version of the save_weights folder layout (independent of pickled learners').
+WEIGHTS_VERSION = 1
 
 _ARRAYS = ("X_labeled_", "y_labeled_", "X_twins_", "y_twins_", "twin_sources_", "classes_")
 
@@ -121,7 +127,7 @@ def save_weights(learner, folder: str | os.PathLike) -> Path:
     atomic_write(folder / "history.json", lambda stream: stream.write(history))
     meta = {
         "format": FORMAT,
-        "version": FORMAT_VERSION,
+        "version": WEIGHTS_VERSION,
         "n_iter_": learner.n_iter_,
         "net": type(net).__qualname__,
         "parts": files,
@@ -156,18 +162,12 @@ def load_weights(template, folder: str | os.PathLike):
         labels, labels outside ``classes_``, twins of no labelled row,
         weights of another network, fewer outputs than classes).
     """
-    from sklearn.base import clone
-
     folder = Path(folder)
     meta = _read_meta(folder)
     arrays = _read_arrays(folder)
     _check_arrays(arrays, folder)
     learner = clone(template).set_params(classes=arrays["classes_"])
-    learner._start(arrays["X_labeled_"], arrays["y_labeled_"], arrays["classes_"])
-    learner.X_twins_, learner.y_twins_ = arrays["X_twins_"], arrays["y_twins_"]
-    learner.twin_sources_ = arrays["twin_sources_"]
-    learner.n_iter_ = int(meta["n_iter_"])
-    net = learner._prepared(clone(learner.estimator))
+    net = prepare_for_encoded_labels(clone(learner.estimator), len(arrays["classes_"]))
     _initialize(net, estimator_input(net, arrays["X_labeled_"]))
     _load_parts(net, folder, meta)
     keep_trained_weights(net)
@@ -177,9 +177,15 @@ def load_weights(template, folder: str | os.PathLike):
             f"folder: {folder} lists {len(arrays['classes_'])} classes but the network "
             f"outputs {width} columns"
         )
-    learner.estimator_ = net
-    learner._estimator_classes = learner.classes_
-    return learner
+    return learner.restore(
+        arrays["X_labeled_"],
+        arrays["y_labeled_"],
+        arrays["X_twins_"],
+        arrays["y_twins_"],
+        arrays["twin_sources_"],
+        estimator=net,
+        n_iter=int(meta["n_iter_"]),
+    )
 
 
 def _plain_array(values, name: str) -> np.ndarray:
@@ -224,10 +230,10 @@ def _read_meta(folder: Path) -> dict:
     if (
         not isinstance(meta, dict)
         or meta.get("format") != FORMAT
-        or meta.get("version") != FORMAT_VERSION
+        or meta.get("version") != WEIGHTS_VERSION
     ):
         raise ValueError(
-            f"folder: {folder} does not hold skactive weights of version {FORMAT_VERSION}"
+            f"folder: {folder} does not hold skactive weights of version {WEIGHTS_VERSION}"
         )
     # Folders written before the other parts were saved hold the module alone.
     meta.setdefault("parts", {"module_": _MODULE_FILE})

@@ -241,3 +241,12 @@ def test_a_folder_that_is_not_saved_weights_is_refused(tmp_path, what):
     template = ActiveLearner(tiny_net(max_epochs=1))
     with pytest.raises(ValueError, match=f"folder: {folder}"):
         load_weights(template, folder)
+
+
+def test_a_learner_saved_in_the_previous_format_is_refused_clearly(tmp_path):
+    from skactive.persistence import FORMAT_VERSION
+
+    old = tmp_path / "old.skal"
+    old.write_bytes(pickle.dumps(({"format": FORMAT, "version": FORMAT_VERSION - 1}, None)))
+    with pytest.raises(ValueError, match=f"format version {FORMAT_VERSION - 1}"):
+        ActiveLearner.load(old)

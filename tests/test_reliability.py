@@ -23,7 +23,7 @@ from torch import nn
 
 from skactive import ActiveLearner, QueryStrategy, TrainingExtras
 from skactive.attacks import deepfool
-from skactive.persistence import InconsistentVersionWarning, save_weights
+from skactive.persistence import FORMAT_VERSION, InconsistentVersionWarning, save_weights
 from skactive.simulation import simulate
 from skactive.strategies import (
     BALD,
@@ -496,7 +496,7 @@ def test_loading_another_versions_file_warns(tmp_path, blobs):
     X, y = blobs
     learner = ActiveLearner(LogisticRegression(), random_state=0).fit(X[:20], y[:20])
     path = tmp_path / "learner.skal"
-    header = {"format": "skactive-learner", "version": 1, "skactive": "0.0.1"}
+    header = {"format": "skactive-learner", "version": FORMAT_VERSION, "skactive": "0.0.1"}
     path.write_bytes(pickle.dumps((header, learner)))
     with pytest.warns(InconsistentVersionWarning, match="saved by skactive 0.0.1"):
         ActiveLearner.load(path)

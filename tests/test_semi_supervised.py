@@ -199,7 +199,7 @@ def test_a_memmap_pool_is_referenced_not_copied(tmp_path, digits_split):
         SelfTrainingClassifier(LogisticRegression(max_iter=300)), semi_supervised=True
     ).fit(X_init, y_init)
     learner.query(pool, n=2)
-    assert learner._unlabeled.rows is pool
+    assert learner._campaign.unlabeled.rows is pool
 
 
 def test_an_estimator_that_learns_minus_one_as_a_class_is_refused(digits_split):

@@ -129,7 +129,7 @@ def _select(strategy, pool, n, *, estimator=None, X_labeled=None):
             pool,
             n,
             X_labeled=labeled if X_labeled is None else X_labeled,
-            y_labeled=learner._encode(learner.y_labeled_, name="y"),
+            y_labeled=np.searchsorted(learner.classes_, learner.y_labeled_),
         )
 
 
@@ -407,7 +407,7 @@ def check_select_leaves_its_inputs_unchanged(name: str, strategy: QueryStrategy)
     net = copy.deepcopy(learner.estimator_)
     params = joblib.hash(net.get_params(deep=False))
     X_labeled, X_pool = labeled.copy(), pool.copy()
-    y_labeled = learner._encode(learner.y_labeled_, name="y")
+    y_labeled = np.searchsorted(learner.classes_, learner.y_labeled_)
     y_before = y_labeled.copy()
     grad, dtype = torch.is_grad_enabled(), torch.get_default_dtype()
     with warnings.catch_warnings():

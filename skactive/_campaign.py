@@ -1,0 +1,331 @@
+"""The state of an active-learning campaign, as small immutable values.
+
+:class:`~skactive.ActiveLearner` is a facade over one :class:`Campaign`:
+every public mutator validates its input, computes a new ``Campaign`` from
+the current one with the pure methods below, fits the estimator if needed,
+and then replaces the learner's campaign in one assignment. A failure at any
+step leaves the previous campaign, so the learner, exactly as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import joblib
+import numpy as np
+from sklearn.utils import check_random_state
+
+from skactive._unlabeled import UnlabeledPool
+from skactive._validation import row_key
+from skactive.base import QueryStrategy, TrainingExtras
+
+#: The constructor parameters whose change after ``fit`` the learner notices.
+TRACKED_PARAMETERS = ("estimator", "query_strategy", "random_state", "classes")
+
+
+@dataclass(frozen=True)
+class LabeledSet:
+    """The oracle's rows, the twins derived from them and the current pseudo-labels.
+
+    ``y`` and ``twin_y`` hold labels as the oracle gave them (the classes);
+    ``pseudo_y`` too. ``twin_sources[j]`` is the row of ``X`` twin ``j``
+    came from. Nothing the oracle labelled ever leaves: :meth:`taught`
+    only appends.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    twins: np.ndarray
+    twin_y: np.ndarray
+    twin_sources: np.ndarray
+    pseudo_X: np.ndarray
+    pseudo_y: np.ndarray
+
+    @classmethod
+    def start(cls, X: np.ndarray, y: np.ndarray) -> LabeledSet:
+        """The labelled set of a new campaign: ``X, y`` and nothing derived yet."""
+        empty = np.empty((0, *X.shape[1:]), dtype=X.dtype)
+        return cls(X, y, empty, y[:0], np.empty(0, dtype=np.intp), empty, y[:0])
+
+    def taught(self, X, y, twins, twin_y, twin_rows, pseudo_X, pseudo_y) -> LabeledSet:
+        """A new set with rows ``X, y`` appended; ``twin_rows`` index into ``X``."""
+        n_before = len(self.y)
+        return LabeledSet(
+            np.concatenate([self.X, X]),
+            np.concatenate([self.y, y]),
+            np.concatenate([self.twins, twins]),
+            np.concatenate([self.twin_y, twin_y]),
+            np.concatenate([self.twin_sources, n_before + twin_rows]),
+            pseudo_X,
+            pseudo_y,
+        )
+
+    def training_set(self, *, include_pseudo: bool = False):
+        """``(X, y, groups)``: labelled rows, twins in their source's group, pseudo-labels."""
+        n = len(self.y)
+        parts_X, parts_y = [self.X, self.twins], [self.y, self.twin_y]
+        parts_g = [np.arange(n), self.twin_sources]
+        if include_pseudo and len(self.pseudo_y):
+            parts_X.append(self.pseudo_X)
+            parts_y.append(self.pseudo_y)
+            parts_g.append(n + np.arange(len(self.pseudo_y)))
+        return np.concatenate(parts_X), np.concatenate(parts_y), np.concatenate(parts_g)
+
+
+@dataclass(frozen=True)
+class PendingQuery:
+    """What the last query produced, kept until the next query.
+
+    A labelling tool may answer a query in pieces: each ``teach`` consumes
+    the twins of the rows it brings (``taught`` positions), the rest wait
+    for a later piece. ``pseudo_X, pseudo_y`` (labels as classes) lose the
+    rows the oracle labels meanwhile.
+    """
+
+    positions: dict[bytes, int]
+    extras: TrainingExtras
+    pseudo_X: np.ndarray
+    pseudo_y: np.ndarray
+    taught: frozenset = frozenset()
+
+    @classmethod
+    def of(cls, X_pool, indices, extras: TrainingExtras, pseudo_y) -> PendingQuery:
+        """The pending query of rows ``X_pool[indices]`` (matched later by content)."""
+        positions = {row_key(X_pool[i]): pos for pos, i in enumerate(indices)}
+        return cls(positions, extras, extras.pseudo_X, pseudo_y)
+
+    def twins_for(self, keys: list[bytes], y: np.ndarray, labeled: LabeledSet):
+        """Twins of the taught rows whose query position has no twin taught yet.
+
+        Returns
+        -------
+        twins, twin_y, rows, positions
+            The twins, their labels (their sources' oracle labels), the rows
+            of the taught batch they came from, and the query positions taught.
+        """
+        taught_at = {}  # position in the query -> row of the taught batch
+        for row, key in enumerate(keys):
+            pos = self.positions.get(key)
+            if pos is not None and pos not in self.taught:
+                taught_at.setdefault(pos, row)
+        sources = self.extras.twin_sources
+        keep = [j for j, src in enumerate(sources) if int(src) in taught_at]
+        if not keep:
+            empty = (labeled.twins[:0], labeled.twin_y[:0], np.empty(0, dtype=np.intp))
+            return (*empty, frozenset(taught_at))
+        rows = np.array([taught_at[int(sources[j])] for j in keep], dtype=np.intp)
+        order = np.argsort(rows, kind="stable")  # twins follow the taught order
+        keep, rows = np.asarray(keep)[order], rows[order]
+        return self.extras.twins[keep], y[rows], rows, frozenset(taught_at)
+
+    def pseudo_labels_without(self, taught_keys: set[bytes], labeled: LabeledSet):
+        """The pseudo-labelled rows, minus those the oracle has just labelled."""
+        if len(self.pseudo_y) == 0:
+            return labeled.twins[:0], labeled.y[:0]
+        keep = np.array([row_key(x) not in taught_keys for x in self.pseudo_X], dtype=bool)
+        return self.pseudo_X[keep], self.pseudo_y[keep]
+
+    def after_teach(self, positions: frozenset, pseudo_X, pseudo_y) -> PendingQuery:
+        """This query once the rows at ``positions`` were taught."""
+        return replace(self, taught=self.taught | positions, pseudo_X=pseudo_X, pseudo_y=pseudo_y)
+
+
+@dataclass(frozen=True)
+class ClassSpace:
+    """The campaign's class labels, and those the fitted estimator was trained on.
+
+    The two differ between a ``set_params(classes=...)`` that grew the
+    classes and the next refit.
+    """
+
+    classes: np.ndarray
+    fitted: np.ndarray
+
+    def encode(self, y, *, name: str, classes=None) -> np.ndarray:
+        """``y`` as positions in ``classes`` (default: the campaign's); unknown labels raise."""
+        y = np.asarray(y)
+        classes = self.classes if classes is None else classes
+        unknown = np.setdiff1d(np.unique(y), classes)
+        if unknown.size:
+            raise ValueError(
+                f"{name} has labels {unknown.tolist()[:10]} outside the classes "
+                f"{classes.tolist()}; list every possible label in classes= "
+                "(learner.set_params(classes=...) grows them mid-campaign)"
+            )
+        return np.searchsorted(classes, y).astype(np.int64)
+
+    def grown_to(self, classes_param) -> np.ndarray:
+        """The classes after ``set_params(classes=classes_param)``: they may grow, never shrink."""
+        classes = np.unique(np.asarray(classes_param))
+        dropped = np.setdiff1d(self.classes, classes)
+        if dropped.size:
+            raise ValueError(
+                f"classes={classes.tolist()} drops the labels {dropped.tolist()} of "
+                "this campaign; classes may grow after fit, never shrink"
+            )
+        return classes
+
+
+@dataclass(frozen=True)
+class ParameterTracker:
+    """Fingerprints of the tracked parameters as the campaign last used them."""
+
+    seen: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, learner) -> ParameterTracker:
+        """Fingerprints of every tracked parameter of ``learner`` now."""
+        return cls({name: fingerprint(getattr(learner, name)) for name in TRACKED_PARAMETERS})
+
+    def changed(self, learner, name: str) -> bool:
+        """Whether ``set_params`` changed parameter ``name`` since it was last used."""
+        return fingerprint(getattr(learner, name)) != self.seen[name]
+
+    def marked(self, learner, *names: str) -> ParameterTracker:
+        """A tracker that takes the current values of ``names`` as used."""
+        return ParameterTracker(
+            {**self.seen, **{name: fingerprint(getattr(learner, name)) for name in names}}
+        )
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """Everything a fitted :class:`~skactive.ActiveLearner` knows.
+
+    ``history`` holds one entry per query (see ``ActiveLearner.history_``);
+    ``unlabeled`` the pool a semi-supervised refit receives with label -1.
+    """
+
+    labeled: LabeledSet
+    classes: ClassSpace
+    estimator: object
+    strategy: QueryStrategy
+    tracker: ParameterTracker
+    seed: int | None
+    row_shape: tuple
+    n_features_in: int
+    feature_names_in: np.ndarray | None = None
+    n_iter: int = 0
+    history: tuple = ()
+    pending: PendingQuery | None = None
+    unlabeled: UnlabeledPool | None = None
+
+    def queried(self, *, strategy, seed, tracker, X_pool, indices, unlabeled, seconds):
+        """This campaign after ``strategy`` selected ``X_pool[indices]`` (nothing taught yet)."""
+        extras = strategy.extras_
+        check_extras(strategy, extras, len(indices), self.row_shape, len(self.classes.fitted))
+        pseudo_labels = self.classes.fitted[np.asarray(extras.pseudo_y, dtype=np.intp)]
+        scores = strategy.scores_
+        entry = {
+            "round": self.n_iter,
+            "indices": indices.copy(),
+            "scores": None if scores is None else _selected_scores(strategy),
+            "n_labeled": len(self.labeled.y),
+            "select_seconds": seconds,
+        }
+        return replace(
+            self,
+            strategy=strategy,
+            seed=seed,
+            tracker=tracker,
+            unlabeled=unlabeled,
+            pending=PendingQuery.of(X_pool, indices, extras, pseudo_labels),
+            history=(*self.history, entry),
+        )
+
+    def taught(self, X, y, *, classes, tracker) -> Campaign:
+        """This campaign with the oracle's rows ``X, y`` (and their twins) added, unfitted."""
+        keys = [row_key(x) for x in X]
+        labeled, pending = self.labeled, self.pending
+        if pending is None:
+            twins, twin_y, twin_rows = labeled.twins[:0], labeled.twin_y[:0], np.empty(0, np.intp)
+            positions, pseudo_X, pseudo_y = frozenset(), labeled.twins[:0], labeled.y[:0]
+        else:
+            twins, twin_y, twin_rows, positions = pending.twins_for(keys, y, labeled)
+            pseudo_X, pseudo_y = pending.pseudo_labels_without(set(keys), labeled)
+        # Labels stored as the classes themselves: 1.0 taught for class 1 stays an int.
+        y = classes[np.searchsorted(classes, y)]
+        twin_y = classes[np.searchsorted(classes, twin_y)]
+        history = self.history
+        if pending is not None:
+            pending = pending.after_teach(positions, pseudo_X, pseudo_y)
+            last = dict(history[-1])
+            last["n_taught"] = last.get("n_taught", 0) + len(y)
+            last["n_twins"] = last.get("n_twins", 0) + len(twin_y)
+            last["n_pseudo"] = len(pseudo_y)
+            history = (*history[:-1], last)
+        return replace(
+            self,
+            labeled=labeled.taught(X, y, twins, twin_y, twin_rows, pseudo_X, pseudo_y),
+            classes=replace(self.classes, classes=classes),
+            tracker=tracker,
+            unlabeled=None if self.unlabeled is None else self.unlabeled.without(X),
+            pending=pending,
+            history=history,
+            n_iter=self.n_iter + 1,
+        )
+
+    def round_seed(self, purpose: str, seed: int | None = None) -> int | None:
+        """The seed of this round's fit or query, derived from the campaign's seed."""
+        seed = self.seed if seed is None else seed
+        if seed is None:
+            return None
+        tag = {"fit": 0, "query": 1}[purpose]
+        seq = np.random.SeedSequence([seed, self.n_iter, tag])
+        return int(seq.generate_state(1)[0] % (2**31 - 1))
+
+
+def check_extras(strategy, extras: TrainingExtras, n_selected: int, row_shape, n_classes) -> None:
+    """Refuse malformed extra rows at query time, before they can break a teach."""
+    name = type(strategy).__name__
+    problems = []
+    for what, rows in (("twins", extras.twins), ("pseudo_X", extras.pseudo_X)):
+        count = extras.n_twins if what == "twins" else extras.n_pseudo
+        rows = np.asarray(rows)
+        if count and (len(rows) != count or tuple(rows.shape[1:]) != row_shape):
+            problems.append(f"{what} has shape {rows.shape}, expected ({count}, *{row_shape})")
+    sources = np.asarray(extras.twin_sources)
+    if extras.n_twins and (sources.min() < 0 or sources.max() >= n_selected):
+        problems.append(f"twin_sources must be positions in 0..{n_selected - 1}")
+    pseudo_y = np.asarray(extras.pseudo_y)
+    if extras.n_pseudo and (
+        pseudo_y.dtype.kind not in "iu" or pseudo_y.min() < 0 or pseudo_y.max() >= n_classes
+    ):
+        problems.append(f"pseudo_y must be encoded labels in 0..{n_classes - 1}")
+    if problems:
+        raise RuntimeError(f"{name} handed malformed TrainingExtras: " + "; ".join(problems))
+
+
+def _selected_scores(strategy: QueryStrategy) -> np.ndarray:
+    # candidates_ is sorted, so positions are found by bisection.
+    return strategy.scores_[np.searchsorted(strategy.candidates_, strategy.indices_)]
+
+
+def fingerprint(value):
+    """A value that changes whenever ``set_params`` changes ``value``.
+
+    A hash of the pickled value where it pickles; estimators holding
+    unpicklable parts (a ``FunctionTransformer`` of a lambda) are compared
+    parameter by parameter, such parts by identity.
+    """
+    try:
+        return joblib.hash(value)
+    except Exception:
+        if hasattr(value, "get_params"):
+            params = value.get_params(deep=False)
+            return (
+                type(value).__qualname__,
+                *((k, fingerprint(params[k])) for k in sorted(params)),
+            )
+        if isinstance(value, list | tuple):
+            return tuple(fingerprint(v) for v in value)
+        if isinstance(value, dict):
+            return tuple((k, fingerprint(v)) for k, v in value.items())
+        return ("object", id(value))
+
+
+def base_seed(random_state) -> int | None:
+    """The campaign's seed drawn from a ``random_state`` parameter (None stays None)."""
+    if random_state is None:
+        return None
+    return int(check_random_state(random_state).randint(2**31 - 1))
