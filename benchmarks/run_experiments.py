@@ -17,8 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from skactive import _cli
+from skactive.datasets import DATASETS
 from skactive.experiments import (
-    DATASETS,
     PRETRAINING_OPTIMIZERS,
     QUICK,
     ExperimentConfig,

@@ -11,12 +11,9 @@ import csv
 import sys
 from pathlib import Path
 
-import numpy as np
-from sklearn.model_selection import train_test_split
-
 from skactive import _cli
-from skactive.datasets import load_digits_images, load_fashion_mnist
-from skactive.models import ARCHITECTURES, make_net
+from skactive.datasets import DATASETS
+from skactive.models import ARCHITECTURES, make_net_for
 from skactive.registry import SHORT_NAMES, make_strategy
 from skactive.simulation import (
     compare_strategies,
@@ -26,15 +23,13 @@ from skactive.simulation import (
 )
 from skactive.stopping import CRITERIA
 
-_DATASETS = ("digits", "fashion-mnist")
-
 
 def _parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m skactive",
         description="Compare active-learning strategies on an image data set.",
     )
-    parser.add_argument("--dataset", choices=_DATASETS, default="digits")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
     parser.add_argument("--network", choices=sorted(ARCHITECTURES), default="lenet5")
     parser.add_argument(
         "--strategies",
@@ -73,7 +68,7 @@ def _parse_args(argv):
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
-    _cli.check_campaign(
+    args.n_rounds = _cli.check_campaign(
         parser,
         initial=args.initial,
         batch_size=args.batch_size,
@@ -86,39 +81,22 @@ def _parse_args(argv):
     return args
 
 
-def _load(dataset: str, test_size: float, seed: int):
-    if dataset == "digits":
-        X, y = load_digits_images()
-        return train_test_split(X, y, test_size=test_size, stratify=y, random_state=seed)
-    X_train, y_train = load_fashion_mnist(subset="train")
-    X_test, y_test = load_fashion_mnist(subset="test")
-    return X_train, X_test, y_train, y_test
-
-
 def main(argv=None) -> int:
     """Run the comparison described by the command-line arguments."""
     args = _parse_args(argv)
     try:
-        X_pool, X_test, y_pool, y_test = _load(args.dataset, args.test_size, seed=0)
+        X_pool, y_pool, X_test, y_test = DATASETS[args.dataset](test_size=args.test_size)
     except (OSError, ValueError) as exc:
         args.parser.error(f"--dataset {args.dataset}: {exc}")
     if args.budget > len(X_pool):
         args.parser.error(
             f"--budget ({args.budget}) exceeds the {len(X_pool)} rows of the {args.dataset} pool"
         )
-    net = make_net(
-        args.network,
-        in_channels=X_pool.shape[1],
-        image_size=X_pool.shape[2],
-        n_classes=len(np.unique(y_pool)),
-        max_epochs=args.epochs,
-        device=args.device,
-    )
+    net = make_net_for(args.network, X_pool, y_pool, max_epochs=args.epochs, device=args.device)
     strategies = {
         name: make_strategy(name, n_queries=args.batch_size, candidates=args.candidates)
         for name in args.strategy_names
     }
-    n_rounds = (args.budget - args.initial) // args.batch_size
     records = compare_strategies(
         net,
         strategies,
@@ -127,7 +105,7 @@ def main(argv=None) -> int:
         X_test,
         y_test,
         n_initial=args.initial,
-        n_rounds=n_rounds,
+        n_rounds=args.n_rounds,
         batch_size=args.batch_size,
         seeds=range(args.seeds),
         progress=not args.no_progress,

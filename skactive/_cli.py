@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from skactive.simulation import check_budget
+
 
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
@@ -136,15 +138,24 @@ def check_output_dir(parser: argparse.ArgumentParser, folder: Path, flag: str) -
         parser.error(f"{flag}: cannot write to {folder}: {exc.strerror or exc}")
 
 
-def check_campaign(parser, *, initial: int, batch_size: int, budget: int, candidates) -> None:
-    """Check that the label budget gives at least one round of queries."""
-    if budget < initial + batch_size:
-        parser.error(
-            f"--budget ({budget}) must be at least --initial + --batch-size "
-            f"({initial} + {batch_size}): otherwise no round of queries runs"
+#: The command line's name of each campaign parameter.
+FLAGS = {
+    "n_initial": "--initial",
+    "batch_size": "--batch-size",
+    "budget": "--budget",
+    "candidates": "--candidates",
+}
+
+
+def check_campaign(parser, *, initial: int, batch_size: int, budget: int, candidates) -> int:
+    """The number of rounds the label budget gives, or ``parser.error`` if none."""
+    try:
+        return check_budget(
+            n_initial=initial,
+            batch_size=batch_size,
+            budget=budget,
+            candidates=candidates,
+            names=FLAGS,
         )
-    if candidates is not None and candidates < batch_size:
-        parser.error(
-            f"--candidates ({candidates}) must be at least --batch-size ({batch_size}): "
-            "each round picks --batch-size rows among the candidates"
-        )
+    except ValueError as exc:
+        parser.error(str(exc))

@@ -97,3 +97,24 @@ def read_idx(file: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"{file} is not an IDX file of unsigned bytes")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _digits_split(test_size: float = 0.3):
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits_images()
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=test_size, stratify=y, random_state=0
+    )
+    return X_train, y_train, X_test, y_test
+
+
+def _fashion_mnist_split(test_size: float = 0.3):
+    # Fashion-MNIST ships its own split; test_size does not apply.
+    return (*load_fashion_mnist(subset="train"), *load_fashion_mnist(subset="test"))
+
+
+#: name -> function ``(test_size=0.3) -> (X_train, y_train, X_test, y_test)``,
+#: the data sets of the command line and the experiment runner. Adding one
+#: (MNIST, Quick-Draw, Shoe-Bag from local files) is one entry here.
+DATASETS = {"digits": _digits_split, "fashion-mnist": _fashion_mnist_split}

@@ -19,7 +19,7 @@ import os
 import pickle
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,15 +30,21 @@ from tqdm.auto import tqdm
 
 from skactive._files import atomic_write
 from skactive._validation import check_finite_number, check_positive_int
-from skactive.datasets import load_digits_images, load_fashion_mnist
+from skactive.datasets import DATASETS
 from skactive.learner import ActiveLearner
 from skactive.metrics import robust_accuracy
-from skactive.models import ARCHITECTURES, make_net
+from skactive.models import ARCHITECTURES, make_net_for
 from skactive.nets import AdversarialTrainingNet
 from skactive.pretraining import pretrain_deepcluster
 from skactive.registry import LOSS_PREDICTION, SHORT_NAMES, STRATEGIES, estimator_for, make_strategy
 from skactive.semi_supervised import LabelPropagationNet
-from skactive.simulation import plot_learning_curves, summarize
+from skactive.simulation import (
+    campaign_rounds,
+    check_budget,
+    draw_stop_set,
+    plot_learning_curves,
+    summarize,
+)
 from skactive.stopping import CRITERIA
 
 COLUMNS = [
@@ -54,24 +60,6 @@ COLUMNS = [
     "fit_seconds",
 ]
 
-
-def _digits():
-    from sklearn.model_selection import train_test_split
-
-    X, y = load_digits_images()
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.3, stratify=y, random_state=0
-    )
-    return X_train, y_train, X_test, y_test
-
-
-def _fashion_mnist():
-    return (*load_fashion_mnist(subset="train"), *load_fashion_mnist(subset="test"))
-
-
-#: name -> function returning (X_train, y_train, X_test, y_test). Adding a
-#: dataset (MNIST, Quick-Draw, Shoe-Bag from local files) is one entry here.
-DATASETS: dict[str, Callable] = {"digits": _digits, "fashion-mnist": _fashion_mnist}
 
 #: Strategy settings for the runner; CEAL's pseudo-labels are capped so the
 #: refit stays affordable on CPU.
@@ -142,11 +130,12 @@ class ExperimentConfig:
         unknown = sorted(set(self.stopping) - set(CRITERIA))
         if unknown:
             raise ValueError(f"stopping: unknown {unknown}; choose from {sorted(CRITERIA)}")
-        if self.budget < self.n_initial + self.batch_size:
-            raise ValueError(
-                f"budget ({self.budget}) must be at least n_initial + batch_size "
-                f"({self.n_initial} + {self.batch_size}): otherwise no round of queries runs"
-            )
+        check_budget(
+            n_initial=self.n_initial,
+            batch_size=self.batch_size,
+            budget=self.budget,
+            candidates=self.candidates,
+        )
         self._validate_strategy_params()
         if self.semi_supervised and self.adversarial_training:
             raise ValueError("semi_supervised and adversarial_training cannot be combined")
@@ -155,10 +144,6 @@ class ExperimentConfig:
             raise ValueError(
                 f"semi_supervised: {loss_nets} train their own LossPredictionNet; run them "
                 "without semi_supervised"
-            )
-        if self.candidates is not None and self.candidates < self.batch_size:
-            raise ValueError(
-                f"candidates ({self.candidates}) must be at least batch_size ({self.batch_size})"
             )
 
     def _validate_strategy_params(self) -> None:
@@ -205,14 +190,8 @@ class ExperimentConfig:
             extra = dict(ADVERSARIAL_TRAINING, eps=eps, step_size=2.5 * eps / 10)
         if self.semi_supervised:
             extra = dict(SEMI_SUPERVISED)
-        return make_net(
-            name,
-            in_channels=X_train.shape[1],
-            image_size=X_train.shape[-1],
-            n_classes=len(np.unique(y_train)),
-            max_epochs=self.epochs,
-            device=self.device,
-            **extra,
+        return make_net_for(
+            name, X_train, y_train, max_epochs=self.epochs, device=self.device, **extra
         )
 
     def strategy(self, name: str):
@@ -445,21 +424,19 @@ def _run_one(config, key, data, results: Path) -> None:
         _append(results, key, learner, X_test, y_test, 0, 0.0, fit_s)
         _checkpoint(checkpoint, _Checkpoint(learner, remaining, 0, criteria, settings))
     # A fixed unlabelled stop set per seed, the same after a resume.
-    stop_rows = np.random.RandomState(seed + 1).permutation(len(X_pool))[:1000]
-    stop_set = X_pool[np.sort(stop_rows)]
-    for round_ in tqdm(
+    stop_set = draw_stop_set(X_pool, seed)
+    rounds = tqdm(
         range(start_round + 1, config.n_rounds + 1),
         desc=strategy,
         leave=False,
         disable=not config.progress,
-    ):
-        start = time.perf_counter()
-        chosen = remaining[learner.query(X_pool[remaining], n=config.batch_size)]
-        select_s = time.perf_counter() - start
-        start = time.perf_counter()
-        learner.teach(X_pool[chosen], y_pool[chosen])
-        fit_s = time.perf_counter() - start
-        remaining = np.setdiff1d(remaining, chosen, assume_unique=True)
+    )
+    loop = campaign_rounds(
+        learner, X_pool, y_pool, remaining, rounds=rounds, batch_size=config.batch_size
+    )
+    for step in loop:
+        round_, remaining = step.round, step.remaining
+        select_s, fit_s = step.select_seconds, step.fit_seconds
         # The last round's results row marks the run finished, so everything
         # else of the round (and the run's training set) is written first.
         _record_robustness(config, key, learner, round_, X_test, y_test)

@@ -9,6 +9,7 @@ pickle and clone.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -183,3 +184,20 @@ def make_net(
     )
     params.update(kwargs)
     return (net_class or NeuralNetClassifier)(ARCHITECTURES[architecture], **params)
+
+
+def make_net_for(architecture: str, X, y, **params):
+    """:func:`make_net` sized for images ``X`` (n, channels, size, size) and labels ``y``.
+
+    The one network factory of the command line and the experiment runner;
+    ``params`` go to :func:`make_net` (``max_epochs``, ``device``,
+    ``net_class``, ...).
+    """
+    X = np.asarray(X)
+    return make_net(
+        architecture,
+        in_channels=X.shape[1],
+        image_size=X.shape[-1],
+        n_classes=len(np.unique(np.asarray(y))),
+        **params,
+    )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,91 @@ from skactive._validation import check_n, check_positive_int
 from skactive.base import QueryStrategy
 from skactive.learner import ActiveLearner
 from skactive.registry import estimator_for
+
+#: Rows of the pool a stopping criterion watches (the stop set).
+STOP_SET_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class Round:
+    """One query-and-teach round of :func:`campaign_rounds`."""
+
+    round: int
+    chosen: np.ndarray
+    select_seconds: float
+    fit_seconds: float
+    remaining: np.ndarray
+
+
+def campaign_rounds(
+    learner: ActiveLearner, X_pool, y_pool, remaining, *, rounds: Iterable[int], batch_size: int
+) -> Iterator[Round]:
+    """The active-learning loop, one round at a time, for a fitted learner.
+
+    Each round queries ``batch_size`` rows among ``X_pool[remaining]``,
+    teaches their labels from ``y_pool`` (the oracle) and yields what
+    happened; the loop ends early when fewer than ``batch_size`` rows
+    remain. :func:`simulate` and the experiment runner both drive
+    campaigns through it, adding their own records between rounds.
+
+    Parameters
+    ----------
+    learner : fitted ActiveLearner
+    X_pool, y_pool : array-like
+        The pool and the labels the oracle reveals.
+    remaining : ndarray of int
+        Indices of the pool rows not labelled yet.
+    rounds : iterable of int
+        Round numbers to run (e.g. ``range(1, n_rounds + 1)``, or a
+        ``tqdm`` of it).
+    batch_size : int
+
+    Yields
+    ------
+    round : Round
+    """
+    for round_ in rounds:
+        if len(remaining) < batch_size:
+            return
+        start = time.perf_counter()
+        chosen = remaining[learner.query(X_pool[remaining], n=batch_size)]
+        select_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        learner.teach(X_pool[chosen], y_pool[chosen])
+        fit_seconds = time.perf_counter() - start
+        remaining = np.setdiff1d(remaining, chosen, assume_unique=True)
+        yield Round(round_, chosen, select_seconds, fit_seconds, remaining)
+
+
+def draw_stop_set(X_pool, seed: int) -> np.ndarray:
+    """The unlabelled rows a stopping criterion watches: the same every round.
+
+    ``STOP_SET_ROWS`` pool rows drawn with ``RandomState(seed + 1)``, in pool
+    order; the one rule of :func:`simulate` and the experiment runner.
+    """
+    rows = np.random.RandomState(seed + 1).permutation(len(X_pool))[:STOP_SET_ROWS]
+    return np.asarray(X_pool)[np.sort(rows)]
+
+
+def check_budget(*, n_initial: int, batch_size: int, budget: int, candidates, names=None) -> int:
+    """The number of query rounds a label budget allows; ValueError if it allows none.
+
+    ``names`` maps the parameter names to how the caller calls them (the
+    command line's flags) for the messages.
+    """
+    names = {k: k for k in ("n_initial", "batch_size", "budget", "candidates")} | (names or {})
+    if budget < n_initial + batch_size:
+        raise ValueError(
+            f"{names['budget']} ({budget}) must be at least {names['n_initial']} + "
+            f"{names['batch_size']} ({n_initial} + {batch_size}): otherwise no round of "
+            "queries runs"
+        )
+    if candidates is not None and candidates < batch_size:
+        raise ValueError(
+            f"{names['candidates']} ({candidates}) must be at least {names['batch_size']} "
+            f"({batch_size}): each round picks {names['batch_size']} rows among the candidates"
+        )
+    return (budget - n_initial) // batch_size
 
 
 def simulate(
@@ -67,7 +153,8 @@ def simulate(
         ``stop`` (its verdict).
     stop_set : array-like, default=None
         Unlabelled rows the criterion looks at, the same every round
-        (None: up to 1,000 pool rows drawn at the start).
+        (None: :func:`draw_stop_set` with the learner's integer
+        ``random_state``, or 0).
     stop_early : bool, default=True
         End the campaign when the criterion says stop; ``False`` runs to
         the budget anyway, to measure the accuracy stopping would give up.
@@ -92,25 +179,21 @@ def simulate(
     y_pool = np.asarray(y_pool)
     stopping = None if stopping is None else clone(stopping)
     if stopping is not None and stop_set is None:
-        rows = np.random.RandomState(0).permutation(len(X_pool))[:1000]
-        stop_set = np.asarray(X_pool)[np.sort(rows)]
+        seed = learner.get_params().get("random_state")
+        stop_set = draw_stop_set(X_pool, seed if isinstance(seed, int) else 0)
     start = time.perf_counter()
     unlabeled = X_pool if learner.get_params().get("semi_supervised") else None
     learner.fit(X_init, y_init, unlabeled=unlabeled)
     records = [_record(learner, X_test, y_test, 0, 0.0, time.perf_counter() - start, scoring)]
-    remaining = np.arange(len(X_pool))
-    for round_ in tqdm(range(1, n_rounds + 1), desc=description, disable=not progress, leave=False):
-        if len(remaining) < batch_size:
-            break
-        start = time.perf_counter()
-        chosen = remaining[learner.query(X_pool[remaining], n=batch_size)]
-        select_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        learner.teach(X_pool[chosen], y_pool[chosen])
-        fit_seconds = time.perf_counter() - start
-        remaining = np.setdiff1d(remaining, chosen, assume_unique=True)
+    rounds = tqdm(range(1, n_rounds + 1), desc=description, disable=not progress, leave=False)
+    loop = campaign_rounds(
+        learner, X_pool, y_pool, np.arange(len(X_pool)), rounds=rounds, batch_size=batch_size
+    )
+    for step in loop:
         records.append(
-            _record(learner, X_test, y_test, round_, select_seconds, fit_seconds, scoring)
+            _record(
+                learner, X_test, y_test, step.round, step.select_seconds, step.fit_seconds, scoring
+            )
         )
         if stopping is not None:
             records[-1]["stop"] = stopping.update(learner, stop_set)

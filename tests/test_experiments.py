@@ -4,6 +4,7 @@ from collections import Counter
 import pytest
 
 from skactive import experiments
+from skactive.datasets import DATASETS
 from skactive.experiments import (
     QUICK,
     ExperimentConfig,
@@ -74,8 +75,8 @@ def test_interrupted_run_resumes_without_redoing_rounds(tmp_path, monkeypatch):
 
 
 def test_datasets_are_a_registry():
-    assert {"digits", "fashion-mnist"} <= set(experiments.DATASETS)
-    X_train, _y_train, X_test, y_test = experiments.DATASETS["digits"]()
+    assert {"digits", "fashion-mnist"} <= set(DATASETS)
+    X_train, _y_train, X_test, y_test = DATASETS["digits"]()
     assert X_train.shape[1:] == (1, 8, 8) and len(X_test) == len(y_test)
 
 
@@ -135,7 +136,7 @@ def test_runner_records_robust_accuracy_with_adversarial_training(tmp_path, monk
         robust_every=2,
         adversarial_training=True,
     )
-    assert type(config.network("lenet5", *experiments.DATASETS["digits"]()[:2])).__name__ == (
+    assert type(config.network("lenet5", *DATASETS["digits"]()[:2])).__name__ == (
         "AdversarialTrainingNet"
     )
     results = run_experiments(config)
