@@ -149,6 +149,29 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         self._select(estimator, X_pool, n, X_labeled=X_labeled, y_labeled=y_labeled)
         return self.indices_.copy()
 
+    def rank(self, estimator, X_pool, n: int, *, X_labeled=None, y_labeled=None) -> np.ndarray:
+        """:meth:`select` without the training extras: the ``n`` best rows, best first.
+
+        The hook for a meta-strategy that asks for more rows than it keeps
+        (:class:`~skactive.strategies.Diversified`): it ranks with ``rank``,
+        keeps some rows, and asks :meth:`extras_for` for their extras only,
+        so DFAL attacks just the kept rows. ``extras_`` is left empty;
+        ``candidates_``, ``scores_`` and ``indices_`` are set as by ``select``.
+        Meta-strategies that override ``select`` do not support it.
+        """
+        self._select(
+            estimator, X_pool, n, X_labeled=X_labeled, y_labeled=y_labeled, with_extras=False
+        )
+        return self.indices_.copy()
+
+    def extras_for(self, estimator, X_pool, indices) -> TrainingExtras:
+        """The training extras this strategy would hand over with the pool rows ``indices``.
+
+        Called after :meth:`rank` (the extras may use what it computed);
+        twin sources are positions in ``indices``.
+        """
+        return self._training_extras(self._prepare(estimator), X_pool, np.asarray(indices))
+
     def _select(self, estimator, X_pool, n, *, X_labeled=None, y_labeled=None, with_extras=True):
         """:meth:`select`'s work; returns the prepared model.
 

@@ -128,6 +128,43 @@ def private_imports() -> list[str]:
     return problems
 
 
+def private_method_uses() -> list[str]:
+    """``obj._method(...)`` where ``_method`` is defined by a class of another module.
+
+    ``self``, ``cls`` and ``super()`` may call their own private methods;
+    another object's private methods are not a module's business.
+    """
+    modules = _modules()
+    owners: dict[str, set[str]] = {}
+    trees = {name: ast.parse(path.read_text()) for name, path in modules.items()}
+    for name, tree in trees.items():
+        for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+            for item in cls.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    owners.setdefault(item.name, set()).add(name)
+    problems = []
+    for name, tree in trees.items():
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            method, target = node.func.attr, node.func.value
+            if not method.startswith("_") or method.startswith("__"):
+                continue
+            if isinstance(target, ast.Name) and target.id in ("self", "cls"):
+                continue
+            if isinstance(target, ast.Call) and getattr(target.func, "id", None) == "super":
+                continue
+            defined = owners.get(method, set())
+            if defined and name not in defined:
+                problems.append(f"{name}:{node.lineno} calls {method} of {sorted(defined)}")
+    return problems
+
+
+def test_no_module_calls_another_modules_private_methods():
+    problems = private_method_uses()
+    assert not problems, "\n".join(problems)
+
+
 def test_the_import_graph_has_no_cycle():
     cycles = import_cycles(import_graph())
     assert not cycles, f"import cycles (function-level imports included): {cycles}"
@@ -150,4 +187,5 @@ if __name__ == "__main__":  # pragma: no cover - a report for the redesign
     print("cycles:", import_cycles(graph))
     print("private:", len(private_imports()))
     print("\n".join(private_imports()))
+    print("\n".join(private_method_uses()))
     pytest.main([__file__])

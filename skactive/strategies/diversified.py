@@ -125,9 +125,8 @@ class Diversified(QueryStrategy):
             # hands over extras for its whole shortlist; the kept rows' are
             # picked out of them below.
             inner.select(estimator, X_pool, n_shortlist, **labeled)
-            model = None
         else:
-            model = inner._select(estimator, X_pool, n_shortlist, **labeled, with_extras=False)
+            inner.rank(estimator, X_pool, n_shortlist, **labeled)
         if inner.scores_ is None:
             raise ValueError(
                 f"strategy: {type(inner).__name__} does not score rows, so it has no best "
@@ -136,10 +135,10 @@ class Diversified(QueryStrategy):
         shortlist = inner.indices_
         kept = np.sort(self._spread(estimator, X_pool, shortlist, n, rng, X_labeled))
         indices = shortlist[kept]
-        if model is None:
+        if _selects_itself(inner):
             extras = _extras_of_kept(inner.extras_, kept)
         else:
-            extras = inner._training_extras(model, X_pool, indices)
+            extras = inner.extras_for(estimator, X_pool, indices)
         inner.indices_, inner.extras_ = indices, extras
         self.strategy_, self.shortlist_ = inner, shortlist
         self.candidates_, self.scores_ = inner.candidates_, inner.scores_
