@@ -42,21 +42,25 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
-def save_pickle(learner, path: str | os.PathLike) -> Path:
+def save_pickle(learner, path: str | os.PathLike, *, kind: str = "learner") -> Path:
     """Pickle ``learner`` (fitted or not) to ``path`` atomically, with the header.
+
+    ``kind`` names what the file holds (``"learner"``; the experiment
+    runner's ``"checkpoint"`` and ``"pretrained"`` nets): a file of one kind
+    is refused as another.
 
     Returns
     -------
     path : Path
     """
-    header = {"format": FORMAT, "version": FORMAT_VERSION, "skactive": __version__}
+    header = {"format": f"skactive-{kind}", "version": FORMAT_VERSION, "skactive": __version__}
     path = Path(path)
     atomic_write(path, lambda stream: pickle.dump((header, learner), stream, protocol=5))
     return path
 
 
-def load_pickle(path: str | os.PathLike, expected: type):
-    """Load a learner written by :func:`save_pickle`. Only for trusted files.
+def load_pickle(path: str | os.PathLike, expected: type, *, kind: str = "learner"):
+    """Load a ``kind`` of file written by :func:`save_pickle`. Only for trusted files.
 
     Raises
     ------
@@ -74,18 +78,18 @@ def load_pickle(path: str | os.PathLike, expected: type):
                 "before loading"
             ) from exc
         except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
-            raise ValueError(f"path: {path} is not a saved skactive learner ({exc})") from exc
+            raise ValueError(f"path: {path} is not a saved skactive {kind} ({exc})") from exc
     if not (
         isinstance(payload, tuple)
         and len(payload) == 2
         and isinstance(payload[0], dict)
-        and payload[0].get("format") == FORMAT
+        and payload[0].get("format") == f"skactive-{kind}"
     ):
-        raise ValueError(f"path: {path} is not a saved skactive learner")
+        raise ValueError(f"path: {path} is not a saved skactive {kind}")
     header, learner = payload
     if header.get("version") != FORMAT_VERSION:
         raise ValueError(
-            f"path: {path} was saved in learner format version {header.get('version')} "
+            f"path: {path} was saved in {kind} format version {header.get('version')} "
             f"(skactive {header.get('skactive')}); this skactive reads version {FORMAT_VERSION}"
         )
     if not isinstance(learner, expected):

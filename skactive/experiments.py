@@ -16,7 +16,6 @@ import csv
 import functools
 import io
 import os
-import pickle
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ import torch
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from skactive._files import atomic_write
+from skactive._files import atomic_write, load_pickle, save_pickle
 from skactive._validation import check_finite_number, check_positive_int
 from skactive.datasets import DATASETS
 from skactive.learner import ActiveLearner
@@ -342,11 +341,9 @@ def check_checkpoints(config) -> None:
         path = _checkpoint_path(config, key)
         if not path.is_file():
             continue
-        saved = _read_checkpoint(path, key[2]).settings
+        saved = _read_checkpoint(path).settings
         now = run_settings(config, key[2])
-        # An older checkpoint stored its strategy only: compare what it has.
-        names = saved.keys() | now.keys() if "n_initial" in saved else saved.keys()
-        changed = sorted(k for k in names if saved.get(k) != now.get(k))
+        changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
         if changed:
             detail = "; ".join(f"{k}: {saved.get(k)} -> {now.get(k)}" for k in changed)
             raise ValueError(
@@ -371,16 +368,10 @@ class _Checkpoint:
     settings: dict
 
 
-def _read_checkpoint(path: Path, strategy: str) -> _Checkpoint:
-    with path.open("rb") as handle:  # written by this runner: trusted
-        state = pickle.load(handle)
-    if isinstance(state, _Checkpoint):
-        return state
-    # Checkpoints of earlier versions: (learner, remaining, round[, criteria]).
-    learner, remaining, round_, *rest = state
-    params = learner.query_strategy.get_params(deep=False)
-    settings = {f"{strategy}.{name}": repr(value) for name, value in sorted(params.items())}
-    return _Checkpoint(learner, remaining, round_, rest[0] if rest else {}, settings)
+def _read_checkpoint(path: Path) -> _Checkpoint:
+    # Written by this runner, so trusted; a raw pickle of an earlier runner,
+    # or a file of another format version, is refused by name.
+    return load_pickle(path, _Checkpoint, kind="checkpoint")
 
 
 def _run_one(config, key, data, results: Path) -> None:
@@ -391,7 +382,7 @@ def _run_one(config, key, data, results: Path) -> None:
     # A run killed after writing a round's rows but before its checkpoint
     # writes that round again: drop what the checkpoint does not cover.
     if checkpoint.is_file():
-        state = _read_checkpoint(checkpoint, strategy)
+        state = _read_checkpoint(checkpoint)
         learner, remaining, start_round, criteria = (
             state.learner,
             state.remaining,
@@ -489,18 +480,17 @@ def _pretrained(config, key, net, X_pool):
     """``net`` pretrained with DeepCluster on the pool, once per dataset, network and seed."""
     dataset, network, _, seed = key
     path = Path(config.output_dir) / "pretrained" / f"{_key_name((dataset, network, seed))}.pkl"
-    if path.is_file():
-        with path.open("rb") as handle:  # written by this runner: trusted
-            return pickle.load(handle)
+    if path.is_file():  # written by this runner: trusted
+        return load_pickle(path, object, kind="pretrained")
     path.parent.mkdir(exist_ok=True)
     settings = {**PRETRAINING, **PRETRAINING_OPTIMIZERS[config.pretrain_optimizer]}
     pretrained = pretrain_deepcluster(net, X_pool, random_state=seed, **settings)
-    atomic_write(path, lambda s: pickle.dump(pretrained, s, protocol=5))
+    save_pickle(pretrained, path, kind="pretrained")
     return pretrained
 
 
 def _checkpoint(path: Path, state: _Checkpoint) -> None:
-    atomic_write(path, lambda s: pickle.dump(state, s, protocol=5))
+    save_pickle(state, path, kind="checkpoint")
 
 
 def _criteria(config) -> dict:

@@ -275,3 +275,14 @@ def test_a_bad_strategy_value_fails_before_any_training(tmp_path):
     with pytest.raises(ValueError, match="strategies: qbc: measure must be one of"):
         run_experiments(bad)
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_a_checkpoint_that_is_not_the_runners_is_refused_by_name(tmp_path):
+    import pickle
+
+    config = _config(tmp_path, strategies=("random",), seeds=(0,), budget=60, epochs=1)
+    (tmp_path / "checkpoints").mkdir(parents=True)
+    raw = tmp_path / "checkpoints" / "digits_lenet5_random_0.pkl"
+    raw.write_bytes(pickle.dumps(("learner", [1, 2], 0)))  # an earlier runner's raw pickle
+    with pytest.raises(ValueError, match="is not a saved skactive checkpoint"):
+        run_experiments(config)
