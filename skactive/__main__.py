@@ -6,15 +6,13 @@ table, and writes a PNG plot and a CSV of every round to ``--output-dir``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
-from pathlib import Path
 
 from skactive import _cli
 from skactive.datasets import DATASETS
-from skactive.models import ARCHITECTURES, make_net_for
-from skactive.registry import SHORT_NAMES, make_strategy
+from skactive.models import make_net_for
+from skactive.registry import make_strategy
 from skactive.simulation import (
     compare_strategies,
     format_table,
@@ -24,66 +22,9 @@ from skactive.simulation import (
 from skactive.stopping import CRITERIA
 
 
-def _parse_args(argv):
-    parser = argparse.ArgumentParser(
-        prog="python -m skactive",
-        description="Compare active-learning strategies on an image data set.",
-    )
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
-    parser.add_argument("--network", choices=sorted(ARCHITECTURES), default="lenet5")
-    parser.add_argument(
-        "--strategies",
-        type=_cli.name_list(SHORT_NAMES, "strategies"),
-        default=("random", "entropy", "dfal"),
-        help=f"comma-separated, from: {', '.join(SHORT_NAMES)}",
-    )
-    parser.add_argument(
-        "--initial", type=_cli.positive_int, default=50, help="initial labelled rows"
-    )
-    parser.add_argument(
-        "--batch-size", type=_cli.positive_int, default=25, help="rows labelled per round"
-    )
-    parser.add_argument(
-        "--budget", type=_cli.positive_int, default=250, help="stop when this many labels are used"
-    )
-    parser.add_argument(
-        "--candidates",
-        type=_cli.positive_int,
-        default=None,
-        help="score a random subset of this many pool rows per round",
-    )
-    parser.add_argument(
-        "--epochs", type=_cli.positive_int, default=60, help="training epochs per refit"
-    )
-    parser.add_argument(
-        "--seeds", type=_cli.positive_int, default=2, help="number of seeds (0, 1, ...)"
-    )
-    parser.add_argument("--test-size", type=_cli.open_fraction, default=0.3)
-    parser.add_argument("--device", type=_cli.torch_device, default="cpu")
-    parser.add_argument("--output-dir", type=Path, default=Path("results"))
-    parser.add_argument(
-        "--stop",
-        choices=sorted(CRITERIA),
-        help="report where this stopping criterion (default settings) would stop each run",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    args = parser.parse_args(argv)
-    args.n_rounds = _cli.check_campaign(
-        parser,
-        initial=args.initial,
-        batch_size=args.batch_size,
-        budget=args.budget,
-        candidates=args.candidates,
-    )
-    _cli.check_output_dir(parser, args.output_dir, "--output-dir")
-    args.strategy_names = list(args.strategies)
-    args.parser = parser
-    return args
-
-
 def main(argv=None) -> int:
     """Run the comparison described by the command-line arguments."""
-    args = _parse_args(argv)
+    args = _cli.parse_demo(argv)
     try:
         X_pool, y_pool, X_test, y_test = DATASETS[args.dataset](test_size=args.test_size)
     except (OSError, ValueError) as exc:

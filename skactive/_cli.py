@@ -1,4 +1,6 @@
-"""Argument checks shared by ``python -m skactive`` and the benchmark runner.
+"""The command lines' arguments: ``python -m skactive`` and the experiment runner.
+
+Both parsers live here and share their argument types and checks.
 
 Each bad value ends in ``parser.error`` (exit code 2, a one-line message
 naming the flag) before any data is loaded or any network trained.
@@ -9,11 +11,22 @@ from __future__ import annotations
 import argparse
 import ast
 import tempfile
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
+from skactive.datasets import DATASETS
+from skactive.experiments import (
+    PRETRAINING_OPTIMIZERS,
+    QUICK,
+    ExperimentConfig,
+    check_checkpoints,
+)
+from skactive.models import ARCHITECTURES
+from skactive.registry import SHORT_NAMES
 from skactive.simulation import check_budget
+from skactive.stopping import CRITERIA
 
 
 def positive_int(text: str) -> int:
@@ -159,3 +172,176 @@ def check_campaign(parser, *, initial: int, batch_size: int, budget: int, candid
         )
     except ValueError as exc:
         parser.error(str(exc))
+
+
+def parse_demo(argv) -> argparse.Namespace:
+    """The arguments of ``python -m skactive``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m skactive",
+        description="Compare active-learning strategies on an image data set.",
+    )
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
+    parser.add_argument("--network", choices=sorted(ARCHITECTURES), default="lenet5")
+    parser.add_argument(
+        "--strategies",
+        type=name_list(SHORT_NAMES, "strategies"),
+        default=("random", "entropy", "dfal"),
+        help=f"comma-separated, from: {', '.join(SHORT_NAMES)}",
+    )
+    parser.add_argument("--initial", type=positive_int, default=50, help="initial labelled rows")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=25, help="rows labelled per round"
+    )
+    parser.add_argument(
+        "--budget", type=positive_int, default=250, help="stop when this many labels are used"
+    )
+    parser.add_argument(
+        "--candidates",
+        type=positive_int,
+        default=None,
+        help="score a random subset of this many pool rows per round",
+    )
+    parser.add_argument("--epochs", type=positive_int, default=60, help="training epochs per refit")
+    parser.add_argument("--seeds", type=positive_int, default=2, help="number of seeds (0, 1, ...)")
+    parser.add_argument("--test-size", type=open_fraction, default=0.3)
+    parser.add_argument("--device", type=torch_device, default="cpu")
+    parser.add_argument("--output-dir", type=Path, default=Path("results"))
+    parser.add_argument(
+        "--stop",
+        choices=sorted(CRITERIA),
+        help="report where this stopping criterion (default settings) would stop each run",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    args = parser.parse_args(argv)
+    args.n_rounds = check_campaign(
+        parser,
+        initial=args.initial,
+        batch_size=args.batch_size,
+        budget=args.budget,
+        candidates=args.candidates,
+    )
+    check_output_dir(parser, args.output_dir, "--output-dir")
+    args.strategy_names = list(args.strategies)
+    args.parser = parser
+    return args
+
+
+def parse_runner(
+    argv=None, *, description: str = ""
+) -> tuple[ExperimentConfig, argparse.Namespace]:
+    """The experiment runner's arguments (``benchmarks/run_experiments.py``) as its config."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="small grid on digits")
+    parser.add_argument("--datasets", type=name_list(DATASETS, "datasets"))
+    parser.add_argument("--networks", type=name_list(ARCHITECTURES, "networks"))
+    parser.add_argument(
+        "--strategies",
+        type=name_list(SHORT_NAMES, "strategies"),
+        help=f"comma-separated from {sorted(SHORT_NAMES)}",
+    )
+    parser.add_argument("--seeds", type=positive_int, help="number of seeds (0, 1, ...)")
+    for flag in ("--initial", "--batch-size", "--budget", "--epochs", "--candidates"):
+        parser.add_argument(flag, type=positive_int)
+    parser.add_argument("--device", type=torch_device)
+    parser.add_argument("--output-dir", type=Path)
+    parser.add_argument(
+        "--transfer",
+        metavar="NETWORK",
+        choices=sorted(ARCHITECTURES),
+        help="after the runs, train NETWORK on each strategy's queries",
+    )
+    parser.add_argument(
+        "--stop",
+        type=name_list(CRITERIA, "stopping criteria"),
+        help=f"record where these criteria would stop each run: {sorted(CRITERIA)}",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        type=strategy_param(SHORT_NAMES),
+        metavar="STRATEGY.PARAM=VALUE",
+        help="a parameter of one strategy (repeatable), e.g. coreset.normalize=True; "
+        "use a separate --output-dir per variant, since runs are keyed by strategy name",
+    )
+    parser.add_argument(
+        "--robust-eps",
+        type=number_list("--robust-eps"),
+        help="record PGD-50 robust accuracy at these eps (comma-separated) each round",
+    )
+    parser.add_argument(
+        "--robust-rows", type=positive_int, help="test rows attacked (default 1000)"
+    )
+    parser.add_argument(
+        "--robust-every", type=positive_int, help="record robustness every N rounds"
+    )
+    parser.add_argument(
+        "--adversarial-training",
+        action="store_true",
+        help="train the task nets with PGD adversarial training (CPU setting)",
+    )
+    parser.add_argument(
+        "--adversarial-eps",
+        type=float,
+        help="eps of the adversarial training (default 0.3, the reference's)",
+    )
+    parser.add_argument(
+        "--semi-supervised",
+        action="store_true",
+        help="train with label propagation over the unlabelled pool (LabelPropagationNet)",
+    )
+    parser.add_argument(
+        "--pretrain",
+        action="store_true",
+        help="start every net from DeepCluster weights pretrained on the pool",
+    )
+    parser.add_argument(
+        "--pretrain-optimizer",
+        choices=sorted(PRETRAINING_OPTIMIZERS),
+        help="DeepCluster's optimizer: the net's own (default) or SGD 0.05 as in the original",
+    )
+    parser.add_argument("--threads", type=positive_int, help="torch threads")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    settings = dict(QUICK) if args.quick else {}
+    if args.quick:
+        settings["output_dir"] = Path("results/experiments-quick")
+    if args.seeds is not None:
+        settings["seeds"] = tuple(range(args.seeds))
+    for name, attr in [
+        ("datasets", "datasets"),
+        ("networks", "networks"),
+        ("strategies", "strategies"),
+        ("initial", "n_initial"),
+        ("batch_size", "batch_size"),
+        ("budget", "budget"),
+        ("epochs", "epochs"),
+        ("candidates", "candidates"),
+        ("device", "device"),
+        ("output_dir", "output_dir"),
+        ("stop", "stopping"),
+        ("robust_eps", "robust_eps"),
+        ("robust_rows", "robust_rows"),
+        ("robust_every", "robust_every"),
+        ("adversarial_eps", "adversarial_eps"),
+        ("pretrain_optimizer", "pretrain_optimizer"),
+    ]:
+        if getattr(args, name) is not None:
+            settings[attr] = getattr(args, name)
+    settings["progress"] = not args.no_progress
+    settings["adversarial_training"] = args.adversarial_training
+    settings["semi_supervised"] = args.semi_supervised
+    settings["pretrain"] = args.pretrain
+    extra: dict = {}
+    for strategy, param, value in args.param:
+        extra.setdefault(strategy, {})[param] = value
+    settings["extra_strategy_params"] = extra
+    known = {f.name for f in fields(ExperimentConfig)}
+    config = ExperimentConfig(**{k: v for k, v in settings.items() if k in known})
+    try:
+        config.validate()
+        check_checkpoints(config)
+    except ValueError as exc:
+        parser.error(str(exc))
+    check_output_dir(parser, Path(config.output_dir), "--output-dir")
+    return config, args
