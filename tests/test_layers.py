@@ -165,6 +165,79 @@ def test_no_module_calls_another_modules_private_methods():
     assert not problems, "\n".join(problems)
 
 
+#: The layers, bottom up: a module imports only from its own layer or below.
+LAYERS = {
+    "helpers": [
+        "skactive._version",
+        "skactive._files",
+        "skactive._chunking",
+        "skactive._validation",
+        "skactive._unlabeled",
+        "skactive.preprocessing",
+        "skactive._estimators",
+        "skactive._torch",
+        "skactive._inference",
+        "skactive.models",
+        "skactive.datasets",
+    ],
+    "shared machinery": ["skactive.attacks", "skactive.generative"],
+    "core protocol": ["skactive.base"],
+    "strategies and estimators": [
+        "skactive.strategies",
+        "skactive.strategies.*",
+        "skactive.committee",
+        "skactive._posterior",
+        "skactive.nets",
+        "skactive.pretraining",
+        "skactive.semi_supervised",
+        "skactive._campaign",
+        "skactive._fitting",
+        "skactive.learner",
+        "skactive",
+    ],
+    "tools": [
+        "skactive.metrics",
+        "skactive.stopping",
+        "skactive.persistence",
+        "skactive.model_selection",
+        "skactive.simulation",
+        "skactive.registry",
+        "skactive.utils",
+        "skactive.utils.estimator_checks",
+    ],
+    "runner and command line": ["skactive.experiments", "skactive._cli", "skactive.__main__"],
+}
+
+
+def layer_of(module: str) -> int:
+    for level, members in enumerate(LAYERS.values()):
+        for member in members:
+            if module == member or (member.endswith(".*") and module.startswith(member[:-1])):
+                return level
+    raise KeyError(module)
+
+
+def test_every_module_has_a_layer_and_imports_flow_down():
+    graph = import_graph()
+    unplaced = sorted(m for m in graph if _layer_or_none(m) is None)
+    assert not unplaced, f"place these modules in LAYERS: {unplaced}"
+    upward = [
+        f"{source} ({list(LAYERS)[layer_of(source)]}) imports {target} "
+        f"({list(LAYERS)[layer_of(target)]})"
+        for source, targets in sorted(graph.items())
+        for target in sorted(targets)
+        if layer_of(target) > layer_of(source)
+    ]
+    assert not upward, "\n".join(upward)
+
+
+def _layer_or_none(module: str):
+    try:
+        return layer_of(module)
+    except KeyError:
+        return None
+
+
 def test_the_import_graph_has_no_cycle():
     cycles = import_cycles(import_graph())
     assert not cycles, f"import cycles (function-level imports included): {cycles}"
@@ -189,3 +262,13 @@ if __name__ == "__main__":  # pragma: no cover - a report for the redesign
     print("\n".join(private_imports()))
     print("\n".join(private_method_uses()))
     pytest.main([__file__])
+
+
+def test_the_developer_map_names_every_module():
+    page = (PACKAGE.parent / "docs" / "developer.rst").read_text()
+    missing = [
+        name
+        for name, path in _modules().items()
+        if path.name != "__init__.py" and path.name not in page
+    ]
+    assert not missing, f"docs/developer.rst does not say where these live: {missing}"
