@@ -20,6 +20,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 
 from skactive import _torch
+from skactive._inference import unit_rows
 from skactive._validation import check_finite_number, check_positive_int, check_rows
 
 #: Set on a module that has received its pretrained weights, so a warm
@@ -235,8 +236,7 @@ def _deepcluster_epochs(
                 f"DeepCluster diverged: the features are not finite after {epoch} epochs; "
                 "lower lr (or use the net's optimizer)"
             )
-        norms = np.linalg.norm(features, axis=1, keepdims=True)
-        features = features / np.where(norms > 0, norms, 1.0)
+        features = unit_rows(features)
         kmeans = KMeans(k, n_init=1, max_iter=kmeans_max_iter, random_state=rng.randint(2**31 - 1))
         assignment = kmeans.fit_predict(features)
         if reinit and epoch > 0:

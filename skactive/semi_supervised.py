@@ -24,6 +24,7 @@ from skorch.utils import to_tensor
 
 from skactive import _torch
 from skactive._chunking import chunk_slices
+from skactive._inference import unit_rows
 from skactive._unlabeled import UNLABELED
 from skactive._validation import (
     check_finite_number,
@@ -172,8 +173,7 @@ def _faiss():
 
 
 def _normalized_graph(features: np.ndarray, k: int, gamma: float, knn: str) -> sp.csr_matrix:
-    norms = np.linalg.norm(features, axis=1, keepdims=True)
-    points = features / np.where(norms > 0, norms, 1.0)
+    points = unit_rows(features)
     indices, similarity = _neighbours(points, k, knn)
     n = len(points)
     affinity = np.clip(similarity, 0.0, None) ** gamma

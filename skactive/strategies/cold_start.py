@@ -22,6 +22,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
+from skactive._inference import unit_rows
 from skactive._validation import check_positive_int
 from skactive.base import QueryStrategy
 
@@ -315,7 +316,7 @@ class ProbCover(_EmbeddingStrategy):
         return model
 
     def _rank_candidates(self, model, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
-        pool, labeled = (_normalise(p) for p in self._points(model, X_pool, candidates, X_labeled))
+        pool, labeled = (unit_rows(p) for p in self._points(model, X_pool, candidates, X_labeled))
         order = _canonical_order(pool)
         if self.delta is None:
             self.delta_, self.purity_ = self._choose_delta(pool[order], rng)
@@ -364,11 +365,6 @@ def _is_radius(value) -> bool:
         and np.isfinite(value)
         and 0 < value <= 2
     )
-
-
-def _normalise(points: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(points, axis=1, keepdims=True)
-    return points / np.where(norms > 0, norms, 1.0)
 
 
 def _purity(near: NearestNeighbors, points, labels, delta: float) -> float:

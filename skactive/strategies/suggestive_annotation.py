@@ -13,6 +13,7 @@ import numpy as np
 
 from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
+from skactive._inference import unit_rows
 from skactive._posterior import MCDropoutStack
 from skactive._validation import check_n, check_positive_int
 from skactive.base import rank_scores
@@ -180,16 +181,11 @@ class SuggestiveAnnotation(PosteriorSampling):
         for rows in chunk_slices(len(candidates), batch):
             X_chunk = take_rows(X_pool, candidates[rows])
             if not networks:
-                parts.append(_normalise(np.asarray(X_chunk, np.float64).reshape(len(X_chunk), -1)))
+                parts.append(unit_rows(np.asarray(X_chunk, np.float64).reshape(len(X_chunk), -1)))
                 continue
             members = [
-                _normalise(_torch.embed(nw, X_chunk, layer=self.layer).astype(np.float64))
+                unit_rows(_torch.embed(nw, X_chunk, layer=self.layer).astype(np.float64))
                 for nw in networks
             ]
-            parts.append(_normalise(np.mean(members, axis=0)))
+            parts.append(unit_rows(np.mean(members, axis=0)))
         return np.concatenate(parts)
-
-
-def _normalise(rows: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows / np.where(norms > 0, norms, 1.0)
