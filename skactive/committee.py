@@ -102,7 +102,7 @@ class Committee(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         self : Committee
         """
-        self._validate_params()
+        self._check_params()
         X, y = validate_data(self, X, y, allow_nd=True, dtype="numeric")
         check_classification_targets(y)
         classes = self._validate_classes(y)
@@ -119,7 +119,7 @@ class Committee(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.estimators_, self.classes_, self.member_seeds_ = members, classes, seeds
         return self
 
-    def _validate_params(self) -> None:
+    def _check_params(self) -> None:
         if (
             isinstance(self.n_members, bool)
             or not isinstance(self.n_members, numbers.Integral)

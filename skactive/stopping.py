@@ -65,7 +65,7 @@ class StoppingCriterion(BaseEstimator):
         stop : bool
         """
         check_is_fitted(learner)
-        self._validate_params()
+        self._check_params()
         X = check_rows(X, name="X", feature_shape=getattr(learner, "row_shape_", None))
         value, stop = self._evaluate(learner, X)
         n_labeled = len(learner.y_labeled_)
@@ -86,7 +86,7 @@ class StoppingCriterion(BaseEstimator):
             delattr(self, name)
         return self
 
-    def _validate_params(self) -> None:
+    def _check_params(self) -> None:
         """Raise ValueError naming a bad parameter."""
 
     def _evaluate(self, learner, X) -> tuple[float, bool]:
@@ -132,7 +132,7 @@ class StabilizingPredictions(StoppingCriterion):
         self.window = window
         self.threshold = threshold
 
-    def _validate_params(self) -> None:
+    def _check_params(self) -> None:
         check_positive_int(self.window, "window")
         _check_threshold(self.threshold, "threshold", -1.0, 1.0)
 
@@ -167,7 +167,7 @@ class _PoolUncertainty(StoppingCriterion):
         self.threshold = threshold
         self.measure = measure
 
-    def _validate_params(self) -> None:
+    def _check_params(self) -> None:
         if self.measure not in _MEASURES:
             raise ValueError(f"measure must be one of {sorted(_MEASURES)}, got {self.measure!r}")
         _check_threshold(self.threshold, "threshold", 0.0, np.inf)
@@ -231,7 +231,7 @@ class ConfidenceOnStopSet(StoppingCriterion):
     def __init__(self, patience: int = 2):
         self.patience = patience
 
-    def _validate_params(self) -> None:
+    def _check_params(self) -> None:
         check_positive_int(self.patience, "patience")
 
     def _evaluate(self, learner, X):
@@ -250,7 +250,7 @@ class _Combination(StoppingCriterion):
     def __init__(self, criteria):
         self.criteria = criteria
 
-    def _validate_params(self) -> None:
+    def _check_params(self) -> None:
         if not self.criteria or not all(isinstance(c, StoppingCriterion) for c in self.criteria):
             raise ValueError(
                 f"criteria must be a non-empty list of StoppingCriterion, got {self.criteria!r}"
