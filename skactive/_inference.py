@@ -60,7 +60,7 @@ class _Probabilities:
     def __call__(self, X) -> np.ndarray:
         if self.network is None:
             return np.asarray(self.estimator.predict_proba(X), dtype=np.float64)
-        batch = self.batch_size or _torch.default_batch_size(self.network.device)
+        batch = self.network.batch_size_for(self.batch_size)
         proba = _torch.predict_proba(self.network, X, batch_size=batch)
         return proba.astype(np.float64)
 
@@ -89,7 +89,7 @@ def embed_rows(estimator, X, *, layer: str | None = None, batch_size: int | None
         rows = np.asarray(X[0 : len(X)])
         return rows.reshape(len(rows), -1).astype(np.float64)
     _torch.find_layer(network.module, layer)
-    size = batch_size or _torch.default_batch_size(network.device)
+    size = network.batch_size_for(batch_size)
     return _torch.embed(network, X, layer=layer, batch_size=size).astype(np.float64)
 
 

@@ -148,7 +148,7 @@ class MCDropoutStack:
 
     def __call__(self, X_chunk: np.ndarray, seed: int | None = None) -> np.ndarray:
         network = self.network
-        batch = self.batch_size or _torch.default_batch_size(network.device)
+        batch = network.batch_size_for(self.batch_size)
         parts = []
         with (
             _torch.seeded(seed),

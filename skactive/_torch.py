@@ -90,6 +90,15 @@ class TorchNetwork:
         """
         return isinstance(getattr(self.net, "criterion_", None), torch.nn.NLLLoss)
 
+    def batch_size_for(self, requested: int | None, *, per_row_cost: int = 1) -> int:
+        """Rows per inference or gradient batch: ``requested``, or this device's default.
+
+        Strategies pass their ``batch_size`` parameter (None by default) and
+        never choose a size themselves; ``per_row_cost`` divides the default
+        for work that holds several passes per row at once.
+        """
+        return requested or default_batch_size(self.device) // per_row_cost
+
     def inverts(self, X_rows: np.ndarray) -> bool:
         """Whether net inputs map back to these pool rows.
 

@@ -342,6 +342,6 @@ class LossPredictionNet(NeuralNetClassifier):
             _, features = self._forward_with_levels(lambda: nw.module(x))
             return self.loss_module_(features)
 
-        size = batch_size or _torch.default_batch_size(network.device)
+        size = network.batch_size_for(batch_size)
         with _torch.evaluation_mode(self.loss_module_):
             return _torch.predict_batches(network, X, run, size)

@@ -15,10 +15,6 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "skactive"
 
-#: Imports of optional dependencies may sit inside functions; they are not
-#: skactive modules, so they never form a cycle.
-
-
 def _module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)

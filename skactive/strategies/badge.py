@@ -127,7 +127,7 @@ class BADGE(QueryStrategy):
         return _torch.find_network(estimator, what="BADGE")
 
     def _rank_candidates(self, network, X_pool, candidates, n, rng, **labeled):
-        batch = self.batch_size or _torch.default_batch_size(network.device)
+        batch = network.batch_size_for(self.batch_size)
         a, h = gradient_embedding_factors(network, RowView(X_pool, candidates), batch_size=batch)
         scores = np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", h, h))
         return kmeans_plus_plus_factored(a, h, n, rng), scores

@@ -217,7 +217,7 @@ class CoreSet(QueryStrategy):
         return network
 
     def _embed(self, network, X) -> np.ndarray:
-        batch = self.batch_size or _torch.default_batch_size(network.device)
+        batch = network.batch_size_for(self.batch_size)
         parts = [
             _torch.embed(
                 network,

@@ -84,8 +84,9 @@ class EGL(QueryStrategy):
         return _torch.find_network(estimator, what="EGL")
 
     def _score(self, network, X_chunk: np.ndarray) -> np.ndarray:
-        batch = self.batch_size or _torch.default_batch_size(network.device) // (
-            2 if self.parameters == "all" else 1
+        # Gradients of every parameter hold two passes per row at once.
+        batch = network.batch_size_for(
+            self.batch_size, per_row_cost=2 if self.parameters == "all" else 1
         )
         score = _all_parameters if self.parameters == "all" else _last_layer
         out = []
