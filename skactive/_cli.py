@@ -174,6 +174,29 @@ def check_campaign(parser, *, initial: int, batch_size: int, budget: int, candid
         parser.error(str(exc))
 
 
+def _add_campaign_flags(parser: argparse.ArgumentParser, **defaults) -> None:
+    """The flags both command lines share, each defaulting to ``defaults[name]`` (or None)."""
+    parser.add_argument(
+        "--strategies",
+        type=name_list(SHORT_NAMES, "strategies"),
+        default=defaults.get("strategies"),
+        help=f"comma-separated, from: {', '.join(SHORT_NAMES)}",
+    )
+    for flag, help_text in (
+        ("--initial", "initial labelled rows"),
+        ("--batch-size", "rows labelled per round"),
+        ("--budget", "stop when this many labels are used"),
+        ("--candidates", "score a random subset of this many pool rows per round"),
+        ("--epochs", "training epochs per refit"),
+        ("--seeds", "number of seeds (0, 1, ...)"),
+    ):
+        name = flag.removeprefix("--").replace("-", "_")
+        parser.add_argument(flag, type=positive_int, default=defaults.get(name), help=help_text)
+    parser.add_argument("--device", type=torch_device, default=defaults.get("device"))
+    parser.add_argument("--output-dir", type=Path, default=defaults.get("output_dir"))
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
 def parse_demo(argv) -> argparse.Namespace:
     """The arguments of ``python -m skactive``."""
     parser = argparse.ArgumentParser(
@@ -182,36 +205,23 @@ def parse_demo(argv) -> argparse.Namespace:
     )
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
     parser.add_argument("--network", choices=sorted(ARCHITECTURES), default="lenet5")
-    parser.add_argument(
-        "--strategies",
-        type=name_list(SHORT_NAMES, "strategies"),
-        default=("random", "entropy", "dfal"),
-        help=f"comma-separated, from: {', '.join(SHORT_NAMES)}",
+    _add_campaign_flags(
+        parser,
+        strategies=("random", "entropy", "dfal"),
+        initial=50,
+        batch_size=25,
+        budget=250,
+        epochs=60,
+        seeds=2,
+        device="cpu",
+        output_dir=Path("results"),
     )
-    parser.add_argument("--initial", type=positive_int, default=50, help="initial labelled rows")
-    parser.add_argument(
-        "--batch-size", type=positive_int, default=25, help="rows labelled per round"
-    )
-    parser.add_argument(
-        "--budget", type=positive_int, default=250, help="stop when this many labels are used"
-    )
-    parser.add_argument(
-        "--candidates",
-        type=positive_int,
-        default=None,
-        help="score a random subset of this many pool rows per round",
-    )
-    parser.add_argument("--epochs", type=positive_int, default=60, help="training epochs per refit")
-    parser.add_argument("--seeds", type=positive_int, default=2, help="number of seeds (0, 1, ...)")
     parser.add_argument("--test-size", type=open_fraction, default=0.3)
-    parser.add_argument("--device", type=torch_device, default="cpu")
-    parser.add_argument("--output-dir", type=Path, default=Path("results"))
     parser.add_argument(
         "--stop",
         choices=sorted(CRITERIA),
         help="report where this stopping criterion (default settings) would stop each run",
     )
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = parser.parse_args(argv)
     args.n_rounds = check_campaign(
         parser,
@@ -234,16 +244,8 @@ def parse_runner(
     parser.add_argument("--quick", action="store_true", help="small grid on digits")
     parser.add_argument("--datasets", type=name_list(DATASETS, "datasets"))
     parser.add_argument("--networks", type=name_list(ARCHITECTURES, "networks"))
-    parser.add_argument(
-        "--strategies",
-        type=name_list(SHORT_NAMES, "strategies"),
-        help=f"comma-separated from {sorted(SHORT_NAMES)}",
-    )
-    parser.add_argument("--seeds", type=positive_int, help="number of seeds (0, 1, ...)")
-    for flag in ("--initial", "--batch-size", "--budget", "--epochs", "--candidates"):
-        parser.add_argument(flag, type=positive_int)
-    parser.add_argument("--device", type=torch_device)
-    parser.add_argument("--output-dir", type=Path)
+    # Defaults None: the grid's (ExperimentConfig, or --quick's) apply.
+    _add_campaign_flags(parser)
     parser.add_argument(
         "--transfer",
         metavar="NETWORK",
@@ -301,7 +303,6 @@ def parse_runner(
         help="DeepCluster's optimizer: the net's own (default) or SGD 0.05 as in the original",
     )
     parser.add_argument("--threads", type=positive_int, help="torch threads")
-    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     settings = dict(QUICK) if args.quick else {}
     if args.quick:
