@@ -274,7 +274,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     # -- parameters changed after fit ----------------------------------------
 
-    def _strategy_for_next_query(self) -> QueryStrategy:
+    def _strategy_for_next_query(self, campaign: Campaign) -> QueryStrategy:
         """The strategy to query with: the fitted one, or the changed parameter's.
 
         A new strategy of the same class keeps the fitted one's round state
@@ -282,7 +282,6 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         copy: the fitted one stays intact if select fails (select only ever
         rebinds attributes).
         """
-        campaign = self._campaign
         if not campaign.tracker.changed(self, "query_strategy"):
             return copy.copy(campaign.strategy)
         template = _validated_strategy(self.query_strategy)
@@ -291,14 +290,12 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         strategy = copy.copy(campaign.strategy)
         return strategy.set_params(**template.get_params(deep=False))
 
-    def _seed_for_next_round(self) -> int | None:
-        campaign = self._campaign
+    def _seed_for_next_round(self, campaign: Campaign) -> int | None:
         changed = campaign.tracker.changed(self, "random_state")
         return base_seed(self.random_state) if changed else campaign.seed
 
-    def _classes_for_next_fit(self) -> np.ndarray:
-        """``classes_``, grown to a changed ``classes`` parameter (never shrunk)."""
-        campaign = self._campaign
+    def _classes_for_next_fit(self, campaign: Campaign) -> np.ndarray:
+        """``campaign``'s classes, grown to a changed ``classes`` parameter (never shrunk)."""
         if not campaign.tracker.changed(self, "classes") or self.classes is None:
             return campaign.classes.classes
         return campaign.classes.grown_to(self.classes)
@@ -325,8 +322,8 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     def _refitted(self, campaign: Campaign) -> Campaign:
         """``campaign`` with a model refitted on its training set (nothing committed)."""
         _check_warm_start(self.warm_start)
-        classes = self._classes_for_next_fit()
-        seed = self._seed_for_next_round()
+        classes = self._classes_for_next_fit(campaign)
+        seed = self._seed_for_next_round(campaign)
         fresh = campaign.tracker.changed(self, "estimator") or len(classes) != len(
             campaign.classes.fitted
         )
@@ -367,8 +364,8 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         campaign = self._campaign
         X_pool = self._check_rows(X_pool, name="X_pool")
-        strategy = self._strategy_for_next_query()
-        seed = self._seed_for_next_round()
+        strategy = self._strategy_for_next_query(campaign)
+        seed = self._seed_for_next_round(campaign)
         round_seed = campaign.round_seed("query", seed)
         if round_seed is not None and "random_state" in strategy.get_params():
             strategy.set_params(random_state=round_seed)
@@ -424,7 +421,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         campaign = self._campaign
         X = self._check_rows(X, name="X")
         y = check_labels(y, len(X), name="y")
-        classes = self._classes_for_next_fit()
+        classes = self._classes_for_next_fit(campaign)
         campaign.classes.encode(y, name="y", classes=classes)
         taught = campaign.taught(
             X, y, classes=classes, tracker=campaign.tracker.marked(self, "classes")
