@@ -44,19 +44,27 @@ class RowView:
 
 
 def take_rows(X, indices) -> np.ndarray:
-    """Copy the rows ``indices`` (an index array or a slice) of ``X`` into memory."""
+    """Copy the rows ``indices`` (an index array or a slice) of ``X`` into memory.
+
+    The copy is C-contiguous and in the machine's byte order, whatever the
+    layout of ``X``: torch, and code that hands rows to torch, refuses
+    negative strides and foreign byte orders.
+    """
     if isinstance(indices, slice):
         indices = np.arange(*indices.indices(len(X)))
     indices = np.asarray(indices, dtype=np.intp)
     if isinstance(X, np.memmap):
         location = _file_location(X)
         if location is not None:
-            return _read_from_file(X, indices, *location)
+            return _native(_read_from_file(X, indices, *location))
     if len(indices) and np.all(np.diff(indices) == 1):
-        # A contiguous range reads as one slice instead of a gather; a view of
-        # a reversed or flipped pool has negative strides, which torch refuses.
-        return np.ascontiguousarray(X[indices[0] : indices[-1] + 1])
-    return np.ascontiguousarray(X[indices])
+        # A contiguous range reads as one slice instead of a gather.
+        return _native(np.ascontiguousarray(X[indices[0] : indices[-1] + 1]))
+    return _native(np.ascontiguousarray(X[indices]))
+
+
+def _native(rows: np.ndarray) -> np.ndarray:
+    return rows.astype(rows.dtype.newbyteorder("="), copy=False)
 
 
 def _file_location(X: np.memmap):

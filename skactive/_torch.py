@@ -246,10 +246,21 @@ def evaluation_mode(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
 
 
 def network_of(model) -> TorchNetwork | None:
-    """The TorchNetwork a strategy's prepared model evaluates, if any."""
+    """The TorchNetwork a strategy's prepared model evaluates, if any.
+
+    Also the net inside a plain estimator, so that a strategy scoring with
+    the estimator's own ``predict_proba`` (which leaves skorch's module in
+    eval mode) gets the modules' modes restored too.
+    """
     if isinstance(model, TorchNetwork):
         return model
-    return getattr(model, "network", None)
+    network = getattr(model, "network", None)
+    if network is not None or model is None:
+        return network
+    try:
+        return find_network(model)
+    except (TypeError, ValueError):
+        return None
 
 
 def inference_context(model):
