@@ -1,7 +1,9 @@
-"""Checks shared by the learner and the strategies.
+"""Checks of data shared by the learner and the strategies.
 
-Every message names the offending parameter and says what was expected, and
-no check mutates its input.
+Rows, labels, the number of rows to select and class lists; parameters are
+checked by :mod:`skactive.param_validation`. Every message names the
+offending argument and says what was expected, and no check mutates its
+input.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from skactive._chunking import DatasetPool, chunk_slices, take_rows
+from skactive.param_validation import RANDOM_STATE, validate_params
 
 _FINITE_CHECK_ROWS = 4096
 
@@ -93,14 +96,9 @@ def is_torch_dataset(X) -> bool:
 
 
 def check_random_state_param(random_state):
-    """A ``RandomState`` from a ``random_state`` parameter; a clear error names it."""
-    try:
-        return check_random_state(random_state)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            "random_state must be None, an integer in [0, 2**32 - 1] or a "
-            f"numpy RandomState, got {random_state!r}"
-        ) from exc
+    """A ``RandomState`` from a ``random_state`` parameter, checked like every parameter."""
+    validate_params({"random_state": random_state}, {"random_state": RANDOM_STATE})
+    return check_random_state(random_state)
 
 
 def check_n(n, n_available: int, *, what: str = "the pool") -> int:
@@ -122,47 +120,6 @@ def check_n(n, n_available: int, *, what: str = "the pool") -> int:
     if n > n_available:
         raise ValueError(f"n={n} is larger than {what} ({n_available} rows)")
     return int(n)
-
-
-def check_finite_number(value, name: str, *, positive: bool = False) -> float:
-    """Validate a real parameter that must be >= 0 (``positive``: > 0) and finite."""
-    valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not valid or not np.isfinite(value) or value < 0 or (positive and value == 0):
-        kind = "a positive" if positive else "a non-negative"
-        raise ValueError(f"{name} must be {kind} number, got {value!r}")
-    return float(value)
-
-
-def check_unit_interval(
-    value, name: str, *, low_open: bool = False, high_open: bool = False
-) -> float:
-    """Validate a real parameter in [0, 1], (0, 1], [0, 1) or (0, 1)."""
-    valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    inside = valid and (value > 0.0 if low_open else value >= 0.0)
-    inside = inside and (value < 1.0 if high_open else value <= 1.0)
-    if not inside:
-        interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
-        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
-    return float(value)
-
-
-def check_positive_int(value, name: str, *, allow_none: bool = False):
-    """Validate an integer parameter that must be >= 1 (or None if allowed)."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        expected = "a positive integer or None" if allow_none else "a positive integer"
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-    return int(value)
-
-
-def check_n_jobs(n_jobs) -> int | None:
-    """Validate joblib's ``n_jobs``: None or a non-zero integer (negative counts from the end)."""
-    if n_jobs is None:
-        return None
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
-    return int(n_jobs)
 
 
 def check_labels(y, n_rows: int, *, name: str = "y") -> np.ndarray:

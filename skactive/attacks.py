@@ -17,7 +17,39 @@ import torch
 
 from skactive import _torch
 from skactive._chunking import chunk_slices
-from skactive._validation import check_finite_number, check_random_state_param, check_rows
+from skactive._validation import check_random_state_param, check_rows
+from skactive.param_validation import integer, options, real, satisfies, validate_params
+
+
+def _is_interval(clip) -> bool:
+    try:
+        low, high = clip
+    except (TypeError, ValueError):
+        return False
+    numbers_ = all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (low, high))
+    return numbers_ and bool(np.isfinite([low, high]).all()) and low < high
+
+
+_NORM = [options(2, np.inf, description="2 or numpy.inf")]
+_CLIP = [None, satisfies(_is_interval, "a pair (low, high) of numbers with low < high")]
+
+#: What DeepFool's parameters accept, here and in DFAL.
+DEEPFOOL_PARAMETER_CONSTRAINTS = {
+    "max_iter": [integer(1)],
+    "overshoot": [real(0.0)],
+    "norm": _NORM,
+    "top_k": [None, integer(2)],
+    "clip": _CLIP,
+}
+
+#: What PGD's parameters accept, here and in adversarial training.
+PGD_PARAMETER_CONSTRAINTS = {
+    "eps": [real(0.0)],
+    "step_size": [real(0.0, low_open=True)],
+    "n_steps": [integer(1)],
+    "norm": _NORM,
+    "clip": _CLIP,
+}
 
 #: Added to every step's length, as in the reference implementation, so a
 #: step lands just past the linearised boundary rather than on it.
@@ -98,7 +130,10 @@ def deepfool(
     result : DeepFoolResult
     """
 
-    check_deepfool_params(max_iter, overshoot, norm, top_k, clip)
+    validate_params(
+        dict(max_iter=max_iter, overshoot=overshoot, norm=norm, top_k=top_k, clip=clip),
+        DEEPFOOL_PARAMETER_CONSTRAINTS,
+    )
     if not isinstance(X, torch.Tensor):
         X = check_rows(X, name="X")
     if isinstance(model, torch.nn.Module):
@@ -150,7 +185,10 @@ def deepfool_batch(
     The model must be in eval mode (batch-norm statistics frozen) so rows do
     not interact. See :func:`deepfool` for the parameters.
     """
-    check_deepfool_params(max_iter, overshoot, norm, top_k, clip)
+    validate_params(
+        dict(max_iter=max_iter, overshoot=overshoot, norm=norm, top_k=top_k, clip=clip),
+        DEEPFOOL_PARAMETER_CONSTRAINTS,
+    )
     x = x.detach()
     n = x.shape[0]
     with torch.no_grad():
@@ -249,37 +287,6 @@ def _input_gradients(logits, x, grad_out) -> torch.Tensor:
     )
 
 
-def check_deepfool_params(max_iter, overshoot, norm, top_k, clip):
-    if not isinstance(max_iter, int | np.integer) or isinstance(max_iter, bool) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if (
-        isinstance(overshoot, bool)
-        or not isinstance(overshoot, numbers.Real)
-        or not np.isfinite(overshoot)
-        or overshoot < 0
-    ):
-        raise ValueError(f"overshoot must be a non-negative number, got {overshoot!r}")
-    if isinstance(norm, bool) or not isinstance(norm, numbers.Real) or norm not in (2, np.inf):
-        raise ValueError(f"norm must be 2 or numpy.inf, got {norm!r}")
-    if top_k is not None and (
-        isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 2
-    ):
-        raise ValueError(f"top_k must be None or an integer >= 2, got {top_k!r}")
-    if clip is not None and not _is_interval(clip):
-        raise ValueError(
-            f"clip must be None or a pair (low, high) of numbers with low < high, got {clip!r}"
-        )
-
-
-def _is_interval(clip) -> bool:
-    try:
-        low, high = clip
-    except (TypeError, ValueError):
-        return False
-    numbers_ = all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (low, high))
-    return numbers_ and bool(np.isfinite([low, high]).all()) and low < high
-
-
 def _concatenate(parts: list[DeepFoolResult]) -> DeepFoolResult:
     return DeepFoolResult(
         *(
@@ -375,7 +382,10 @@ def pgd(
         In the network's input space.
     """
 
-    check_pgd_params(eps, step_size, n_steps, norm, clip)
+    validate_params(
+        dict(eps=eps, step_size=step_size, n_steps=n_steps, norm=norm, clip=clip),
+        PGD_PARAMETER_CONSTRAINTS,
+    )
     rng = check_random_state_param(random_state)
     X = check_rows(X, name="X")
     logits_fn, to_input, module, classes = attack_target(model)
@@ -478,17 +488,3 @@ def label_indices(y, classes, n_rows: int) -> np.ndarray:
             f"classes {classes.tolist()[:20]}"
         )
     return positions.astype(np.int64)
-
-
-def check_pgd_params(eps, step_size, n_steps, norm, clip):
-
-    check_finite_number(eps, "eps")
-    check_finite_number(step_size, "step_size", positive=True)
-    if not isinstance(n_steps, int | np.integer) or isinstance(n_steps, bool) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
-    if isinstance(norm, bool) or not isinstance(norm, numbers.Real) or norm not in (2, np.inf):
-        raise ValueError(f"norm must be 2 or numpy.inf, got {norm!r}")
-    if clip is not None and not _is_interval(clip):
-        raise ValueError(
-            f"clip must be None or a pair (low, high) of numbers with low < high, got {clip!r}"
-        )

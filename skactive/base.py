@@ -21,12 +21,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
-from skactive._validation import (
-    check_n,
-    check_n_jobs,
-    check_positive_int,
-    check_random_state_param,
-    check_rows,
+from skactive._validation import check_n, check_random_state_param, check_rows
+from skactive.param_validation import (
+    BATCH_SIZE,
+    CANDIDATES,
+    LAYER,
+    N_JOBS,
+    RANDOM_STATE,
+    check_estimator_params,
+    instance_of,
 )
 
 
@@ -108,6 +111,17 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
     #: Whether a larger score means a more informative row.
     _greater_is_better = True
 
+    #: What each parameter accepts (:mod:`skactive.param_validation`);
+    #: subclasses add their own entries. The shared parameters are declared
+    #: once, here, so that they mean the same in every strategy.
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "candidates": CANDIDATES,
+        "batch_size": BATCH_SIZE,
+        "n_jobs": N_JOBS,
+        "random_state": RANDOM_STATE,
+        "layer": LAYER,
+    }
+
     #: Conformance checks (:mod:`skactive.utils.estimator_checks`) this
     #: strategy is known to fail: ``{check name: reason}``.
     _expected_failed_checks: ClassVar[dict[str, str]] = {}
@@ -184,7 +198,8 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
             X_labeled = check_rows(X_labeled, name="X_labeled")
             feature_shape = X_labeled.shape[1:]
         X_pool = check_rows(X_pool, name="X_pool", feature_shape=feature_shape)
-        n_candidates = check_positive_int(self._get_candidates(), "candidates", allow_none=True)
+        self.check_params()
+        n_candidates = getattr(self, "candidates", None)
         if n_candidates is not None and n_candidates < len(X_pool):
             n = check_n(n, n_candidates, what=f"candidates={n_candidates}")
         else:
@@ -199,7 +214,6 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
                     stacklevel=2,
                 )
         rng = check_random_state_param(getattr(self, "random_state", None))
-        self.check_params()
         if estimator is None and self._needs_estimator():
             raise TypeError(f"estimator: {type(self).__name__} needs a fitted estimator, got None")
         if estimator is not None:
@@ -243,28 +257,26 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
     def check_params(self) -> QueryStrategy:
         """Check every parameter's value, without data; return ``self``.
 
-        :meth:`select` runs these checks first. Call it to refuse a bad
-        setting before anything is trained (the experiment runner does, for
-        every strategy of its grid).
+        Values are checked against the class's ``_parameter_constraints``
+        table (merged with its bases'), and a parameter holding a strategy
+        (a meta-strategy's inner one) is checked in turn. :meth:`select`
+        runs these checks first. Call it to refuse a bad setting before
+        anything is trained (the experiment runner does, for every strategy
+        of its grid).
 
         Raises
         ------
-        ValueError or TypeError
-            Naming the first parameter whose value ``select`` would refuse.
+        InvalidParameterError
+            A ``ValueError`` and ``TypeError`` naming the first parameter
+            whose value ``select`` would refuse.
         """
-        check_positive_int(self._get_candidates(), "candidates", allow_none=True)
-        check_n_jobs(getattr(self, "n_jobs", None))
-        check_random_state_param(getattr(self, "random_state", None))
-        self._validate_params_before_select()
+        check_estimator_params(self)
+        for value in self.get_params(deep=False).values():
+            if isinstance(value, QueryStrategy):
+                value.check_params()
         return self
 
     # -- hooks for subclasses ---------------------------------------------
-
-    def _get_candidates(self):
-        return getattr(self, "candidates", None)
-
-    def _validate_params_before_select(self) -> None:
-        """Check strategy-specific parameters; raise ValueError naming them."""
 
     def _needs_estimator(self) -> bool:
         """Whether ``select`` needs a fitted estimator (False: ``None`` is accepted)."""
@@ -322,11 +334,15 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
 
     def _chunk_size(self) -> int:
         size = getattr(self, "batch_size", None)
-        return 1024 if size is None else check_positive_int(size, "batch_size")
+        return 1024 if size is None else size
 
     def _training_extras(self, model, X_pool, selected) -> TrainingExtras:
         """Extra training rows for the learner; none by default."""
         return TrainingExtras()
+
+
+#: The constraint of a parameter holding a strategy (a meta-strategy's inner one).
+STRATEGY = instance_of(QueryStrategy, "a QueryStrategy")
 
 
 def _draw_candidates(n_pool: int, n_candidates: int | None, rng) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import numbers
+from typing import ClassVar
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -18,7 +18,19 @@ from skactive._estimators import (
     prepare_for_encoded_labels,
 )
 from skactive._torch import seeded
-from skactive._validation import check_classes, check_n_jobs
+from skactive._validation import check_classes
+from skactive.param_validation import (
+    BOOLEAN,
+    N_JOBS,
+    RANDOM_STATE,
+    check_estimator_params,
+    integer,
+    satisfies,
+)
+
+
+def _is_probabilistic_classifier(estimator) -> bool:
+    return hasattr(estimator, "fit") and hasattr(estimator, "predict_proba")
 
 
 class Committee(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -78,6 +90,14 @@ class Committee(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     (3, 1, 2)
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "estimator": [satisfies(_is_probabilistic_classifier, "a classifier with predict_proba")],
+        "n_members": [integer(2, description="an integer >= 2 (one member cannot disagree)")],
+        "bootstrap": [BOOLEAN],
+        "n_jobs": N_JOBS,
+        "random_state": RANDOM_STATE,
+    }
+
     def __init__(
         self,
         estimator,
@@ -102,7 +122,7 @@ class Committee(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         self : Committee
         """
-        self._check_params()
+        check_estimator_params(self)
         X, y = validate_data(self, X, y, allow_nd=True, dtype="numeric")
         check_classification_targets(y)
         classes = self._validate_classes(y)
@@ -118,25 +138,6 @@ class Committee(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         )
         self.estimators_, self.classes_, self.member_seeds_ = members, classes, seeds
         return self
-
-    def _check_params(self) -> None:
-        if (
-            isinstance(self.n_members, bool)
-            or not isinstance(self.n_members, numbers.Integral)
-            or self.n_members < 2
-        ):
-            raise ValueError(
-                f"n_members must be an integer >= 2 (one member cannot disagree), "
-                f"got {self.n_members!r}"
-            )
-        if not isinstance(self.bootstrap, bool | np.bool_):
-            raise ValueError(f"bootstrap must be True or False, got {self.bootstrap!r}")
-        check_n_jobs(self.n_jobs)
-        if not hasattr(self.estimator, "fit") or not hasattr(self.estimator, "predict_proba"):
-            raise TypeError(
-                "estimator must be a classifier with predict_proba, got "
-                f"{type(self.estimator).__name__}"
-            )
 
     def _validate_classes(self, y) -> np.ndarray:
         return check_classes(self.classes, unique_labels(y))

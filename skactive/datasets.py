@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_digits
 
+from skactive.param_validation import options, validate_params
+
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 _FASHION_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -69,8 +71,9 @@ def load_fashion_mnist(
     FileNotFoundError
         When the files are absent, with the command that installs them.
     """
-    if subset not in _FASHION_FILES:
-        raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
+    validate_params(
+        {"subset": subset}, {"subset": [options("train", "test", description="'train' or 'test'")]}
+    )
     folder = Path(path) if path is not None else FASHION_MNIST_DIR
     image_file, label_file = (folder / name for name in _FASHION_FILES[subset])
     for file in (image_file, label_file):

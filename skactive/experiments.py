@@ -28,12 +28,12 @@ from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from skactive._files import atomic_write, load_pickle, save_pickle
-from skactive._validation import check_finite_number, check_positive_int
 from skactive.datasets import DATASETS
 from skactive.learner import ActiveLearner
 from skactive.metrics import robust_accuracy
 from skactive.models import ARCHITECTURES, make_net_for
 from skactive.nets import AdversarialTrainingNet
+from skactive.param_validation import BOOLEAN, integer, options, real, satisfies, validate_params
 from skactive.pretraining import pretrain_deepcluster
 from skactive.registry import LOSS_PREDICTION, SHORT_NAMES, STRATEGIES, estimator_for, make_strategy
 from skactive.semi_supervised import LabelPropagationNet
@@ -63,6 +63,48 @@ COLUMNS = [
 #: Strategy settings for the runner; CEAL's pseudo-labels are capped so the
 #: refit stays affordable on CPU.
 STRATEGY_PARAMS = {"ceal": {"max_pseudo": 1000}}
+
+
+#: DeepCluster in the runner (CPU setting): 10 epochs on 10,000 pool rows.
+PRETRAINING = dict(n_epochs=10, max_rows=10_000)
+
+#: DeepCluster's optimizer: the task net's own, or the original's SGD
+#: (learning rate 0.05, momentum 0.9, weight decay 1e-5).
+PRETRAINING_OPTIMIZERS = {
+    "net": {},
+    "sgd": dict(
+        optimizer=functools.partial(torch.optim.SGD, momentum=0.9, weight_decay=1e-5), lr=0.05
+    ),
+    # The original DeepCluster's optimizer and its sampler, equal rows per cluster.
+    "sgd_balanced": dict(
+        optimizer=functools.partial(torch.optim.SGD, momentum=0.9, weight_decay=1e-5),
+        lr=0.05,
+        balanced_clusters=True,
+    ),
+}
+
+
+def _all(constraint):
+    """Every item of a tuple meets ``constraint`` (an empty tuple too)."""
+    return lambda values: all(constraint.accepts(value) for value in values)
+
+
+_SETTING_CONSTRAINTS = {
+    "seeds": [satisfies(lambda s: bool(s) and _all(integer(0))(s), "non-negative integers")],
+    "n_initial": [integer(1)],
+    "batch_size": [integer(1)],
+    "budget": [integer(1)],
+    "epochs": [integer(1)],
+    "candidates": [integer(1), None],
+    "robust_eps": [satisfies(_all(real(0.0)), "non-negative numbers")],
+    "robust_rows": [integer(1)],
+    "robust_every": [integer(1)],
+    "adversarial_training": [BOOLEAN],
+    "adversarial_eps": [real(0.0, low_open=True)],
+    "semi_supervised": [BOOLEAN],
+    "pretrain": [BOOLEAN],
+    "pretrain_optimizer": [options(*sorted(PRETRAINING_OPTIMIZERS))],
+}
 
 
 @dataclass
@@ -110,22 +152,10 @@ class ExperimentConfig:
                 raise ValueError(
                     f"{name}: unknown {unknown or 'none given'}; choose from {sorted(known)}"
                 )
-        seeds = tuple(self.seeds)
-        if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-            raise ValueError(f"seeds must be non-negative integers, got {seeds!r}")
-        for name in ("n_initial", "batch_size", "budget", "epochs"):
-            check_positive_int(getattr(self, name), name)
-        check_positive_int(self.candidates, "candidates", allow_none=True)
-        for eps in self.robust_eps:
-            check_finite_number(eps, "robust_eps")
-        check_positive_int(self.robust_rows, "robust_rows")
-        check_positive_int(self.robust_every, "robust_every")
-        check_finite_number(self.adversarial_eps, "adversarial_eps", positive=True)
-        if self.pretrain_optimizer not in PRETRAINING_OPTIMIZERS:
-            raise ValueError(
-                f"pretrain_optimizer must be one of {sorted(PRETRAINING_OPTIMIZERS)}, "
-                f"got {self.pretrain_optimizer!r}"
-            )
+        validate_params(
+            {**vars(self), "seeds": tuple(self.seeds), "robust_eps": tuple(self.robust_eps)},
+            _SETTING_CONSTRAINTS,
+        )
         unknown = sorted(set(self.stopping) - set(CRITERIA))
         if unknown:
             raise ValueError(f"stopping: unknown {unknown}; choose from {sorted(CRITERIA)}")
@@ -211,24 +241,6 @@ ADVERSARIAL_TRAINING = dict(net_class=AdversarialTrainingNet, eps=0.3, n_steps=1
 #: epochs over the labelled rows and 5,000 unlabelled ones, half of those
 #: drawn to train on.
 SEMI_SUPERVISED = dict(net_class=LabelPropagationNet, lp_every=5, max_unlabeled=5_000)
-
-#: DeepCluster in the runner (CPU setting): 10 epochs on 10,000 pool rows.
-PRETRAINING = dict(n_epochs=10, max_rows=10_000)
-
-#: DeepCluster's optimizer: the task net's own, or the original's SGD
-#: (learning rate 0.05, momentum 0.9, weight decay 1e-5).
-PRETRAINING_OPTIMIZERS = {
-    "net": {},
-    "sgd": dict(
-        optimizer=functools.partial(torch.optim.SGD, momentum=0.9, weight_decay=1e-5), lr=0.05
-    ),
-    # The original DeepCluster's optimizer and its sampler, equal rows per cluster.
-    "sgd_balanced": dict(
-        optimizer=functools.partial(torch.optim.SGD, momentum=0.9, weight_decay=1e-5),
-        lr=0.05,
-        balanced_clusters=True,
-    ),
-}
 
 
 #: A minutes-long grid for 2 CPU cores (exercised by the test suite).

@@ -18,9 +18,21 @@ from torch import nn
 from skactive import _torch
 from skactive._chunking import chunk_slices
 from skactive._validation import row_key
+from skactive.param_validation import Constraint, integer, options, real
 
 #: Largest image side the convolutional VAE is built for.
 MAX_SIDE = 256
+
+#: What the parameters of a VAE trained by a strategy accept (VAAL, BALD's twins).
+VAE_PARAMETER_CONSTRAINTS = {
+    "vae": [None, Constraint(callable, "a callable building vae(input_shape, latent_dim)")],
+    "latent_dim": [integer(1)],
+    "n_iterations": [integer(1)],
+    "train_batch_size": [integer(1)],
+    "learning_rate": [real(0.0, low_open=True)],
+    "beta": [real(0.0)],
+    "kld_reduction": [options("sum", "mean")],
+}
 
 
 class ConvVAE(nn.Module):

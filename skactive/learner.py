@@ -6,6 +6,7 @@ import copy
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import (
@@ -38,7 +39,13 @@ from skactive._validation import (
     check_rows,
     is_torch_dataset,
 )
-from skactive.base import QueryStrategy
+from skactive.base import STRATEGY, QueryStrategy
+from skactive.param_validation import (
+    BOOLEAN,
+    RANDOM_STATE,
+    Constraint,
+    check_estimator_params,
+)
 from skactive.strategies.uncertainty import EntropySampling
 
 
@@ -61,6 +68,28 @@ def _labeled(name: str, doc: str):
 
 class _FeatureRecorder(ClassifierMixin, BaseEstimator):
     """Receives what ``validate_data(reset=True)`` records, so a failed fit records nothing."""
+
+
+def _is_classifier(estimator) -> bool:
+    return hasattr(estimator, "fit") and not is_regressor(estimator)
+
+
+def _estimator_mistake(estimator) -> str:
+    if hasattr(estimator, "fit"):
+        return f"{type(estimator).__name__} is a regressor"
+    return f"{type(estimator).__name__} has no fit method"
+
+
+def _strategy_mistake(strategy) -> str:
+    if isinstance(strategy, type) and issubclass(strategy, QueryStrategy):
+        return f"pass {strategy.__name__}(), not the class"
+    return f"a {type(strategy).__name__} is not one"
+
+
+_ESTIMATOR = Constraint(_is_classifier, "a scikit-learn classifier", explain=_estimator_mistake)
+_QUERY_STRATEGY = Constraint(
+    STRATEGY.accepts, "a skactive QueryStrategy", explain=_strategy_mistake
+)
 
 
 class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -180,6 +209,14 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     35
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "estimator": [_ESTIMATOR],
+        "query_strategy": [_QUERY_STRATEGY, None],
+        "warm_start": [BOOLEAN],
+        "semi_supervised": [BOOLEAN],
+        "random_state": RANDOM_STATE,
+    }
+
     def __init__(
         self,
         estimator,
@@ -249,12 +286,11 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         self : ActiveLearner
         """
-        _check_estimator_kind(self.estimator)
+        check_estimator_params(self)
         recorder = _FeatureRecorder()
         X, y = validate_data(recorder, X, y, allow_nd=True, dtype="numeric")
         check_classification_targets(y)
         classes = check_classes(self.classes, unique_labels(y))
-        _check_warm_start(self.warm_start)
         started = Campaign(
             labeled=LabeledSet.start(X, y),
             classes=ClassSpace(classes, classes),
@@ -284,6 +320,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         """
         if not campaign.tracker.changed(self, "query_strategy"):
             return copy.copy(campaign.strategy)
+        check_estimator_params(self)
         template = _validated_strategy(self.query_strategy)
         if type(template) is not type(campaign.strategy):
             return template
@@ -321,7 +358,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def _refitted(self, campaign: Campaign) -> Campaign:
         """``campaign`` with a model refitted on its training set (nothing committed)."""
-        _check_warm_start(self.warm_start)
+        check_estimator_params(self)
         classes = self._classes_for_next_fit(campaign)
         seed = self._seed_for_next_round(campaign)
         fresh = campaign.tracker.changed(self, "estimator") or len(classes) != len(
@@ -601,8 +638,6 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
 
 def _initial_pool(semi_supervised, unlabeled, *, row_shape) -> UnlabeledPool | None:
-    if not isinstance(semi_supervised, bool | np.bool_):
-        raise TypeError(f"semi_supervised must be True or False, got {semi_supervised!r}")
     if unlabeled is None:
         return None
     if not semi_supervised:
@@ -614,31 +649,9 @@ def _initial_pool(semi_supervised, unlabeled, *, row_shape) -> UnlabeledPool | N
     return _pool_of(rows, name="unlabeled")
 
 
-def _check_estimator_kind(estimator) -> None:
-    if not hasattr(estimator, "fit"):
-        raise TypeError(
-            f"estimator must be a scikit-learn classifier, got {type(estimator).__name__}"
-        )
-    if is_regressor(estimator):
-        raise TypeError(
-            f"estimator must be a classifier; {type(estimator).__name__} is a regressor"
-        )
-
-
 def _validated_strategy(query_strategy) -> QueryStrategy:
-    if query_strategy is None:
-        return EntropySampling()
-    if isinstance(query_strategy, type) and issubclass(query_strategy, QueryStrategy):
-        raise TypeError(
-            f"query_strategy must be a QueryStrategy instance: pass "
-            f"{query_strategy.__name__}(), not the class"
-        )
-    if not isinstance(query_strategy, QueryStrategy):
-        raise TypeError(
-            "query_strategy must be a skactive QueryStrategy or None, got "
-            f"{type(query_strategy).__name__}"
-        )
-    return clone(query_strategy)
+    """A clone of the (already checked) strategy parameter; None is entropy sampling."""
+    return EntropySampling() if query_strategy is None else clone(query_strategy)
 
 
 def _pool_of(rows, *, name: str) -> UnlabeledPool:
@@ -648,11 +661,6 @@ def _pool_of(rows, *, name: str) -> UnlabeledPool:
             f"got {type(rows).__name__}"
         )
     return UnlabeledPool(rows)
-
-
-def _check_warm_start(warm_start) -> None:
-    if not isinstance(warm_start, bool | np.bool_):
-        raise ValueError(f"warm_start must be True or False, got {warm_start!r}")
 
 
 def _read_only(rows):

@@ -6,10 +6,17 @@ import numpy as np
 import torch
 
 from skactive import _torch
-from skactive._validation import check_positive_int, check_rows
-from skactive.attacks import attack_target, fgsm, label_indices, pgd
+from skactive._validation import check_rows
+from skactive.attacks import PGD_PARAMETER_CONSTRAINTS, attack_target, fgsm, label_indices, pgd
+from skactive.param_validation import BATCH_SIZE, integer, options, validate_params
 
-_ATTACKS = ("pgd", "fgsm")
+# The attack checks its own eps, step, norm and clip pair.
+_ROBUST_ACCURACY_CONSTRAINTS = {
+    "attack": [options("pgd", "fgsm")],
+    "n_steps": [integer(1)],
+    "clip": [options("auto", description="'auto'"), None, *PGD_PARAMETER_CONSTRAINTS["clip"][1:]],
+    "batch_size": BATCH_SIZE,
+}
 
 
 def robust_accuracy(
@@ -68,12 +75,11 @@ def robust_accuracy(
     -------
     accuracy : float
     """
-    if attack not in _ATTACKS:
-        raise ValueError(f"attack must be one of {_ATTACKS}, got {attack!r}")
-    check_positive_int(n_steps, "n_steps")
+    validate_params(
+        dict(attack=attack, n_steps=n_steps, clip=clip, batch_size=batch_size),
+        _ROBUST_ACCURACY_CONSTRAINTS,
+    )
     if isinstance(clip, str):
-        if clip != "auto":
-            raise ValueError(f"clip must be 'auto', None or a pair (low, high), got {clip!r}")
         clip = _auto_clip(estimator, X)
     if attack == "fgsm":
         adversarial = fgsm(estimator, X, y, eps=eps, norm=norm, clip=clip, batch_size=batch_size)

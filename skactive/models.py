@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from skactive.param_validation import options, validate_params
+
 
 def _flat_size(features: nn.Module, in_channels: int, image_size: int) -> int:
     with torch.no_grad():
@@ -164,10 +166,9 @@ def make_net(
     """
     from skorch import NeuralNetClassifier
 
-    if architecture not in ARCHITECTURES:
-        raise ValueError(
-            f"architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}"
-        )
+    validate_params(
+        {"architecture": architecture}, {"architecture": [options(*sorted(ARCHITECTURES))]}
+    )
     params = dict(
         module__in_channels=in_channels,
         module__image_size=image_size,

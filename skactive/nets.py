@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -11,8 +12,14 @@ from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 
 from skactive import _torch
-from skactive._validation import check_finite_number, check_positive_int, check_unit_interval
-from skactive.attacks import check_pgd_params, pgd_batch
+from skactive.attacks import PGD_PARAMETER_CONSTRAINTS, pgd_batch
+from skactive.param_validation import (
+    BOOLEAN,
+    check_estimator_params,
+    integer,
+    real,
+    satisfies,
+)
 
 
 class AdversarialTrainingNet(NeuralNetClassifier):
@@ -52,6 +59,12 @@ class AdversarialTrainingNet(NeuralNetClassifier):
         Any ``NeuralNetClassifier`` parameter.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        **PGD_PARAMETER_CONSTRAINTS,
+        "adversarial_fraction": [real(0.0, 1.0)],
+        "random_start": [BOOLEAN],
+    }
+
     def __init__(
         self,
         module,
@@ -77,8 +90,7 @@ class AdversarialTrainingNet(NeuralNetClassifier):
 
     def initialize(self):
         """Check the attack's parameters, then initialise as skorch does."""
-        check_pgd_params(self.eps, self.step_size, self.n_steps, self.norm, self.clip)
-        check_unit_interval(self.adversarial_fraction, "adversarial_fraction")
+        check_estimator_params(self)
         return super().initialize()
 
     def train_step_single(self, batch, **fit_params):
@@ -158,6 +170,12 @@ def margin_ranking_loss(
     return torch.clamp(margin - sign * predicted_diff, min=0).sum() / half
 
 
+def _is_name_list(value) -> bool:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        return False
+    return len(value) > 0 and all(isinstance(name, str) for name in value)
+
+
 class _LossHead(torch.nn.Module):
     """Per level: global average pooling (maps) -> Linear -> ReLU; concat -> Linear -> 1."""
 
@@ -216,6 +234,14 @@ class LossPredictionNet(NeuralNetClassifier):
         Any ``NeuralNetClassifier`` parameter.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "loss_dim": [integer(1)],
+        "loss_weight": [real(0.0)],
+        "margin": [real(0.0)],
+        "detach_after": [real(0.0, 1.0)],
+        "loss_layers": [None, satisfies(_is_name_list, "a non-empty list of submodule names")],
+    }
+
     def __init__(
         self,
         module,
@@ -254,16 +280,7 @@ class LossPredictionNet(NeuralNetClassifier):
         return self
 
     def _check_loss_params(self) -> None:
-        check_positive_int(self.loss_dim, "loss_dim")
-        check_finite_number(self.loss_weight, "loss_weight")
-        check_finite_number(self.margin, "margin")
-        check_unit_interval(self.detach_after, "detach_after")
-        if self.loss_layers is not None and (
-            isinstance(self.loss_layers, str) or len(self.loss_layers) == 0
-        ):
-            raise ValueError(
-                f"loss_layers must be a non-empty list of submodule names, got {self.loss_layers!r}"
-            )
+        check_estimator_params(self)
 
     def _loss_levels(self) -> list[tuple[torch.nn.Module, str]]:
         """(submodule, "output" or "input") for each level the head reads."""

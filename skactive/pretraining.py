@@ -21,7 +21,8 @@ from skorch.callbacks import Callback
 
 from skactive import _torch
 from skactive._inference import unit_rows
-from skactive._validation import check_finite_number, check_positive_int, check_rows
+from skactive._validation import check_random_state_param, check_rows
+from skactive.param_validation import BOOLEAN, RANDOM_STATE, integer, real, validate_params
 
 #: Set on a module that has received its pretrained weights, so a warm
 #: ``partial_fit`` keeps training it instead of loading them again.
@@ -96,6 +97,18 @@ def _load(net: NeuralNet, callback: PretrainedWeights) -> None:
     setattr(module, _LOADED, True)
 
 
+_DEEPCLUSTER_CONSTRAINTS = {
+    "n_clusters": [integer(1), None],
+    "n_epochs": [integer(1)],
+    "kmeans_max_iter": [integer(1)],
+    "max_rows": [integer(1), None],
+    "reinit_head": [BOOLEAN],
+    "lr": [real(0.0, low_open=True), None],
+    "balanced_clusters": [BOOLEAN],
+    "random_state": RANDOM_STATE,
+}
+
+
 def pretrain_deepcluster(
     net: NeuralNet,
     X,
@@ -162,10 +175,20 @@ def pretrain_deepcluster(
     if not isinstance(net, NeuralNet):
         raise TypeError(f"net must be a skorch NeuralNet, got {type(net).__name__}")
     X = np.asarray(check_rows(X, name="X"))
-    check_positive_int(n_epochs, "n_epochs")
-    check_positive_int(kmeans_max_iter, "kmeans_max_iter")
-    check_positive_int(max_rows, "max_rows", allow_none=True)
-    rng = np.random.RandomState(random_state)
+    validate_params(
+        dict(
+            n_clusters=n_clusters,
+            n_epochs=n_epochs,
+            kmeans_max_iter=kmeans_max_iter,
+            max_rows=max_rows,
+            reinit_head=reinit_head,
+            lr=lr,
+            balanced_clusters=balanced_clusters,
+            random_state=random_state,
+        ),
+        _DEEPCLUSTER_CONSTRAINTS,
+    )
+    rng = check_random_state_param(random_state)
     if max_rows is not None and max_rows < len(X):
         X = X[np.sort(rng.choice(len(X), max_rows, replace=False))]
     seed = int(rng.randint(2**31 - 1))
@@ -174,14 +197,13 @@ def pretrain_deepcluster(
         module = worker.module_
         head_name, head = _head_of(module)
         k = n_clusters if n_clusters is not None else 5 * head.out_features
-        check_positive_int(k, "n_clusters")
         if len(X) < k:
             raise ValueError(
                 f"n_clusters ({k}) must not exceed the rows to pretrain on ({len(X)}); "
                 "give more rows or fewer clusters"
             )
         make_optimizer = optimizer or worker.optimizer
-        rate = worker.lr if lr is None else check_finite_number(lr, "lr", positive=True)
+        rate = worker.lr if lr is None else lr
         history = _deepcluster_epochs(
             worker,
             X,

@@ -13,6 +13,7 @@ unlabeled data at model training", ICPR 2020.
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,16 +27,29 @@ from skactive import _torch
 from skactive._chunking import chunk_slices
 from skactive._inference import unit_rows
 from skactive._unlabeled import UNLABELED
-from skactive._validation import (
-    check_finite_number,
-    check_positive_int,
-    check_rows,
-    check_unit_interval,
-)
+from skactive._validation import check_rows
 from skactive.nets import per_row_loss
+from skactive.param_validation import (
+    LAYER,
+    RANDOM_STATE,
+    check_estimator_params,
+    integer,
+    options,
+    real,
+    validate_params,
+)
 from skactive.pretraining import load_pretrained
 
 KNN_BACKENDS = ("auto", "sklearn", "faiss")
+
+#: What label propagation's parameters accept (the function's names).
+_PROPAGATION_CONSTRAINTS = {
+    "k": [integer(1)],
+    "alpha": [real(0.0, 1.0, low_open=True, high_open=True)],
+    "gamma": [real(0.0, low_open=True)],
+    "max_iter": [integer(1)],
+    "knn": [options(*KNN_BACKENDS)],
+}
 
 #: Rows whose neighbour similarities are computed at once (bounds memory).
 _PAIR_CHUNK = 1024
@@ -111,14 +125,11 @@ def _check_lp_input(features, y, k, alpha, gamma, max_iter, knn):
     y = np.asarray(y)
     if y.shape != (len(features),):
         raise ValueError(f"y must have shape ({len(features)},), got {y.shape}")
-    check_positive_int(k, "k")
+    validate_params(
+        dict(k=k, alpha=alpha, gamma=gamma, max_iter=max_iter, knn=knn), _PROPAGATION_CONSTRAINTS
+    )
     if k >= len(features):
         raise ValueError(f"k ({k}) must be smaller than the number of rows ({len(features)})")
-    check_unit_interval(alpha, "alpha", low_open=True, high_open=True)
-    check_finite_number(gamma, "gamma", positive=True)
-    check_positive_int(max_iter, "max_iter")
-    if knn not in KNN_BACKENDS:
-        raise ValueError(f"knn must be one of {KNN_BACKENDS}, got {knn!r}")
     classes = np.unique(y[y != UNLABELED])
     if len(classes) == 0:
         raise ValueError("y has no labelled row (every label is -1); nothing to propagate")
@@ -266,6 +277,16 @@ class LabelPropagationNet(NeuralNetClassifier):
         ``mean_weight`` and ``seconds``.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "lp_every": [integer(1)],
+        **{name: _PROPAGATION_CONSTRAINTS[name] for name in ("k", "alpha", "gamma", "knn")},
+        "lp_max_iter": _PROPAGATION_CONSTRAINTS["max_iter"],
+        "unlabeled_fraction": [real(0.0, 1.0, low_open=True)],
+        "max_unlabeled": [integer(1), None],
+        "feature_layer": LAYER,
+        "random_state": RANDOM_STATE,
+    }
+
     def __init__(
         self,
         module,
@@ -340,9 +361,7 @@ class LabelPropagationNet(NeuralNetClassifier):
         return self
 
     def _check_lp_params(self) -> None:
-        check_positive_int(self.lp_every, "lp_every")
-        check_positive_int(self.max_unlabeled, "max_unlabeled", allow_none=True)
-        check_unit_interval(self.unlabeled_fraction, "unlabeled_fraction", low_open=True)
+        check_estimator_params(self)
         if self.train_split is not None:
             raise ValueError(
                 "train_split must be None for LabelPropagationNet: a validation split would "

@@ -12,13 +12,16 @@ import numpy as np
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from skactive._validation import check_n, check_positive_int
+from skactive._validation import check_n
 from skactive.base import QueryStrategy
 from skactive.learner import ActiveLearner
+from skactive.param_validation import integer, validate_params
 from skactive.registry import estimator_for
 
 #: Rows of the pool a stopping criterion watches (the stop set).
 STOP_SET_ROWS = 1000
+
+_ROUND_CONSTRAINTS = {"n_rounds": [integer(1)], "batch_size": [integer(1)]}
 
 
 @dataclass(frozen=True)
@@ -174,8 +177,7 @@ def simulate(
         ``semi_supervised=True`` gets the pool as its first fit's
         unlabelled rows.
     """
-    check_positive_int(n_rounds, "n_rounds")
-    check_positive_int(batch_size, "batch_size")
+    validate_params(dict(n_rounds=n_rounds, batch_size=batch_size), _ROUND_CONSTRAINTS)
     y_pool = np.asarray(y_pool)
     stopping = None if stopping is None else clone(stopping)
     if stopping is not None and stop_set is None:
@@ -293,8 +295,7 @@ def compare_strategies(
         The records of :func:`simulate`, each with ``strategy`` and ``seed``.
     """
     X_pool, y_pool = np.asarray(X_pool), np.asarray(y_pool)
-    check_positive_int(n_rounds, "n_rounds")
-    check_positive_int(batch_size, "batch_size")
+    validate_params(dict(n_rounds=n_rounds, batch_size=batch_size), _ROUND_CONSTRAINTS)
     check_n(n_initial, len(X_pool), what="the pool")
     runs = [(name, seed) for seed in seeds for name in strategies]
     if not runs:

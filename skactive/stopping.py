@@ -19,14 +19,15 @@ Criteria combine with :class:`AnyOf` and :class:`AllOf`.
 from __future__ import annotations
 
 import copy
-import numbers
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import cohen_kappa_score
 from sklearn.utils.validation import check_is_fitted
 
-from skactive._validation import check_positive_int, check_rows
+from skactive._validation import check_rows
+from skactive.param_validation import check_estimator_params, integer, options, real, satisfies
 from skactive.strategies.uncertainty import entropy, least_confidence, margin
 
 _MEASURES = {
@@ -65,7 +66,7 @@ class StoppingCriterion(BaseEstimator):
         stop : bool
         """
         check_is_fitted(learner)
-        self._check_params()
+        check_estimator_params(self)
         X = check_rows(X, name="X", feature_shape=getattr(learner, "row_shape_", None))
         value, stop = self._evaluate(learner, X)
         n_labeled = len(learner.y_labeled_)
@@ -86,23 +87,8 @@ class StoppingCriterion(BaseEstimator):
             delattr(self, name)
         return self
 
-    def _check_params(self) -> None:
-        """Raise ValueError naming a bad parameter."""
-
     def _evaluate(self, learner, X) -> tuple[float, bool]:
         raise NotImplementedError
-
-
-def _check_threshold(value, name: str, low: float, high: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not np.isfinite(value)
-        or not low <= value <= high
-    ):
-        expected = f"in [{low:g}, {high:g}]" if np.isfinite(high) else f">= {low:g}"
-        raise ValueError(f"{name} must be a finite number {expected}, got {value!r}")
-    return float(value)
 
 
 class StabilizingPredictions(StoppingCriterion):
@@ -132,9 +118,10 @@ class StabilizingPredictions(StoppingCriterion):
         self.window = window
         self.threshold = threshold
 
-    def _check_params(self) -> None:
-        check_positive_int(self.window, "window")
-        _check_threshold(self.threshold, "threshold", -1.0, 1.0)
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "window": [integer(1)],
+        "threshold": [real(-1.0, 1.0)],
+    }
 
     def _evaluate(self, learner, X):
         predictions = np.asarray(learner.predict(X))
@@ -167,10 +154,10 @@ class _PoolUncertainty(StoppingCriterion):
         self.threshold = threshold
         self.measure = measure
 
-    def _check_params(self) -> None:
-        if self.measure not in _MEASURES:
-            raise ValueError(f"measure must be one of {sorted(_MEASURES)}, got {self.measure!r}")
-        _check_threshold(self.threshold, "threshold", 0.0, np.inf)
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "threshold": [real(0.0)],
+        "measure": [options(*sorted(_MEASURES))],
+    }
 
     def _evaluate(self, learner, X):
         value = float(self._reduce(_MEASURES[self.measure](learner.predict_proba(X))))
@@ -231,8 +218,7 @@ class ConfidenceOnStopSet(StoppingCriterion):
     def __init__(self, patience: int = 2):
         self.patience = patience
 
-    def _check_params(self) -> None:
-        check_positive_int(self.patience, "patience")
+    _parameter_constraints: ClassVar[dict[str, list]] = {"patience": [integer(1)]}
 
     def _evaluate(self, learner, X):
         confidence = float(np.asarray(learner.predict_proba(X)).max(axis=1).mean())
@@ -246,15 +232,19 @@ class ConfidenceOnStopSet(StoppingCriterion):
         return confidence, drops >= self.patience
 
 
+def _are_criteria(criteria) -> bool:
+    if not isinstance(criteria, list | tuple) or not criteria:
+        return False
+    return all(isinstance(criterion, StoppingCriterion) for criterion in criteria)
+
+
 class _Combination(StoppingCriterion):
     def __init__(self, criteria):
         self.criteria = criteria
 
-    def _check_params(self) -> None:
-        if not self.criteria or not all(isinstance(c, StoppingCriterion) for c in self.criteria):
-            raise ValueError(
-                f"criteria must be a non-empty list of StoppingCriterion, got {self.criteria!r}"
-            )
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "criteria": [satisfies(_are_criteria, "a non-empty list of StoppingCriterion")],
+    }
 
     def _evaluate(self, learner, X):
         members = getattr(self, "criteria_", None)

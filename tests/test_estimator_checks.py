@@ -1,10 +1,13 @@
 """The conformance suite over every exported strategy, and proof that it bites."""
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 import torch
 
 from skactive import QueryStrategy, _torch
+from skactive.param_validation import real
 from skactive.registry import STRATEGIES
 from skactive.strategies import (
     BALD,
@@ -97,8 +100,21 @@ class _LeavesTrainMode(QueryStrategy):
 class _ValidatesInInit(QueryStrategy):
     """Broken on purpose: checks its parameter in __init__ and alters it."""
 
+    _parameter_constraints: ClassVar[dict] = {"threshold": [real(0.0, 1.0)]}
+
     def __init__(self, threshold=0.5, random_state=None):
         self.threshold = float(threshold)
+        self.random_state = random_state
+
+    def _score(self, model, X_chunk):
+        return np.zeros(len(X_chunk))
+
+
+class _Undeclared(QueryStrategy):
+    """Broken on purpose: a parameter missing from the constraints table goes unchecked."""
+
+    def __init__(self, threshold=0.5, random_state=None):
+        self.threshold = threshold
         self.random_state = random_state
 
     def _score(self, model, X_chunk):
@@ -122,9 +138,7 @@ class _Entropy(QueryStrategy):
         self.threshold = threshold
         self.random_state = random_state
 
-    def _validate_params_before_select(self):
-        if not isinstance(self.threshold, float):
-            raise ValueError(f"threshold must be a float, got {self.threshold!r}")
+    _parameter_constraints: ClassVar[dict] = {"threshold": [real(0.0, 1.0)]}
 
     def _prepare(self, estimator):
         return _torch.find_network(estimator, what="test")

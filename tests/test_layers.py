@@ -169,6 +169,7 @@ LAYERS = {
         "skactive._files",
         "skactive._chunking",
         "skactive._validation",
+        "skactive.param_validation",
         "skactive._unlabeled",
         "skactive.preprocessing",
         "skactive._estimators",

@@ -12,7 +12,6 @@ import torch
 
 from skactive import _torch
 from skactive._chunking import RowView, chunk_slices, take_rows
-from skactive._validation import check_positive_int
 from skactive.base import QueryStrategy
 
 
@@ -119,9 +118,6 @@ class BADGE(QueryStrategy):
         self.candidates = candidates
         self.batch_size = batch_size
         self.random_state = random_state
-
-    def _validate_params_before_select(self) -> None:
-        check_positive_int(self.batch_size, "batch_size", allow_none=True)
 
     def _prepare(self, estimator):
         return _torch.find_network(estimator, what="BADGE")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from skactive._validation import check_positive_int
 from skactive.strategies.query_by_committee import (
     MC_DROPOUT_EXPECTED_FAILURES,
+    N_SAMPLES,
     PosteriorSampling,
     mutual_information,
 )
@@ -65,6 +65,9 @@ class BALD(PosteriorSampling):
 
     _expected_failed_checks: ClassVar[dict[str, str]] = MC_DROPOUT_EXPECTED_FAILURES
 
+    # A single net needs passes to sample; None (QBC's "10") is not offered here.
+    _parameter_constraints: ClassVar[dict[str, list]] = {"n_samples": [N_SAMPLES]}
+
     def __init__(
         self,
         *,
@@ -79,10 +82,6 @@ class BALD(PosteriorSampling):
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state
-
-    def _validate_params_before_select(self) -> None:
-        check_positive_int(self.n_samples, "n_samples")
-        super()._validate_params_before_select()
 
     def _measure_function(self):
         return mutual_information

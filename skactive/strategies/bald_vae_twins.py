@@ -9,18 +9,19 @@ what it does.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 
 from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
-from skactive._validation import check_finite_number, check_positive_int
 from skactive.base import TrainingExtras
-from skactive.generative import fit_vae, make_vae
+from skactive.generative import VAE_PARAMETER_CONSTRAINTS, fit_vae, make_vae
+from skactive.param_validation import options
 from skactive.strategies.bald import BALD
 
 _TRAIN_ON = ("labeled", "pool")
-_KLD_REDUCTIONS = ("sum", "mean")
 
 
 class BALDWithVAETwins(BALD):
@@ -64,6 +65,11 @@ class BALDWithVAETwins(BALD):
     vae_losses_ : ndarray of shape (n_iterations,)
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        **VAE_PARAMETER_CONSTRAINTS,
+        "train_on": [options(*_TRAIN_ON)],
+    }
+
     def __init__(
         self,
         *,
@@ -96,21 +102,6 @@ class BALDWithVAETwins(BALD):
         self.learning_rate = learning_rate
         self.beta = beta
         self.kld_reduction = kld_reduction
-
-    def _validate_params_before_select(self) -> None:
-        super()._validate_params_before_select()
-        if self.train_on not in _TRAIN_ON:
-            raise ValueError(f"train_on must be one of {_TRAIN_ON}, got {self.train_on!r}")
-        for name in ("latent_dim", "n_iterations", "train_batch_size"):
-            check_positive_int(getattr(self, name), name)
-        check_finite_number(self.learning_rate, "learning_rate", positive=True)
-        check_finite_number(self.beta, "beta")
-        if self.kld_reduction not in _KLD_REDUCTIONS:
-            raise ValueError(
-                f"kld_reduction must be one of {_KLD_REDUCTIONS}, got {self.kld_reduction!r}"
-            )
-        if self.vae is not None and not callable(self.vae):
-            raise ValueError(f"vae must be None or a callable building a VAE, got {self.vae!r}")
 
     def _rank_candidates(self, model, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
         if self.train_on == "labeled" and (X_labeled is None or len(X_labeled) == 0):

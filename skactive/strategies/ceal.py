@@ -6,14 +6,14 @@ Active Learning for Deep Image Classification", IEEE TCSVT 27(12), 2017.
 
 from __future__ import annotations
 
-import numbers
+from typing import ClassVar
 
 import numpy as np
 
 from skactive._chunking import take_rows
 from skactive._inference import probability_function
-from skactive._validation import check_positive_int
 from skactive.base import QueryStrategy, TrainingExtras, rank_scores
+from skactive.param_validation import integer, options, real
 from skactive.strategies.uncertainty import entropy, least_confidence, margin
 
 _CRITERIA = {
@@ -74,6 +74,13 @@ class CEAL(QueryStrategy):
         The pseudo-labels for the learner.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "delta": [real(0.0)],
+        "delta_decay": [real(0.0)],
+        "criterion": [options(*sorted(_CRITERIA))],
+        "max_pseudo": [integer(1), None],
+    }
+
     def __init__(
         self,
         *,
@@ -92,18 +99,6 @@ class CEAL(QueryStrategy):
         self.candidates = candidates
         self.batch_size = batch_size
         self.random_state = random_state
-
-    def _validate_params_before_select(self) -> None:
-        for name in ("delta", "delta_decay"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a non-negative number, got {value!r}")
-        if self.criterion not in _CRITERIA:
-            raise ValueError(
-                f"criterion must be one of {sorted(_CRITERIA)}, got {self.criterion!r}"
-            )
-        check_positive_int(self.max_pseudo, "max_pseudo", allow_none=True)
-        check_positive_int(self.batch_size, "batch_size", allow_none=True)
 
     def _prepare(self, estimator):
         self._chunk_size()  # validates batch_size

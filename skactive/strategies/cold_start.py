@@ -11,8 +11,8 @@ Learning Through a Covering Lens", NeurIPS 2022 (ProbCover).
 
 from __future__ import annotations
 
-import numbers
 import warnings
+from typing import ClassVar
 
 import numpy as np
 from scipy import sparse
@@ -23,29 +23,35 @@ from sklearn.neighbors import NearestNeighbors
 from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
 from skactive._inference import unit_rows
-from skactive._validation import check_positive_int
 from skactive.base import QueryStrategy
+from skactive.param_validation import Constraint, integer, real, satisfies
 
 #: Above this many rows, TypiClust clusters with MiniBatchKMeans.
 _MINIBATCH_ROWS = 20_000
 _NEIGHBOUR_CHUNK = 2048
 
 
+#: A ball radius on unit vectors: distances lie in [0, 2].
+_RADIUS = real(0.0, 2.0, low_open=True)
+
+
+def _are_radii(values) -> bool:
+    try:
+        radii = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return radii.ndim == 1 and len(radii) > 0 and all(_RADIUS.accepts(float(r)) for r in radii)
+
+
 class _EmbeddingStrategy(QueryStrategy):
     """Shared by strategies that work on embeddings of the pool and labelled rows."""
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "embedding": [None, Constraint(callable, "a callable mapping rows to vectors")],
+    }
+
     def _needs_estimator(self) -> bool:
         return self.embedding is None
-
-    def _validate_params_before_select(self) -> None:
-        if self.embedding is not None and not callable(self.embedding):
-            raise ValueError(
-                f"embedding must be None or a callable mapping rows to vectors, "
-                f"got {self.embedding!r}"
-            )
-        if not isinstance(self.layer, str | None):
-            raise ValueError(f"layer must be None or a submodule name, got {self.layer!r}")
-        check_positive_int(self.batch_size, "batch_size", allow_none=True)
 
     def _prepare(self, estimator):
         if self.embedding is not None:
@@ -125,6 +131,8 @@ class TypiClust(_EmbeddingStrategy):
         The cluster of every candidate.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {"n_neighbors": [integer(1)]}
+
     def __init__(
         self,
         n_neighbors: int = 20,
@@ -141,10 +149,6 @@ class TypiClust(_EmbeddingStrategy):
         self.candidates = candidates
         self.batch_size = batch_size
         self.random_state = random_state
-
-    def _validate_params_before_select(self) -> None:
-        super()._validate_params_before_select()
-        check_positive_int(self.n_neighbors, "n_neighbors")
 
     def _rank_candidates(self, model, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
         pool, labeled = self._points(model, X_pool, candidates, X_labeled)
@@ -270,6 +274,13 @@ class ProbCover(_EmbeddingStrategy):
         Share of candidates covered after the picks.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "delta": [None, _RADIUS],
+        "alpha": [real(0.0, 1.0, low_open=True)],
+        "deltas": [None, satisfies(_are_radii, "a non-empty list of numbers in (0, 2]")],
+        "n_clusters": [integer(1), None],
+    }
+
     def __init__(
         self,
         delta: float | None = None,
@@ -292,22 +303,6 @@ class ProbCover(_EmbeddingStrategy):
         self.candidates = candidates
         self.batch_size = batch_size
         self.random_state = random_state
-
-    def _validate_params_before_select(self) -> None:
-        super()._validate_params_before_select()
-        if self.delta is not None and not _is_radius(self.delta):
-            raise ValueError(f"delta must be None or a number in (0, 2], got {self.delta!r}")
-        alpha = self.alpha
-        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha <= 1:
-            raise ValueError(f"alpha must be a number in (0, 1], got {alpha!r}")
-        if self.deltas is not None:
-            try:
-                deltas = np.asarray(self.deltas, dtype=np.float64)
-            except (TypeError, ValueError):
-                deltas = np.array([np.nan])
-            if deltas.ndim != 1 or not len(deltas) or not all(map(_is_radius, deltas)):
-                raise ValueError(f"deltas must be numbers in (0, 2], got {self.deltas!r}")
-        check_positive_int(self.n_clusters, "n_clusters", allow_none=True)
 
     def _prepare(self, estimator):
         model = super()._prepare(estimator)
@@ -356,15 +351,6 @@ class ProbCover(_EmbeddingStrategy):
             )
             best_purity = first_purity
         return best, best_purity
-
-
-def _is_radius(value) -> bool:
-    return (
-        not isinstance(value, bool)
-        and isinstance(value, numbers.Real)
-        and np.isfinite(value)
-        and 0 < value <= 2
-    )
 
 
 def _purity(near: NearestNeighbors, points, labels, delta: float) -> float:

@@ -6,8 +6,8 @@ Neural Networks: A Core-Set Approach", ICLR 2018.
 
 from __future__ import annotations
 
-import numbers
 import warnings
+from typing import ClassVar
 
 import numpy as np
 from scipy import sparse
@@ -15,8 +15,9 @@ from scipy import sparse
 from skactive import _torch
 from skactive._chunking import RowView, chunk_slices, take_rows
 from skactive._inference import unit_rows
-from skactive._validation import check_n, check_positive_int
+from skactive._validation import check_n
 from skactive.base import QueryStrategy
+from skactive.param_validation import BOOLEAN, integer, options, real
 
 _METHODS = ("greedy", "mip")
 _DISTANCE_CHUNK = 2048
@@ -166,6 +167,15 @@ class CoreSet(QueryStrategy):
         solve.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "method": [options(*_METHODS)],
+        "normalize": [BOOLEAN],
+        "outliers": [integer(0)],
+        "time_limit": [real(0.0, low_open=True)],
+        "max_bisections": [integer(1)],
+        "max_pairs": [integer(1)],
+    }
+
     def __init__(
         self,
         *,
@@ -190,26 +200,6 @@ class CoreSet(QueryStrategy):
         self.candidates = candidates
         self.batch_size = batch_size
         self.random_state = random_state
-
-    def _validate_params_before_select(self) -> None:
-        if self.method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
-        if (
-            isinstance(self.outliers, bool)
-            or not isinstance(self.outliers, numbers.Integral)
-            or self.outliers < 0
-        ):
-            raise ValueError(f"outliers must be a non-negative integer, got {self.outliers!r}")
-        limit = self.time_limit
-        if isinstance(limit, bool) or not isinstance(limit, numbers.Real) or not limit > 0:
-            raise ValueError(f"time_limit must be a positive number, got {self.time_limit!r}")
-        check_positive_int(self.max_bisections, "max_bisections")
-        if not isinstance(self.layer, str | None):
-            raise ValueError(f"layer must be None or a submodule name, got {self.layer!r}")
-        check_positive_int(self.max_pairs, "max_pairs")
-        check_positive_int(self.batch_size, "batch_size", allow_none=True)
-        if not isinstance(self.normalize, bool | np.bool_):
-            raise ValueError(f"normalize must be True or False, got {self.normalize!r}")
 
     def _prepare(self, estimator):
         network = _torch.find_network(estimator, what=type(self).__name__)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from typing import ClassVar
 
 import numpy as np
 
 from skactive import _torch
 from skactive._chunking import take_rows
-from skactive._validation import check_positive_int
-from skactive.attacks import check_deepfool_params, deepfool
+from skactive.attacks import DEEPFOOL_PARAMETER_CONSTRAINTS, deepfool
 from skactive.base import QueryStrategy, TrainingExtras
+from skactive.param_validation import BOOLEAN
 
 
 class DFAL(QueryStrategy):
@@ -89,6 +90,11 @@ class DFAL(QueryStrategy):
 
     _greater_is_better = False
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        **DEEPFOOL_PARAMETER_CONSTRAINTS,
+        "twins": [BOOLEAN],
+    }
+
     def __init__(
         self,
         *,
@@ -113,12 +119,6 @@ class DFAL(QueryStrategy):
         self.twins = twins
         self.n_jobs = n_jobs
         self.random_state = random_state
-
-    def _validate_params_before_select(self) -> None:
-        check_deepfool_params(self.max_iter, self.overshoot, self.norm, self.top_k, self.clip)
-        check_positive_int(self.batch_size, "batch_size", allow_none=True)
-        if not isinstance(self.twins, bool | np.bool_):
-            raise ValueError(f"twins must be True or False, got {self.twins!r}")
 
     def _prepare(self, estimator):
         return _torch.find_network(estimator, what="DFAL")

@@ -7,7 +7,7 @@ of the authors' code, "the one which performs best in practice").
 
 from __future__ import annotations
 
-import numbers
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -16,8 +16,8 @@ from torch import nn
 from skactive import _torch
 from skactive._chunking import RowView
 from skactive._inference import embed_rows
-from skactive._validation import check_positive_int
 from skactive.base import QueryStrategy, rank_scores
+from skactive.param_validation import integer, real
 
 
 def class_weights(n_labeled: int, n_unlabeled: int) -> tuple[float, float]:
@@ -79,6 +79,17 @@ class DiscriminativeAL(QueryStrategy):
         Epochs each step's MLP trained for.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "n_subqueries": [integer(1)],
+        "unlabeled_factor": [integer(1)],
+        "max_unlabeled": [integer(1)],
+        "hidden": [integer(1)],
+        "max_epochs": [integer(1)],
+        "train_batch_size": [integer(1)],
+        "learning_rate": [real(0.0, low_open=True)],
+        "stop_accuracy": [real(0.0, 1.0, low_open=True)],
+    }
+
     def __init__(
         self,
         *,
@@ -105,19 +116,6 @@ class DiscriminativeAL(QueryStrategy):
         self.stop_accuracy = stop_accuracy
         self.candidates = candidates
         self.random_state = random_state
-
-    def _validate_params_before_select(self) -> None:
-        for name in ("n_subqueries", "unlabeled_factor", "max_unlabeled", "hidden", "max_epochs"):
-            check_positive_int(getattr(self, name), name)
-        check_positive_int(self.train_batch_size, "train_batch_size")
-        rate = self.learning_rate
-        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 < rate < np.inf:
-            raise ValueError(f"learning_rate must be a positive number, got {rate!r}")
-        stop = self.stop_accuracy
-        if isinstance(stop, bool) or not isinstance(stop, numbers.Real) or not 0 < stop <= 1:
-            raise ValueError(f"stop_accuracy must be a number in (0, 1], got {stop!r}")
-        if not isinstance(self.layer, str | None):
-            raise ValueError(f"layer must be None or a submodule name, got {self.layer!r}")
 
     def _rank_candidates(self, model, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
         if X_labeled is None or len(X_labeled) == 0:

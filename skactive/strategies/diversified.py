@@ -10,6 +10,7 @@ informativeness, then spread the batch in the network's embedding.
 from __future__ import annotations
 
 import numbers
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import clone
@@ -17,7 +18,8 @@ from sklearn.base import clone
 from skactive._chunking import RowView
 from skactive._inference import embed_rows, unit_rows
 from skactive._validation import check_n, check_random_state_param, check_rows
-from skactive.base import QueryStrategy, TrainingExtras
+from skactive.base import STRATEGY, QueryStrategy, TrainingExtras
+from skactive.param_validation import BOOLEAN, integer, options
 from skactive.strategies.coreset import k_center_greedy, min_distances
 
 _METHODS = ("kcenter", "kmeans++")
@@ -79,6 +81,13 @@ class Diversified(QueryStrategy):
         Those of the inner strategy.
     indices_, extras_ : see :class:`~skactive.QueryStrategy`
     """
+
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "strategy": [STRATEGY],
+        "factor": [integer(1, description="an integer >= 1")],
+        "method": [options(*_METHODS)],
+        "normalize": [BOOLEAN],
+    }
 
     def __init__(
         self,
@@ -144,29 +153,6 @@ class Diversified(QueryStrategy):
         self.candidates_, self.scores_ = inner.candidates_, inner.scores_
         self.indices_, self.extras_ = indices, extras
         return indices.copy()
-
-    def check_params(self) -> Diversified:
-        """Check this strategy's parameters and the inner strategy's; return ``self``.
-
-        See :meth:`QueryStrategy.check_params`.
-        """
-        if not isinstance(self.strategy, QueryStrategy):
-            raise ValueError(
-                f"strategy must be a QueryStrategy, got {type(self.strategy).__name__}: "
-                f"{self.strategy!r}"
-            )
-        factor = self.factor
-        if isinstance(factor, bool) or not isinstance(factor, numbers.Integral) or factor < 1:
-            raise ValueError(f"factor must be an integer >= 1, got {factor!r}")
-        if self.method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
-        if not isinstance(self.layer, str | None):
-            raise ValueError(f"layer must be None or a submodule name, got {self.layer!r}")
-        if not isinstance(self.normalize, bool | np.bool_):
-            raise ValueError(f"normalize must be True or False, got {self.normalize!r}")
-        check_random_state_param(self.random_state)
-        self.strategy.check_params()
-        return self
 
     def _spread(self, estimator, X_pool, shortlist, n, rng, X_labeled) -> np.ndarray:
         """Positions into ``shortlist`` of ``n`` rows spread out in the embedding."""

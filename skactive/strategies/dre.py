@@ -9,12 +9,13 @@ Learning Models", Neural Computing and Applications, 2022 (arXiv:2112.02542,
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 
 from skactive._inference import probability_function
-from skactive._validation import check_positive_int
 from skactive.base import QueryStrategy
+from skactive.param_validation import integer
 from skactive.strategies.uncertainty import entropy
 
 
@@ -80,6 +81,8 @@ class DRE(QueryStrategy):
         Prediction entropy in bits.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {"n_bins": [integer(1)]}
+
     def __init__(
         self,
         *,
@@ -94,9 +97,6 @@ class DRE(QueryStrategy):
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state
-
-    def _validate_params_before_select(self) -> None:
-        check_positive_int(self.n_bins, "n_bins")
 
     def _prepare(self, estimator):
         self._chunk_size()

@@ -9,14 +9,15 @@ Representation Learning", AAAI 2017.
 from __future__ import annotations
 
 import threading
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch.func import functional_call, grad, vmap
 
 from skactive import _torch
-from skactive._validation import check_positive_int
 from skactive.base import QueryStrategy
+from skactive.param_validation import options
 
 _PARAMETER_SETS = ("all", "last_layer")
 _FUNCTORCH_LOCK = threading.Lock()
@@ -58,6 +59,10 @@ class EGL(QueryStrategy):
         Expected gradient lengths (larger is more informative).
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "parameters": [options(*_PARAMETER_SETS)],
+    }
+
     def __init__(
         self,
         *,
@@ -72,13 +77,6 @@ class EGL(QueryStrategy):
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state
-
-    def _validate_params_before_select(self) -> None:
-        if self.parameters not in _PARAMETER_SETS:
-            raise ValueError(
-                f"parameters must be one of {_PARAMETER_SETS}, got {self.parameters!r}"
-            )
-        check_positive_int(self.batch_size, "batch_size", allow_none=True)
 
     def _prepare(self, estimator):
         return _torch.find_network(estimator, what="EGL")

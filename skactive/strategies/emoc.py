@@ -9,15 +9,15 @@ arXiv:1612.06129, 2016.
 
 from __future__ import annotations
 
-import numbers
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from skactive import _torch
 from skactive._chunking import take_rows
-from skactive._validation import check_positive_int
 from skactive.base import QueryStrategy
+from skactive.param_validation import integer, real
 
 
 class EMOC(QueryStrategy):
@@ -64,6 +64,11 @@ class EMOC(QueryStrategy):
         Pool indices of the reference set.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "n_reference": [integer(1)],
+        "learning_rate": [real(0.0, low_open=True)],
+    }
+
     def __init__(
         self,
         *,
@@ -80,15 +85,6 @@ class EMOC(QueryStrategy):
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state
-
-    def _validate_params_before_select(self) -> None:
-        check_positive_int(self.n_reference, "n_reference")
-        rate = self.learning_rate
-        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not rate > 0:
-            raise ValueError(f"learning_rate must be a positive number, got {rate!r}")
-        if not np.isfinite(rate):
-            raise ValueError(f"learning_rate must be a positive number, got {rate!r}")
-        check_positive_int(self.batch_size, "batch_size", allow_none=True)
 
     def _prepare(self, estimator):
         return _torch.find_network(estimator, what="EMOC")

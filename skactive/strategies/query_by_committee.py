@@ -20,8 +20,8 @@ import numpy as np
 from scipy.special import xlogy
 
 from skactive._posterior import posterior_source
-from skactive._validation import check_positive_int
 from skactive.base import QueryStrategy
+from skactive.param_validation import integer, options
 
 
 def _check_stack(proba_samples) -> np.ndarray:
@@ -110,20 +110,17 @@ MEASURES = {
 }
 
 
+# One stochastic pass cannot disagree with itself: every score would be 0.
+N_SAMPLES = integer(2, description="at least 2 (one pass cannot disagree with itself)")
+
+
 class PosteriorSampling(QueryStrategy):
     """Scores rows by a measure of their stack of posterior samples."""
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {"n_samples": [N_SAMPLES, None]}
+
     def _measure_function(self):
         raise NotImplementedError
-
-    def _validate_params_before_select(self) -> None:
-        if self.n_samples is not None and check_positive_int(self.n_samples, "n_samples") < 2:
-            raise ValueError(
-                f"n_samples must be at least 2, got {self.n_samples!r}: one stochastic pass "
-                "cannot disagree with itself, so every score would be 0"
-            )
-        check_positive_int(self.batch_size, "batch_size", allow_none=True)
-        self._measure_function()
 
     def _prepare(self, estimator):
         source = posterior_source(estimator, n_samples=self.n_samples, what=type(self).__name__)
@@ -196,6 +193,8 @@ class QueryByCommittee(PosteriorSampling):
     # The suite's fixture is a single dropout net, whose samples are random.
     _expected_failed_checks: ClassVar[dict[str, str]] = MC_DROPOUT_EXPECTED_FAILURES
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {"measure": [options(*sorted(MEASURES))]}
+
     def __init__(
         self,
         measure: str = "vote_entropy",
@@ -214,6 +213,4 @@ class QueryByCommittee(PosteriorSampling):
         self.random_state = random_state
 
     def _measure_function(self):
-        if not isinstance(self.measure, str) or self.measure not in MEASURES:
-            raise ValueError(f"measure must be one of {sorted(MEASURES)}, got {self.measure!r}")
         return MEASURES[self.measure]

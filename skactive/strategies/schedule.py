@@ -10,12 +10,41 @@ from __future__ import annotations
 import copy
 import itertools
 import numbers
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import clone
 
 from skactive._validation import check_random_state_param
 from skactive.base import QueryStrategy
+from skactive.param_validation import Constraint
+
+
+def _phases_problem(phases) -> str:
+    """What is wrong with ``phases`` ("" when nothing is)."""
+    try:
+        pairs = [(strategy, until) for strategy, until in phases]
+    except (TypeError, ValueError):
+        return "it is not a list of pairs"
+    if not pairs or any(not isinstance(strategy, QueryStrategy) for strategy, _ in pairs):
+        return "a phase's strategy is not a QueryStrategy" if pairs else "it is empty"
+    untils = [until for _, until in pairs]
+    if untils[-1] is not None:
+        return f"the last phase must have until=None, got {untils[-1]!r}"
+    bounded = untils[:-1]
+    if any(isinstance(u, bool) or not isinstance(u, numbers.Integral) or u < 1 for u in bounded):
+        return f"thresholds {untils} are not positive integers before a last None"
+    if any(b <= a for a, b in itertools.pairwise(bounded)):
+        return f"thresholds {bounded} do not increase"
+    return ""
+
+
+_PHASES = Constraint(
+    lambda phases: not _phases_problem(phases),
+    "a non-empty list of (QueryStrategy, until) pairs with increasing integer thresholds "
+    "and until=None last",
+    explain=_phases_problem,
+)
 
 
 class Schedule(QueryStrategy):
@@ -46,6 +75,8 @@ class Schedule(QueryStrategy):
         Those of the active phase's strategy.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {"phases": [_PHASES]}
+
     def __init__(self, phases, *, random_state=None):
         self.phases = phases
         self.random_state = random_state
@@ -68,10 +99,9 @@ class Schedule(QueryStrategy):
         See :meth:`QueryStrategy.select`; ``X_labeled=None`` counts as no
         labelled rows.
         """
-        phases = self._validate_phases()
+        self.check_params()
+        phases = list(self.phases)
         rng = check_random_state_param(self.random_state)
-        for strategy, _ in phases:
-            strategy.check_params()
         n_labeled = 0 if X_labeled is None else len(X_labeled)
         active = next(
             i for i, (_, until) in enumerate(phases) if until is None or n_labeled < until
@@ -96,30 +126,7 @@ class Schedule(QueryStrategy):
 
         See :meth:`QueryStrategy.check_params`.
         """
-        check_random_state_param(self.random_state)
-        for strategy, _ in self._validate_phases():
+        super().check_params()
+        for strategy, _ in self.phases:
             strategy.check_params()
         return self
-
-    def _validate_phases(self) -> list:
-        expected = (
-            "phases must be a non-empty list of (QueryStrategy, until) pairs with "
-            "increasing integer thresholds and until=None last"
-        )
-        try:
-            phases = [(strategy, until) for strategy, until in self.phases]
-        except (TypeError, ValueError):
-            raise ValueError(f"{expected}; got {self.phases!r}") from None
-        if not phases or any(not isinstance(s, QueryStrategy) for s, _ in phases):
-            raise ValueError(f"{expected}; got {self.phases!r}")
-        untils = [until for _, until in phases]
-        if untils[-1] is not None:
-            raise ValueError(f"{expected}: the last phase must have until=None, got {untils[-1]!r}")
-        bounded = untils[:-1]
-        if any(
-            isinstance(u, bool) or not isinstance(u, numbers.Integral) or u < 1 for u in bounded
-        ):
-            raise ValueError(f"{expected}: got thresholds {untils}")
-        if any(b <= a for a, b in itertools.pairwise(bounded)):
-            raise ValueError(f"{expected}: thresholds {bounded} do not increase")
-        return phases

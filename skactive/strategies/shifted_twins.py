@@ -8,13 +8,14 @@ most ordinary image augmentation, a small random shift.
 
 from __future__ import annotations
 
-import numbers
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import clone
 
 from skactive._validation import check_random_state_param
-from skactive.base import QueryStrategy, TrainingExtras
+from skactive.base import STRATEGY, QueryStrategy, TrainingExtras
+from skactive.param_validation import integer
 from skactive.strategies.random import RandomSampling
 
 
@@ -49,6 +50,11 @@ class ShiftedTwins(QueryStrategy):
         The shifted twins (one per selected row).
     """
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "strategy": [None, STRATEGY],
+        "max_shift": [integer(1)],
+    }
+
     def __init__(
         self, strategy=None, *, max_shift: int = 2, candidates: int | None = None, random_state=None
     ):
@@ -78,16 +84,6 @@ class ShiftedTwins(QueryStrategy):
         self.candidates_, self.scores_, self.indices_ = inner.candidates_, inner.scores_, indices
         self.extras_ = TrainingExtras(twins=twins, twin_sources=np.arange(len(indices)))
         return indices
-
-    def _validate_params_before_select(self) -> None:
-        if isinstance(self.max_shift, bool) or not isinstance(self.max_shift, numbers.Integral):
-            raise ValueError(f"max_shift must be a positive integer, got {self.max_shift!r}")
-        if self.max_shift < 1:
-            raise ValueError(f"max_shift must be a positive integer, got {self.max_shift!r}")
-        if self.strategy is not None and not isinstance(self.strategy, QueryStrategy):
-            raise ValueError(f"strategy must be None or a QueryStrategy, got {self.strategy!r}")
-        if self.strategy is not None:
-            self.strategy.check_params()
 
 
 def _shifted(images: np.ndarray, max_shift: int, rng) -> np.ndarray:

@@ -15,8 +15,9 @@ from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
 from skactive._inference import unit_rows
 from skactive._posterior import MCDropoutStack
-from skactive._validation import check_n, check_positive_int
+from skactive._validation import check_n
 from skactive.base import rank_scores
+from skactive.param_validation import integer, options
 from skactive.strategies.query_by_committee import MC_DROPOUT_EXPECTED_FAILURES, PosteriorSampling
 
 _SIMILARITIES = ("cosine",)
@@ -118,6 +119,11 @@ class SuggestiveAnnotation(PosteriorSampling):
 
     _expected_failed_checks: ClassVar[dict[str, str]] = MC_DROPOUT_EXPECTED_FAILURES
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "n_uncertain": [integer(1), None],
+        "similarity": [options(*_SIMILARITIES)],
+    }
+
     def __init__(
         self,
         n_uncertain: int | None = None,
@@ -136,14 +142,6 @@ class SuggestiveAnnotation(PosteriorSampling):
         self.candidates = candidates
         self.batch_size = batch_size
         self.random_state = random_state
-
-    def _validate_params_before_select(self) -> None:
-        super()._validate_params_before_select()
-        check_positive_int(self.n_uncertain, "n_uncertain", allow_none=True)
-        if self.similarity not in _SIMILARITIES:
-            raise ValueError(f"similarity must be one of {_SIMILARITIES}, got {self.similarity!r}")
-        if not isinstance(self.layer, str | None):
-            raise ValueError(f"layer must be None or a submodule name, got {self.layer!r}")
 
     def _measure_function(self):
         return member_variance

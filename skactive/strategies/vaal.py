@@ -6,17 +6,22 @@ Active Learning", ICCV 2019 (code: sinhasam/vaal).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 from torch import nn
 
 from skactive import _torch
 from skactive._chunking import RowView, chunk_slices
-from skactive._validation import check_finite_number, check_positive_int
 from skactive.base import QueryStrategy, rank_scores
-from skactive.generative import ContentOrderedBatches, make_vae, vae_loss
-
-_KLD_REDUCTIONS = ("sum", "mean")
+from skactive.generative import (
+    VAE_PARAMETER_CONSTRAINTS,
+    ContentOrderedBatches,
+    make_vae,
+    vae_loss,
+)
+from skactive.param_validation import integer, real
 
 
 class VAAL(QueryStrategy):
@@ -86,6 +91,13 @@ class VAAL(QueryStrategy):
 
     _greater_is_better = False
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        **VAE_PARAMETER_CONSTRAINTS,
+        "vae_steps": [integer(1)],
+        "discriminator_steps": [integer(1)],
+        "adversary_weight": [real(0.0)],
+    }
+
     def __init__(
         self,
         *,
@@ -116,29 +128,6 @@ class VAAL(QueryStrategy):
         self.candidates = candidates
         self.batch_size = batch_size
         self.random_state = random_state
-
-    def _validate_params_before_select(self) -> None:
-        for name in (
-            "latent_dim",
-            "n_iterations",
-            "train_batch_size",
-            "vae_steps",
-            "discriminator_steps",
-        ):
-            check_positive_int(getattr(self, name), name)
-        check_positive_int(self.batch_size, "batch_size", allow_none=True)
-        check_finite_number(self.beta, "beta")
-        check_finite_number(self.adversary_weight, "adversary_weight")
-        check_finite_number(self.learning_rate, "learning_rate", positive=True)
-        if self.kld_reduction not in _KLD_REDUCTIONS:
-            raise ValueError(
-                f"kld_reduction must be one of {_KLD_REDUCTIONS}, got {self.kld_reduction!r}"
-            )
-        if self.vae is not None and not callable(self.vae):
-            raise ValueError(
-                "vae must be None or a callable (a module class) building a VAE as "
-                f"vae(input_shape=..., latent_dim=...), got {self.vae!r}"
-            )
 
     def _rank_candidates(self, model, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
         if X_labeled is None or len(X_labeled) == 0:

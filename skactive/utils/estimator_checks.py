@@ -39,6 +39,7 @@ from skactive.base import QueryStrategy
 from skactive.datasets import load_digits_images
 from skactive.learner import ActiveLearner
 from skactive.nets import LossPredictionNet
+from skactive.param_validation import parameter_constraints
 
 __all__ = ["check_strategy", "parametrize_with_strategy_checks"]
 
@@ -376,6 +377,20 @@ def check_bad_parameters_rejected_in_select(name: str, strategy: QueryStrategy) 
             raise AssertionError(f"{name}: select accepted {param}={_BAD!r}")
 
 
+def check_every_parameter_is_declared(name: str, strategy: QueryStrategy) -> None:
+    """Every parameter has an entry in the class's ``_parameter_constraints`` table.
+
+    The table (:mod:`skactive.param_validation`) is how ``check_params``
+    knows what a parameter accepts; an undeclared parameter goes unchecked.
+    """
+    declared = parameter_constraints(type(strategy))
+    missing = sorted(set(strategy.get_params(deep=False)) - set(declared))
+    assert not missing, (
+        f"{name}: parameters {missing} have no entry in _parameter_constraints, so nothing "
+        "checks their values"
+    )
+
+
 def check_clone_and_params_round_trip(name: str, strategy: QueryStrategy) -> None:
     """``clone`` and ``get_params``/``set_params`` round trip; an unfitted clone has no state."""
     params = strategy.get_params(deep=False)
@@ -470,6 +485,7 @@ _CHECKS: tuple[Callable[[str, QueryStrategy], None], ...] = (
     # Early: a strategy that changes what it is given would spoil the later checks.
     check_select_leaves_its_inputs_unchanged,
     check_clone_and_params_round_trip,
+    check_every_parameter_is_declared,
     check_bad_parameters_rejected_in_select,
     check_unfitted_estimator,
     check_select_returns_n_distinct_indices,
