@@ -40,7 +40,7 @@ def fingerprint(name: str) -> dict:
     X, y = load_digits_images()
     order = np.random.RandomState(0).permutation(len(X))
     init, pool, test = order[:30], order[30:430], order[1400:]
-    strategy = make_strategy(name, n_queries=10, candidates=200)
+    strategy = make_strategy(name, query_size=10, candidates=200)
     for param, value in (("n_iterations", 3), ("max_epochs", 3), ("n_samples", 4)):
         if param in strategy.get_params():
             strategy.set_params(**{param: value})
@@ -57,7 +57,7 @@ def fingerprint(name: str) -> dict:
         X[test],
         y[test],
         n_rounds=3,
-        batch_size=10,
+        query_size=10,
         progress=False,
     )
     weights = hashlib.sha256()

@@ -35,7 +35,7 @@ def main(argv=None) -> int:
         )
     net = make_net_for(args.network, X_pool, y_pool, max_epochs=args.epochs, device=args.device)
     strategies = {
-        name: make_strategy(name, n_queries=args.batch_size, candidates=args.candidates)
+        name: make_strategy(name, query_size=args.query_size, candidates=args.candidates)
         for name in args.strategy_names
     }
     records = compare_strategies(
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
         y_test,
         n_initial=args.initial,
         n_rounds=args.n_rounds,
-        batch_size=args.batch_size,
+        query_size=args.query_size,
         seeds=range(args.seeds),
         progress=not args.no_progress,
         by_name=True,

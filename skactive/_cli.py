@@ -154,18 +154,18 @@ def check_output_dir(parser: argparse.ArgumentParser, folder: Path, flag: str) -
 #: The command line's name of each campaign parameter.
 FLAGS = {
     "n_initial": "--initial",
-    "batch_size": "--batch-size",
+    "query_size": "--query-size",
     "budget": "--budget",
     "candidates": "--candidates",
 }
 
 
-def check_campaign(parser, *, initial: int, batch_size: int, budget: int, candidates) -> int:
+def check_campaign(parser, *, initial: int, query_size: int, budget: int, candidates) -> int:
     """The number of rounds the label budget gives, or ``parser.error`` if none."""
     try:
         return check_budget(
             n_initial=initial,
-            batch_size=batch_size,
+            query_size=query_size,
             budget=budget,
             candidates=candidates,
             names=FLAGS,
@@ -184,7 +184,7 @@ def _add_campaign_flags(parser: argparse.ArgumentParser, **defaults) -> None:
     )
     for flag, help_text in (
         ("--initial", "initial labelled rows"),
-        ("--batch-size", "rows labelled per round"),
+        ("--query-size", "rows labelled per round"),
         ("--budget", "stop when this many labels are used"),
         ("--candidates", "score a random subset of this many pool rows per round"),
         ("--epochs", "training epochs per refit"),
@@ -209,7 +209,7 @@ def parse_demo(argv) -> argparse.Namespace:
         parser,
         strategies=("random", "entropy", "dfal"),
         initial=50,
-        batch_size=25,
+        query_size=25,
         budget=250,
         epochs=60,
         seeds=2,
@@ -226,7 +226,7 @@ def parse_demo(argv) -> argparse.Namespace:
     args.n_rounds = check_campaign(
         parser,
         initial=args.initial,
-        batch_size=args.batch_size,
+        query_size=args.query_size,
         budget=args.budget,
         candidates=args.candidates,
     )
@@ -314,7 +314,7 @@ def parse_runner(
         ("networks", "networks"),
         ("strategies", "strategies"),
         ("initial", "n_initial"),
-        ("batch_size", "batch_size"),
+        ("query_size", "query_size"),
         ("budget", "budget"),
         ("epochs", "epochs"),
         ("candidates", "candidates"),

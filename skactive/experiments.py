@@ -92,7 +92,7 @@ def _all(constraint):
 _SETTING_CONSTRAINTS = {
     "seeds": [satisfies(lambda s: bool(s) and _all(integer(0))(s), "non-negative integers")],
     "n_initial": [integer(1)],
-    "batch_size": [integer(1)],
+    "query_size": [integer(1)],
     "budget": [integer(1)],
     "epochs": [integer(1)],
     "candidates": [integer(1), None],
@@ -116,7 +116,7 @@ class ExperimentConfig:
     strategies: Sequence[str] = tuple(STRATEGIES)
     seeds: Sequence[int] = (0, 1, 2)
     n_initial: int = 100
-    batch_size: int = 100
+    query_size: int = 100
     budget: int = 1000
     epochs: int = 20
     candidates: int | None = 2000
@@ -161,7 +161,7 @@ class ExperimentConfig:
             raise ValueError(f"stopping: unknown {unknown}; choose from {sorted(CRITERIA)}")
         check_budget(
             n_initial=self.n_initial,
-            batch_size=self.batch_size,
+            query_size=self.query_size,
             budget=self.budget,
             candidates=self.candidates,
         )
@@ -202,7 +202,7 @@ class ExperimentConfig:
     @property
     def n_rounds(self) -> int:
         """Query rounds from the initial set to the budget."""
-        return (self.budget - self.n_initial) // self.batch_size
+        return (self.budget - self.n_initial) // self.query_size
 
     def network(self, name: str, X_train, y_train):
         """An unfitted ``make_net(name)`` sized for ``X_train`` and its classes.
@@ -228,7 +228,7 @@ class ExperimentConfig:
         params = dict(STRATEGY_PARAMS.get(name, {}))
         params.update(self.extra_strategy_params.get(name, {}))
         candidates = params.pop("candidates", self.candidates)
-        return make_strategy(name, n_queries=self.batch_size, candidates=candidates, **params)
+        return make_strategy(name, query_size=self.query_size, candidates=candidates, **params)
 
 
 #: Adversarial training in the runner: the reference's eps on [0, 1] pixels
@@ -250,7 +250,7 @@ QUICK = dict(
     strategies=("random", "entropy", "dfal"),
     seeds=(0, 1),
     n_initial=20,
-    batch_size=20,
+    query_size=20,
     budget=100,
     epochs=60,
     candidates=400,
@@ -326,7 +326,7 @@ def run_settings(config, strategy: str) -> dict:
     params = config.strategy(strategy).get_params(deep=False)
     return {
         "n_initial": config.n_initial,
-        "batch_size": config.batch_size,
+        "query_size": config.query_size,
         "budget": config.budget,
         "epochs": config.epochs,
         "candidates": config.candidates,
@@ -435,7 +435,7 @@ def _run_one(config, key, data, results: Path) -> None:
         disable=not config.progress,
     )
     loop = campaign_rounds(
-        learner, X_pool, y_pool, remaining, rounds=rounds, batch_size=config.batch_size
+        learner, X_pool, y_pool, remaining, rounds=rounds, query_size=config.query_size
     )
     for step in loop:
         round_, remaining = step.round, step.remaining

@@ -114,13 +114,13 @@ COMMITTEES = {
 LOSS_PREDICTION = ("learning_loss", "random_loss_net")
 
 
-def make_strategy(name: str, *, n_queries: int, candidates: int | None = None, **params):
+def make_strategy(name: str, *, query_size: int, candidates: int | None = None, **params):
     """The strategy a short name of :data:`STRATEGIES` stands for.
 
     Parameters
     ----------
     name : str
-    n_queries : int
+    query_size : int
         Rows queried per round: ``"random_twins"`` attacks exactly that many
         random rows, so it selects all of them with their twins.
         ``"schedule"`` is ``Schedule([(random_twins, RECOMMENDED_SWITCH),
@@ -131,16 +131,16 @@ def make_strategy(name: str, *, n_queries: int, candidates: int | None = None, *
         Further parameters of the strategy.
     """
     if name == "schedule":
-        early = make_strategy("random_twins", n_queries=n_queries)
-        late = make_strategy("dfal", n_queries=n_queries, candidates=candidates)
+        early = make_strategy("random_twins", query_size=query_size)
+        late = make_strategy("dfal", query_size=query_size, candidates=candidates)
         return Schedule([(early, RECOMMENDED_SWITCH), (late, None)], **params)
     if name == "diversified_dfal":
-        inner = make_strategy("dfal", n_queries=n_queries, candidates=candidates)
+        inner = make_strategy("dfal", query_size=query_size, candidates=candidates)
         return Diversified(inner, **params)
     cls = STRATEGIES[name]
     settings = dict(_SHORT_NAME_PARAMS.get(name, {}))
     if "candidates" in cls().get_params():
-        settings["candidates"] = n_queries if name == "random_twins" else candidates
+        settings["candidates"] = query_size if name == "random_twins" else candidates
     settings.update(params)
     return cls(**settings)
 

@@ -21,7 +21,7 @@ from skactive.registry import estimator_for
 #: Rows of the pool a stopping criterion watches (the stop set).
 STOP_SET_ROWS = 1000
 
-_ROUND_CONSTRAINTS = {"n_rounds": [integer(1)], "batch_size": [integer(1)]}
+_ROUND_CONSTRAINTS = {"n_rounds": [integer(1)], "query_size": [integer(1)]}
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,13 @@ class Round:
 
 
 def campaign_rounds(
-    learner: ActiveLearner, X_pool, y_pool, remaining, *, rounds: Iterable[int], batch_size: int
+    learner: ActiveLearner, X_pool, y_pool, remaining, *, rounds: Iterable[int], query_size: int
 ) -> Iterator[Round]:
     """The active-learning loop, one round at a time, for a fitted learner.
 
-    Each round queries ``batch_size`` rows among ``X_pool[remaining]``,
+    Each round queries ``query_size`` rows among ``X_pool[remaining]``,
     teaches their labels from ``y_pool`` (the oracle) and yields what
-    happened; the loop ends early when fewer than ``batch_size`` rows
+    happened; the loop ends early when fewer than ``query_size`` rows
     remain. :func:`simulate` and the experiment runner both drive
     campaigns through it, adding their own records between rounds.
 
@@ -56,17 +56,17 @@ def campaign_rounds(
     rounds : iterable of int
         Round numbers to run (e.g. ``range(1, n_rounds + 1)``, or a
         ``tqdm`` of it).
-    batch_size : int
+    query_size : int
 
     Yields
     ------
     round : Round
     """
     for round_ in rounds:
-        if len(remaining) < batch_size:
+        if len(remaining) < query_size:
             return
         start = time.perf_counter()
-        chosen = remaining[learner.query(X_pool[remaining], n=batch_size)]
+        chosen = remaining[learner.query(X_pool[remaining], n=query_size)]
         select_seconds = time.perf_counter() - start
         start = time.perf_counter()
         learner.teach(X_pool[chosen], y_pool[chosen])
@@ -85,25 +85,25 @@ def draw_stop_set(X_pool, seed: int) -> np.ndarray:
     return np.asarray(X_pool)[np.sort(rows)]
 
 
-def check_budget(*, n_initial: int, batch_size: int, budget: int, candidates, names=None) -> int:
+def check_budget(*, n_initial: int, query_size: int, budget: int, candidates, names=None) -> int:
     """The number of query rounds a label budget allows; ValueError if it allows none.
 
     ``names`` maps the parameter names to how the caller calls them (the
     command line's flags) for the messages.
     """
-    names = {k: k for k in ("n_initial", "batch_size", "budget", "candidates")} | (names or {})
-    if budget < n_initial + batch_size:
+    names = {k: k for k in ("n_initial", "query_size", "budget", "candidates")} | (names or {})
+    if budget < n_initial + query_size:
         raise ValueError(
             f"{names['budget']} ({budget}) must be at least {names['n_initial']} + "
-            f"{names['batch_size']} ({n_initial} + {batch_size}): otherwise no round of "
+            f"{names['query_size']} ({n_initial} + {query_size}): otherwise no round of "
             "queries runs"
         )
-    if candidates is not None and candidates < batch_size:
+    if candidates is not None and candidates < query_size:
         raise ValueError(
-            f"{names['candidates']} ({candidates}) must be at least {names['batch_size']} "
-            f"({batch_size}): each round picks {names['batch_size']} rows among the candidates"
+            f"{names['candidates']} ({candidates}) must be at least {names['query_size']} "
+            f"({query_size}): each round picks {names['query_size']} rows among the candidates"
         )
-    return (budget - n_initial) // batch_size
+    return (budget - n_initial) // query_size
 
 
 def simulate(
@@ -116,7 +116,7 @@ def simulate(
     y_test,
     *,
     n_rounds: int,
-    batch_size: int,
+    query_size: int,
     progress: bool = True,
     description: str = "rounds",
     stopping=None,
@@ -126,7 +126,7 @@ def simulate(
 ) -> list[dict]:
     """Drive ``learner`` over a pool whose labels are known (the oracle).
 
-    Fits on the initial set, then in each round queries ``batch_size`` rows,
+    Fits on the initial set, then in each round queries ``query_size`` rows,
     teaches their true labels and evaluates on the test set. Stops early if
     the pool runs out.
 
@@ -142,7 +142,7 @@ def simulate(
         Held-out evaluation data.
     n_rounds : int
         Number of query/teach rounds.
-    batch_size : int
+    query_size : int
         Rows labelled per round.
     progress : bool, default=True
         Show a tqdm progress bar.
@@ -177,7 +177,7 @@ def simulate(
         ``semi_supervised=True`` gets the pool as its first fit's
         unlabelled rows.
     """
-    validate_params(dict(n_rounds=n_rounds, batch_size=batch_size), _ROUND_CONSTRAINTS)
+    validate_params(dict(n_rounds=n_rounds, query_size=query_size), _ROUND_CONSTRAINTS)
     y_pool = np.asarray(y_pool)
     stopping = None if stopping is None else clone(stopping)
     if stopping is not None and stop_set is None:
@@ -189,7 +189,7 @@ def simulate(
     records = [_record(learner, X_test, y_test, 0, 0.0, time.perf_counter() - start, scoring)]
     rounds = tqdm(range(1, n_rounds + 1), desc=description, disable=not progress, leave=False)
     loop = campaign_rounds(
-        learner, X_pool, y_pool, np.arange(len(X_pool)), rounds=rounds, batch_size=batch_size
+        learner, X_pool, y_pool, np.arange(len(X_pool)), rounds=rounds, query_size=query_size
     )
     for step in loop:
         records.append(
@@ -271,7 +271,7 @@ def compare_strategies(
     *,
     n_initial: int,
     n_rounds: int,
-    batch_size: int,
+    query_size: int,
     seeds: Sequence[int] = (0,),
     progress: bool = True,
     by_name: bool = False,
@@ -295,7 +295,7 @@ def compare_strategies(
         The records of :func:`simulate`, each with ``strategy`` and ``seed``.
     """
     X_pool, y_pool = np.asarray(X_pool), np.asarray(y_pool)
-    validate_params(dict(n_rounds=n_rounds, batch_size=batch_size), _ROUND_CONSTRAINTS)
+    validate_params(dict(n_rounds=n_rounds, query_size=query_size), _ROUND_CONSTRAINTS)
     check_n(n_initial, len(X_pool), what="the pool")
     runs = [(name, seed) for seed in seeds for name in strategies]
     if not runs:
@@ -320,7 +320,7 @@ def compare_strategies(
             X_test,
             y_test,
             n_rounds=n_rounds,
-            batch_size=batch_size,
+            query_size=query_size,
             progress=progress,
             description=name,
             stopping=stopping,

@@ -23,12 +23,12 @@ def no_work(monkeypatch):
 
 
 MAIN_CASES = {
-    "batch size zero": (["--batch-size", "0"], "--batch-size"),
-    "negative batch size": (["--batch-size", "-3"], "--batch-size"),
+    "query size zero": (["--query-size", "0"], "--query-size"),
+    "negative query size": (["--query-size", "-3"], "--query-size"),
     "seeds zero": (["--seeds", "0"], "--seeds"),
     "initial zero": (["--initial", "0"], "--initial"),
     "candidates zero": (["--candidates", "0"], "--candidates"),
-    "candidates below the batch": (["--candidates", "5", "--batch-size", "10"], "--candidates"),
+    "candidates below the batch": (["--candidates", "5", "--query-size", "10"], "--candidates"),
     "test size above one": (["--test-size", "1.5"], "--test-size"),
     "device banana": (["--device", "banana"], "--device"),
     "cuda without CUDA": (["--device", "cuda"], "--device"),
@@ -70,7 +70,7 @@ RUNNER_CASES = {
     "seeds zero": (["--seeds", "0"], "--seeds"),
     "budget below initial": (["--budget", "50", "--initial", "100"], "budget"),
     "budget below initial plus batch": (["--quick", "--budget", "30"], "budget"),
-    "batch size zero": (["--batch-size", "0"], "--batch-size"),
+    "query size zero": (["--query-size", "0"], "--query-size"),
     "unknown strategy": (["--strategies", "dfal,nope"], "--strategies"),
     "unknown dataset": (["--datasets", "mnist"], "--datasets"),
     "unknown network": (["--networks", "resnet"], "--networks"),

@@ -200,7 +200,7 @@ def test_random_twins_selects_every_attacked_row(digits_split):
     from skactive.registry import make_strategy
 
     X_init, y_init, X_pool, *_ = digits_split
-    strategy = make_strategy("random_twins", n_queries=7, candidates=2000)
+    strategy = make_strategy("random_twins", query_size=7, candidates=2000)
     assert isinstance(strategy, DFAL) and strategy.candidates == 7
     net = tiny_net(max_epochs=2).fit(X_init, y_init)
     picks = strategy.select(net, X_pool, 7)
@@ -221,7 +221,7 @@ def test_typicality_equals_scikit_learn_neighbours():
 def test_the_recommended_schedule():
     from skactive.registry import RECOMMENDED_SWITCH, make_strategy
 
-    schedule = make_strategy("schedule", n_queries=25, candidates=500)
+    schedule = make_strategy("schedule", query_size=25, candidates=500)
     (early, until), (late, last) = schedule.phases
     assert until == RECOMMENDED_SWITCH and last is None
     assert isinstance(early, DFAL) and early.candidates == 25  # random rows with twins

@@ -298,7 +298,7 @@ def test_runner_and_command_line_build_committees(tmp_path):
     config = ExperimentConfig(**settings, output_dir=tmp_path / "runner", progress=False)
     rows = read_results(run_experiments(config))
     assert {r["strategy"] for r in rows} == {"qbc", "suggestive"} and len(rows) == 4
-    args = ["--strategies", "qbc", "--initial", "20", "--batch-size", "10", "--budget", "30"]
+    args = ["--strategies", "qbc", "--initial", "20", "--query-size", "10", "--budget", "30"]
     assert (
         main(
             [

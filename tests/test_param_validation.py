@@ -168,7 +168,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs/user_guide/parameters.rst"
 
 def test_the_parameters_page_documents_each_shared_name_and_its_example_runs(monkeypatch):
     text = DOC.read_text()
-    for name in ("candidates", "batch_size", "n_jobs", "random_state", "layer"):
+    for name in ("candidates", "batch_size", "n_jobs", "random_state", "layer", "query_size"):
         assert f"``{name}``" in text, name
     block = re.search(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text).group(1)
     namespace: dict = {"__name__": __name__}

@@ -562,8 +562,8 @@ def test_simulation_checks_its_settings_before_training(blobs, monkeypatch):
     X, y = blobs
     learner = ActiveLearner(LogisticRegression())
     monkeypatch.setattr(learner, "fit", lambda *a: pytest.fail("trained before checking"))
-    for bad in ({"batch_size": 0}, {"n_rounds": -1}):
-        settings = {"n_rounds": 2, "batch_size": 5, **bad}
+    for bad in ({"query_size": 0}, {"n_rounds": -1}):
+        settings = {"n_rounds": 2, "query_size": 5, **bad}
         with pytest.raises(ValueError, match=next(iter(bad))):
             simulate(learner, X[:20], y[:20], X[20:80], y[20:80], X[80:], y[80:], **settings)
 

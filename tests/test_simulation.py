@@ -25,7 +25,7 @@ def test_simulate_end_to_end_with_cnn(digits_split):
         X_test,
         y_test,
         n_rounds=3,
-        batch_size=20,
+        query_size=20,
         progress=False,
     )
     assert [r["n_labeled"] for r in records] == [40, 60, 80, 100]
@@ -47,7 +47,7 @@ def test_compare_table_and_plot(digits_split, tmp_path):
         y_test,
         n_initial=20,
         n_rounds=2,
-        batch_size=10,
+        query_size=10,
         seeds=(0, 1),
         progress=False,
     )
@@ -66,7 +66,7 @@ def test_command_line(tmp_path, capsys):
             "random,margin",
             "--initial",
             "20",
-            "--batch-size",
+            "--query-size",
             "10",
             "--budget",
             "40",
@@ -104,7 +104,7 @@ def test_simulate_records_robust_accuracy_and_feeds_a_semi_supervised_learner(di
     }
     records = simulate(
         learner, X_init, y_init, X_pool, y_pool, X_test, y_test,
-        n_rounds=1, batch_size=10, progress=False, scoring=scoring,
+        n_rounds=1, query_size=10, progress=False, scoring=scoring,
     )  # fmt: skip
     for r in records:
         assert r["robust_0"] == r["accuracy"]  # eps 0: the clean rows
@@ -115,6 +115,6 @@ def test_simulate_records_robust_accuracy_and_feeds_a_semi_supervised_learner(di
     )
     simulate(
         semi, flat[0], y_init, flat[1], y_pool, flat[2], y_test,
-        n_rounds=1, batch_size=10, progress=False,
+        n_rounds=1, query_size=10, progress=False,
     )  # fmt: skip
     assert len(semi.estimator_.transduction_) == len(X_init) + len(X_pool)

@@ -175,7 +175,7 @@ def test_simulate_stops_and_the_command_line_reports(digits, tmp_path, capsys):
             learner,
             *splits,
             n_rounds=n_rounds,
-            batch_size=10,
+            query_size=10,
             progress=False,
             stopping=always,
             **stopping,
@@ -192,7 +192,7 @@ def test_simulate_stops_and_the_command_line_reports(digits, tmp_path, capsys):
             "random",
             "--initial",
             "20",
-            "--batch-size",
+            "--query-size",
             "10",
             "--budget",
             "40",
@@ -222,7 +222,7 @@ def test_simulate_starts_every_campaign_with_a_fresh_criterion(digits):
     def campaign():
         learner = ActiveLearner(LogisticRegression(max_iter=300), random_state=0)
         return simulate(
-            learner, *splits, n_rounds=5, batch_size=10, progress=False, stopping=criterion
+            learner, *splits, n_rounds=5, query_size=10, progress=False, stopping=criterion
         )
 
     first, second = campaign(), campaign()
