@@ -1,12 +1,14 @@
-"""Class probabilities from any classifier, the way strategies need them."""
+"""What strategies compute from any model: class probabilities and embeddings."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
 
 from skactive import _torch
+from skactive._chunking import chunk_slices, take_rows
 
 
 def probability_function(
@@ -65,32 +67,69 @@ class _Probabilities:
         return proba.astype(np.float64)
 
 
-def embed_rows(estimator, X, *, layer: str | None = None, batch_size: int | None = None):
-    """Rows as points for geometric strategies: the net's embedding, or the raw features.
+def embed_rows(model, X, *, layer: str | None = None, batch_size: int | None = None):
+    """Rows as points for the geometric strategies: the one embedding helper.
 
-    A skorch net (alone, in a pipeline, a search or a learner) embeds the
-    rows in eval mode: the input of its last linear layer (``layer=None``)
-    or the flattened output of the named submodule. Any other estimator has
-    no representation of its own, so the flattened rows are used and
-    ``layer`` must be None.
+    ``model`` is what a strategy prepared:
+
+    * a skorch net, alone or inside a pipeline, a search or a learner (or
+      the :class:`~skactive._torch.TorchNetwork` found in one): the rows are
+      embedded in eval mode, on the net's device, ``batch_size`` rows per
+      forward pass as the torch adapter decides for ``None``; the input of
+      the last linear layer (``layer=None``) or the flattened output of the
+      named submodule;
+    * a callable (TypiClust's and ProbCover's ``embedding=``): its output,
+      one vector per row;
+    * any other estimator, which has no representation of its own: the
+      flattened rows (``layer`` must then be None).
+
+    ``X`` is read chunk by chunk, so a memory-mapped pool or a
+    :class:`~skactive._chunking.RowView` of one is never loaded whole.
 
     Returns
     -------
     points : ndarray of shape (n_rows, n_dims), float64
     """
-    try:
-        network = _torch.find_network(estimator)
-    except TypeError:
+    network = model if isinstance(model, _torch.TorchNetwork) else _network_or_none(model)
+    if network is not None:
+        _torch.find_layer(network.module, layer)
+        batch = network.batch_size_for(batch_size)
+        embed = functools.partial(_torch.embed, network, layer=layer, batch_size=batch)
+    elif callable(model):
+        embed, batch = functools.partial(_call_embedding, model), batch_size or 1024
+    else:
         if layer is not None:
             raise ValueError(
-                f"layer={layer!r} names a submodule, but {type(estimator).__name__} is not a "
+                f"layer={layer!r} names a submodule, but {type(model).__name__} is not a "
                 "skorch net; use layer=None to compare the raw features"
-            ) from None
-        rows = np.asarray(X[0 : len(X)])
-        return rows.reshape(len(rows), -1).astype(np.float64)
-    _torch.find_layer(network.module, layer)
-    size = network.batch_size_for(batch_size)
-    return _torch.embed(network, X, layer=layer, batch_size=size).astype(np.float64)
+            )
+        embed, batch = _flattened, batch_size or 1024
+    parts = [
+        np.asarray(embed(take_rows(X, np.arange(rows.start, rows.stop))), dtype=np.float64)
+        for rows in chunk_slices(len(X), max(batch, 1024))
+    ]
+    return np.concatenate(parts) if parts else np.empty((0, 0))
+
+
+def _network_or_none(estimator):
+    try:
+        return _torch.find_network(estimator)
+    except TypeError:
+        return None
+
+
+def _call_embedding(embedding, X_chunk: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(embedding(X_chunk))
+    if vectors.ndim != 2 or len(vectors) != len(X_chunk):
+        raise ValueError(
+            f"embedding returned shape {vectors.shape} for {len(X_chunk)} rows; "
+            "it must return one vector per row, shape (n_rows, n_dims)"
+        )
+    return vectors
+
+
+def _flattened(X_chunk: np.ndarray) -> np.ndarray:
+    return X_chunk.reshape(len(X_chunk), -1)
 
 
 def unit_rows(points: np.ndarray) -> np.ndarray:

@@ -21,8 +21,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import NearestNeighbors
 
 from skactive import _torch
-from skactive._chunking import chunk_slices, take_rows
-from skactive._inference import unit_rows
+from skactive._chunking import RowView, chunk_slices
+from skactive._inference import embed_rows, unit_rows
 from skactive.base import QueryStrategy
 from skactive.param_validation import Constraint, integer, real, satisfies
 
@@ -62,20 +62,7 @@ class _EmbeddingStrategy(QueryStrategy):
 
     def _embed(self, model, X, rows) -> np.ndarray:
         """Float64 embeddings of ``X[rows]``, chunk by chunk."""
-        parts = []
-        for chunk in chunk_slices(len(rows), self.batch_size or 1024):
-            X_chunk = take_rows(X, rows[chunk])
-            if isinstance(model, _torch.TorchNetwork):
-                vectors = _torch.embed(model, X_chunk, layer=self.layer)
-            else:
-                vectors = np.asarray(model(X_chunk))
-                if vectors.ndim != 2 or len(vectors) != len(X_chunk):
-                    raise ValueError(
-                        f"embedding returned shape {vectors.shape} for {len(X_chunk)} rows; "
-                        "it must return one vector per row, shape (n_rows, n_dims)"
-                    )
-            parts.append(np.asarray(vectors, dtype=np.float64))
-        return np.concatenate(parts) if parts else np.empty((0, 0))
+        return embed_rows(model, RowView(X, rows), layer=self.layer, batch_size=self.batch_size)
 
     def _points(self, model, X_pool, candidates, X_labeled):
         """Embeddings of the candidates, then of the labelled rows."""

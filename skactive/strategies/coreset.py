@@ -13,8 +13,8 @@ import numpy as np
 from scipy import sparse
 
 from skactive import _torch
-from skactive._chunking import RowView, chunk_slices, take_rows
-from skactive._inference import unit_rows
+from skactive._chunking import RowView, chunk_slices
+from skactive._inference import embed_rows, unit_rows
 from skactive._validation import check_n
 from skactive.base import QueryStrategy
 from skactive.param_validation import BOOLEAN, integer, options, real
@@ -207,17 +207,7 @@ class CoreSet(QueryStrategy):
         return network
 
     def _embed(self, network, X) -> np.ndarray:
-        batch = network.batch_size_for(self.batch_size)
-        parts = [
-            _torch.embed(
-                network,
-                take_rows(X, np.arange(rows.start, rows.stop)),
-                layer=self.layer,
-                batch_size=batch,
-            )
-            for rows in chunk_slices(len(X), max(batch, 1024))
-        ]
-        points = np.concatenate(parts).astype(np.float64)
+        points = embed_rows(network, X, layer=self.layer, batch_size=self.batch_size)
         return unit_rows(points) if self.normalize else points
 
     def _rank_candidates(self, network, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
