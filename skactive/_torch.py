@@ -9,6 +9,7 @@ modules, devices or batches themselves.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -97,7 +98,7 @@ class TorchNetwork:
         never choose a size themselves; ``per_row_cost`` divides the default
         for work that holds several passes per row at once.
         """
-        return requested or default_batch_size(self.device) // per_row_cost
+        return batch_size_on(self.device, requested, per_row_cost=per_row_cost)
 
     def inverts(self, X_rows: np.ndarray) -> bool:
         """Whether net inputs map back to these pool rows.
@@ -212,15 +213,15 @@ def find_network(estimator, *, what: str = "this strategy") -> TorchNetwork:
 
 
 def device_of(estimator) -> torch.device:
-    """Device of the skorch net inside ``estimator``; the CPU for any other estimator.
+    """Device of the skorch net inside ``estimator`` (or behind a strategy's prepared model).
+
+    The CPU for any other estimator.
 
     Strategies that train models of their own (VAAL's VAE, DAL's
     discriminator) put them where the task net runs.
     """
-    try:
-        return find_network(estimator).device
-    except TypeError:
-        return torch.device("cpu")
+    network = network_of(estimator)
+    return torch.device("cpu") if network is None else network.device
 
 
 def _pipeline_transforms(pipe: Pipeline):
@@ -478,6 +479,30 @@ def _should_convert(module: torch.nn.Module) -> bool:
 def default_batch_size(device: torch.device) -> int:
     """Rows per gradient batch: small enough for CPU caches, large for GPUs."""
     return 1024 if device.type == "cuda" else 128
+
+
+def batch_size_on(device: torch.device, requested: int | None, *, per_row_cost: int = 1) -> int:
+    """Rows per forward or gradient pass on ``device``: ``requested``, or the device's default.
+
+    The one place a batch size is chosen, for nets and for the bare modules
+    that attacks and strategies' own models run; ``per_row_cost`` divides
+    the default for work that holds several passes per row at once.
+    """
+    return requested or default_batch_size(device) // per_row_cost
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """Where ``module`` runs: its first parameter's device (the CPU if it has none)."""
+    parameter = next(module.parameters(), None)
+    return torch.device("cpu") if parameter is None else parameter.device
+
+
+def module_input(module: torch.nn.Module) -> Callable[[np.ndarray], torch.Tensor]:
+    """``rows -> tensor`` in ``module``'s dtype, on its device (for a bare module)."""
+    parameter = next(module.parameters(), None)
+    dtype = torch.get_default_dtype() if parameter is None else parameter.dtype
+    device = module_device(module)
+    return functools.partial(as_tensor, dtype=dtype, device=device)
 
 
 @contextlib.contextmanager

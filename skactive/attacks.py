@@ -136,19 +136,8 @@ def deepfool(
     )
     if not isinstance(X, torch.Tensor):
         X = check_rows(X, name="X")
-    if isinstance(model, torch.nn.Module):
-        param = next(model.parameters())
-        logits_fn, module = model, model
-
-        def to_input(rows):
-            return _torch.as_tensor(rows, dtype=param.dtype, device=param.device)
-    else:
-        network = model
-        if not isinstance(network, _torch.TorchNetwork):
-            network = _torch.find_network(model, what="deepfool")
-        logits_fn, to_input, module = network.logits, network.to_input, network.module
-    if batch_size is None:
-        batch_size = _torch.default_batch_size(next(module.parameters()).device)
+    logits_fn, to_input, module, _ = attack_target(model, what="deepfool")
+    batch_size = _torch.batch_size_on(_torch.module_device(module), batch_size)
 
     parts = []
     with _torch.evaluation_mode(module), _torch.cpu_channels_last(module) as nhwc:
@@ -390,8 +379,7 @@ def pgd(
     X = check_rows(X, name="X")
     logits_fn, to_input, module, classes = attack_target(model)
     targets = label_indices(y, classes, len(X))
-    if batch_size is None:
-        batch_size = _torch.default_batch_size(next(module.parameters()).device)
+    batch_size = _torch.batch_size_on(_torch.module_device(module), batch_size)
     parts = []
     with _torch.evaluation_mode(module):
         for rows in chunk_slices(len(X), batch_size):
@@ -455,17 +443,18 @@ def _random_start(x, eps, norm, rng) -> torch.Tensor:
     return torch.as_tensor(delta, dtype=x.dtype, device=x.device)
 
 
-def attack_target(model):
-    """(logits function, rows -> input tensor, module, classes or None) of ``model``."""
+def attack_target(model, *, what: str = "the attack"):
+    """(logits function, rows -> input tensor, module, classes or None) of ``model``.
 
+    ``model`` is a bare module (returning logits), a TorchNetwork or an
+    estimator holding a skorch net; the torch adapter decides the device
+    and dtype of the inputs.
+    """
     if isinstance(model, torch.nn.Module):
-        param = next(model.parameters())
-
-        def to_input(rows):
-            return _torch.as_tensor(rows, dtype=param.dtype, device=param.device)
-
-        return model, to_input, model, None
-    network = _torch.find_network(model, what="the attack")
+        return model, _torch.module_input(model), model, None
+    network = model
+    if not isinstance(network, _torch.TorchNetwork):
+        network = _torch.find_network(model, what=what)
     classes = getattr(model, "classes_", None)
     return network.logits, network.to_input, network.module, classes
 

@@ -101,13 +101,14 @@ def robust_accuracy(
         )
     logits_fn, _, module, classes = attack_target(estimator)
     targets = label_indices(y, classes, len(adversarial))
-    device = next(module.parameters()).device
-    dtype = next(module.parameters()).dtype
+    # The adversarial rows are already in the module's input space (past any
+    # Pipeline steps), so they are only converted, never transformed again.
+    to_input = _torch.module_input(module)
     correct = 0
-    size = batch_size or _torch.default_batch_size(device)
+    size = _torch.batch_size_on(_torch.module_device(module), batch_size)
     with _torch.evaluation_mode(module), torch.no_grad():
         for start in range(0, len(adversarial), size):
-            x = _torch.as_tensor(adversarial[start : start + size], dtype=dtype, device=device)
+            x = to_input(adversarial[start : start + size])
             predicted = logits_fn(x).argmax(dim=1).cpu().numpy()
             correct += int((predicted == targets[start : start + size]).sum())
     return correct / len(adversarial)

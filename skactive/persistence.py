@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from sklearn.base import clone
 
+from skactive import _torch
 from skactive._estimators import estimator_input, prepare_for_encoded_labels
 from skactive._files import (
     FORMAT,
@@ -298,7 +299,7 @@ def _load_parts(net, folder: Path, meta: dict) -> None:
             f"template's {type(net).__qualname__} has {expected}; load with a template "
             "configured like the saved learner"
         )
-    device = next(net.module_.parameters()).device
+    device = _torch.module_device(net.module_)
     for name, file in saved.items():
         try:
             state = torch.load(folder / file, map_location=device, weights_only=True)

@@ -243,11 +243,10 @@ def _deepcluster_epochs(
 ):
     head_name, head, k = head_spec
     module = worker.module_
-    device = next(module.parameters()).device
-    cluster_head = torch.nn.Linear(head.in_features, k).to(device)
+    network = _torch.TorchNetwork(worker)
+    cluster_head = torch.nn.Linear(head.in_features, k).to(network.device)
     _replace(module, head_name, cluster_head)
     optimizer = optimizer_of(module.parameters())
-    network = _torch.TorchNetwork(worker)
     batch = int(worker.batch_size) if worker.batch_size and worker.batch_size > 0 else 128
     history, previous = [], None
     for epoch in range(n_epochs):

@@ -270,3 +270,27 @@ def test_the_developer_map_names_every_module():
         if path.name != "__init__.py" and path.name not in page
     ]
     assert not missing, f"docs/developer.rst does not say where these live: {missing}"
+
+
+def device_decisions() -> list[str]:
+    """Places outside the torch adapter that pick a device or a default batch size."""
+    found = []
+    for module, path in sorted(_modules().items()):
+        if module == "skactive._torch":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "default_batch_size":
+                found.append(f"{module}:{node.lineno} calls default_batch_size")
+            # next(m.parameters()).device: reading a module's device by hand.
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("device", "dtype")
+                and isinstance(node.value, ast.Call)
+                and getattr(node.value.func, "id", None) == "next"
+            ):
+                found.append(f"{module}:{node.lineno} reads a parameter's {node.attr}")
+    return found
+
+
+def test_devices_and_batch_sizes_are_decided_in_the_torch_adapter_only():
+    assert not device_decisions(), "\n".join(device_decisions())

@@ -134,3 +134,15 @@ def test_inference_on_gpu(digits_split):
     assert network.device.type == "cuda"
     proba = _torch.predict_proba(network, X_pool[:50])
     assert_allclose(proba, net.predict_proba(X_pool[:50]), atol=1e-5)
+
+
+def test_the_adapter_decides_batch_sizes_and_module_inputs():
+    cpu = torch.device("cpu")
+    assert _torch.batch_size_on(cpu, None) == _torch.default_batch_size(cpu) == 128
+    assert _torch.batch_size_on(torch.device("cuda"), None, per_row_cost=4) == 256
+    assert _torch.batch_size_on(cpu, 7) == 7
+    module = torch.nn.Linear(3, 2).double()
+    assert _torch.module_device(module) == cpu
+    assert _torch.module_device(torch.nn.ReLU()) == cpu
+    x = _torch.module_input(module)(np.arange(6, dtype=np.float32).reshape(2, 3)[::-1])
+    assert x.dtype == torch.float64 and x.tolist() == [[3, 4, 5], [0, 1, 2]]

@@ -119,8 +119,7 @@ class BALDWithVAETwins(BALD):
         rows, seed = self._vae_rows, self._vae_seed
         del self._vae_rows, self._vae_seed
         rng = np.random.RandomState(seed)
-        network = _torch.network_of(model)
-        device = network.device if network is not None else torch.device("cpu")
+        device = _torch.device_of(model)
         factory = make_vae if self.vae is None else self.vae
         with _torch.seeded(seed):
             vae = factory(input_shape=tuple(X_pool.shape[1:]), latent_dim=int(self.latent_dim))

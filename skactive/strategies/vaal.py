@@ -190,7 +190,7 @@ class VAAL(QueryStrategy):
         return float(loss.detach())
 
     def _p_labeled(self, vae, discriminator, pool, device) -> np.ndarray:
-        size = self.batch_size or _torch.default_batch_size(device)
+        size = _torch.batch_size_on(device, self.batch_size)
         parts = []
         with torch.no_grad():
             for rows in chunk_slices(len(pool), size):
