@@ -9,15 +9,19 @@ step leaves the previous campaign, so the learner, exactly as it was.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 
 import joblib
 import numpy as np
+from sklearn.base import clone
 from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import unique_labels
 
 from skactive._unlabeled import UnlabeledPool
-from skactive._validation import row_key
+from skactive._validation import check_classes, row_key
 from skactive.base import QueryStrategy, TrainingExtras
+from skactive.strategies.uncertainty import EntropySampling
 
 #: The constructor parameters whose change after ``fit`` the learner notices.
 TRACKED_PARAMETERS = ("estimator", "query_strategy", "random_state", "classes")
@@ -165,6 +169,22 @@ class ClassSpace:
             )
         return classes
 
+    def align(self, proba: np.ndarray, seen) -> np.ndarray:
+        """The estimator's ``proba`` with one column per campaign class.
+
+        An estimator that never saw a class (``seen``: its ``classes_``, as
+        positions in ``fitted``) returns fewer columns, and one fitted
+        before the classes grew knows fewer labels; their columns are 0.
+        """
+        labels = self.fitted
+        if seen is not None and len(seen) == proba.shape[1]:
+            labels = labels[np.asarray(seen, dtype=np.intp)]
+        if len(labels) == len(self.classes):
+            return proba
+        out = np.zeros((proba.shape[0], len(self.classes)), dtype=proba.dtype)
+        out[:, np.searchsorted(self.classes, labels)] = proba
+        return out
+
 
 @dataclass(frozen=True)
 class ParameterTracker:
@@ -209,6 +229,50 @@ class Campaign:
     history: tuple = ()
     pending: PendingQuery | None = None
     unlabeled: UnlabeledPool | None = None
+
+    @classmethod
+    def started(cls, learner, labeled: LabeledSet, *, estimator=None, **fields) -> Campaign:
+        """A new campaign of ``learner``'s current parameters on ``labeled`` (not fitted)."""
+        classes = check_classes(learner.classes, unique_labels(labeled.y))
+        return cls(
+            labeled=labeled,
+            classes=ClassSpace(classes, classes),
+            estimator=estimator,
+            strategy=strategy_from(learner.query_strategy),
+            tracker=ParameterTracker.of(learner),
+            seed=base_seed(learner.random_state),
+            row_shape=tuple(labeled.X.shape[1:]),
+            n_features_in=labeled.X.shape[1],
+            **fields,
+        )
+
+    # -- what parameters changed with set_params since they were used mean next --
+
+    def strategy_for_query(self, learner) -> QueryStrategy:
+        """The strategy to query with: the campaign's, or the changed parameter's.
+
+        A new strategy of the same class keeps the campaign's round state
+        (e.g. CEAL's round count) and takes the new parameters. A shallow
+        copy: the campaign's stays intact if select fails (select only ever
+        rebinds attributes).
+        """
+        if not self.tracker.changed(learner, "query_strategy"):
+            return copy.copy(self.strategy)
+        template = strategy_from(learner.query_strategy)
+        if type(template) is not type(self.strategy):
+            return template
+        return copy.copy(self.strategy).set_params(**template.get_params(deep=False))
+
+    def seed_for_round(self, learner) -> int | None:
+        """The campaign's seed, or one drawn from a changed ``random_state``."""
+        changed = self.tracker.changed(learner, "random_state")
+        return base_seed(learner.random_state) if changed else self.seed
+
+    def classes_for_fit(self, learner) -> np.ndarray:
+        """The campaign's classes, grown to a changed ``classes`` parameter (never shrunk)."""
+        if not self.tracker.changed(learner, "classes") or learner.classes is None:
+            return self.classes.classes
+        return self.classes.grown_to(learner.classes)
 
     def queried(self, *, strategy, seed, tracker, X_pool, indices, unlabeled, seconds):
         """This campaign after ``strategy`` selected ``X_pool[indices]`` (nothing taught yet)."""
@@ -322,6 +386,11 @@ def fingerprint(value):
         if isinstance(value, dict):
             return tuple((k, fingerprint(v)) for k, v in value.items())
         return ("object", id(value))
+
+
+def strategy_from(query_strategy) -> QueryStrategy:
+    """A clone of the (already checked) strategy parameter; None is entropy sampling."""
+    return EntropySampling() if query_strategy is None else clone(query_strategy)
 
 
 def base_seed(random_state) -> int | None:

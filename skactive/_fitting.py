@@ -9,9 +9,11 @@ unlabelled rows' ``-1``).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import numpy as np
+from sklearn.base import clone
 from skorch import NeuralNet
 
 from skactive._campaign import Campaign, ClassSpace
@@ -24,6 +26,32 @@ from skactive._estimators import (
 )
 from skactive._torch import seeded
 from skactive._unlabeled import UNLABELED
+
+
+def refit_campaign(campaign: Campaign, learner) -> Campaign:
+    """``campaign`` with a model refitted on its training set, as ``learner`` is set now.
+
+    A fresh clone of ``learner.estimator`` unless ``warm_start`` (then a
+    copy of the campaign's model trains on); a changed ``estimator`` or a
+    grown class list always starts fresh. Nothing is committed: the learner
+    assigns the result.
+    """
+    classes = campaign.classes_for_fit(learner)
+    seed = campaign.seed_for_round(learner)
+    fresh = campaign.tracker.changed(learner, "estimator")
+    fresh = fresh or len(classes) != len(campaign.classes.fitted)
+    warm = bool(learner.warm_start) and not fresh
+    estimator = copy.deepcopy(campaign.estimator) if warm else clone(learner.estimator)
+    campaign = replace(
+        campaign,
+        classes=replace(campaign.classes, classes=classes),
+        seed=seed,
+        tracker=campaign.tracker.marked(learner, "classes", "random_state"),
+    )
+    fitted = fit_campaign(
+        campaign, estimator, warm=warm, semi_supervised=bool(learner.semi_supervised)
+    )
+    return replace(fitted, tracker=fitted.tracker.marked(learner, "estimator"))
 
 
 def fit_campaign(campaign: Campaign, estimator, *, warm: bool, semi_supervised: bool) -> Campaign:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -17,24 +16,20 @@ from sklearn.base import (
     is_regressor,
 )
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skactive._campaign import (
     Campaign,
-    ClassSpace,
     LabeledSet,
-    ParameterTracker,
-    base_seed,
 )
 from skactive._estimators import (
     estimator_input,
 )
 from skactive._files import load_pickle, save_pickle
-from skactive._fitting import fit_campaign
+from skactive._fitting import fit_campaign, refit_campaign
 from skactive._unlabeled import UnlabeledPool
 from skactive._validation import (
-    check_classes,
     check_labels,
     check_rows,
     is_torch_dataset,
@@ -46,7 +41,6 @@ from skactive.param_validation import (
     Constraint,
     check_estimator_params,
 )
-from skactive.strategies.uncertainty import EntropySampling
 
 
 def _estimator_has(attr: str):
@@ -290,16 +284,9 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         recorder = _FeatureRecorder()
         X, y = validate_data(recorder, X, y, allow_nd=True, dtype="numeric")
         check_classification_targets(y)
-        classes = check_classes(self.classes, unique_labels(y))
-        started = Campaign(
-            labeled=LabeledSet.start(X, y),
-            classes=ClassSpace(classes, classes),
-            estimator=None,
-            strategy=_validated_strategy(self.query_strategy),
-            tracker=ParameterTracker.of(self),
-            seed=base_seed(self.random_state),
-            row_shape=tuple(X.shape[1:]),
-            n_features_in=X.shape[1],
+        started = Campaign.started(
+            self,
+            LabeledSet.start(X, y),
             feature_names_in=getattr(recorder, "feature_names_in_", None),
             unlabeled=_initial_pool(self.semi_supervised, unlabeled, row_shape=X.shape[1:]),
         )
@@ -307,35 +294,6 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             started, clone(self.estimator), warm=False, semi_supervised=bool(self.semi_supervised)
         )
         return self
-
-    # -- parameters changed after fit ----------------------------------------
-
-    def _strategy_for_next_query(self, campaign: Campaign) -> QueryStrategy:
-        """The strategy to query with: the fitted one, or the changed parameter's.
-
-        A new strategy of the same class keeps the fitted one's round state
-        (e.g. CEAL's round count) and takes the new parameters. A shallow
-        copy: the fitted one stays intact if select fails (select only ever
-        rebinds attributes).
-        """
-        if not campaign.tracker.changed(self, "query_strategy"):
-            return copy.copy(campaign.strategy)
-        check_estimator_params(self)
-        template = _validated_strategy(self.query_strategy)
-        if type(template) is not type(campaign.strategy):
-            return template
-        strategy = copy.copy(campaign.strategy)
-        return strategy.set_params(**template.get_params(deep=False))
-
-    def _seed_for_next_round(self, campaign: Campaign) -> int | None:
-        changed = campaign.tracker.changed(self, "random_state")
-        return base_seed(self.random_state) if changed else campaign.seed
-
-    def _classes_for_next_fit(self, campaign: Campaign) -> np.ndarray:
-        """``campaign``'s classes, grown to a changed ``classes`` parameter (never shrunk)."""
-        if not campaign.tracker.changed(self, "classes") or self.classes is None:
-            return campaign.classes.classes
-        return campaign.classes.grown_to(self.classes)
 
     # -- fitting the wrapped estimator -------------------------------------
 
@@ -353,29 +311,9 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self : ActiveLearner
         """
         check_is_fitted(self)
-        self._campaign = self._refitted(self._campaign)
-        return self
-
-    def _refitted(self, campaign: Campaign) -> Campaign:
-        """``campaign`` with a model refitted on its training set (nothing committed)."""
         check_estimator_params(self)
-        classes = self._classes_for_next_fit(campaign)
-        seed = self._seed_for_next_round(campaign)
-        fresh = campaign.tracker.changed(self, "estimator") or len(classes) != len(
-            campaign.classes.fitted
-        )
-        warm = bool(self.warm_start) and not fresh
-        estimator = copy.deepcopy(campaign.estimator) if warm else clone(self.estimator)
-        campaign = replace(
-            campaign,
-            classes=replace(campaign.classes, classes=classes),
-            seed=seed,
-            tracker=campaign.tracker.marked(self, "classes", "random_state"),
-        )
-        fitted = fit_campaign(
-            campaign, estimator, warm=warm, semi_supervised=bool(self.semi_supervised)
-        )
-        return replace(fitted, tracker=fitted.tracker.marked(self, "estimator"))
+        self._campaign = refit_campaign(self._campaign, self)
+        return self
 
     # -- the active-learning loop -----------------------------------------
 
@@ -399,10 +337,11 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             Distinct indices into ``X_pool``, best first.
         """
         check_is_fitted(self)
+        check_estimator_params(self)
         campaign = self._campaign
         X_pool = self._check_rows(X_pool, name="X_pool")
-        strategy = self._strategy_for_next_query(campaign)
-        seed = self._seed_for_next_round(campaign)
+        strategy = campaign.strategy_for_query(self)
+        seed = campaign.seed_for_round(self)
         round_seed = campaign.round_seed("query", seed)
         if round_seed is not None and "random_state" in strategy.get_params():
             strategy.set_params(random_state=round_seed)
@@ -455,16 +394,17 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self : ActiveLearner
         """
         check_is_fitted(self)
+        check_estimator_params(self)
         campaign = self._campaign
         X = self._check_rows(X, name="X")
         y = check_labels(y, len(X), name="y")
-        classes = self._classes_for_next_fit(campaign)
+        classes = campaign.classes_for_fit(self)
         campaign.classes.encode(y, name="y", classes=classes)
         taught = campaign.taught(
             X, y, classes=classes, tracker=campaign.tracker.marked(self, "classes")
         )
         try:
-            refitted = self._refitted(taught)
+            refitted = refit_campaign(taught, self)
         except BaseException:
             # The oracle's labels are kept whatever the refit did; the model is the previous one.
             self._campaign = taught
@@ -526,20 +466,10 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         self : ActiveLearner
         """
-        classes = check_classes(self.classes, unique_labels(y_labeled))
+        check_estimator_params(self)
         start = LabeledSet.start(X_labeled, y_labeled)
         labeled = replace(start, twins=X_twins, twin_y=y_twins, twin_sources=twin_sources)
-        self._campaign = Campaign(
-            labeled=labeled,
-            classes=ClassSpace(classes, classes),
-            estimator=estimator,
-            strategy=_validated_strategy(self.query_strategy),
-            tracker=ParameterTracker.of(self),
-            seed=base_seed(self.random_state),
-            row_shape=tuple(X_labeled.shape[1:]),
-            n_features_in=X_labeled.shape[1],
-            n_iter=int(n_iter),
-        )
+        self._campaign = Campaign.started(self, labeled, estimator=estimator, n_iter=int(n_iter))
         return self
 
     # -- persistence ---------------------------------------------------------
@@ -589,7 +519,8 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities of ``X``, one column per entry of ``classes_``."""
         X = self._check_predict_input(X)
-        return self._align_columns(np.asarray(self.estimator_.predict_proba(X)))
+        proba = np.asarray(self.estimator_.predict_proba(X))
+        return self._campaign.classes.align(proba, getattr(self.estimator_, "classes_", None))
 
     @available_if(_estimator_has("predict_log_proba"))
     def predict_log_proba(self, X) -> np.ndarray:
@@ -618,19 +549,6 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             )
         return estimator_input(self.estimator_, X)
 
-    def _align_columns(self, proba: np.ndarray) -> np.ndarray:
-        # An estimator that never saw a class returns fewer columns, and one
-        # fitted before ``classes`` grew knows fewer labels.
-        labels = self._campaign.classes.fitted
-        seen = getattr(self.estimator_, "classes_", None)
-        if seen is not None and len(seen) == proba.shape[1]:
-            labels = labels[np.asarray(seen, dtype=np.intp)]
-        if len(labels) == len(self.classes_):
-            return proba
-        out = np.zeros((proba.shape[0], len(self.classes_)), dtype=proba.dtype)
-        out[:, np.searchsorted(self.classes_, labels)] = proba
-        return out
-
     # -- helpers -------------------------------------------------------------
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -647,11 +565,6 @@ def _initial_pool(semi_supervised, unlabeled, *, row_shape) -> UnlabeledPool | N
         )
     rows = check_rows(unlabeled, name="unlabeled", feature_shape=tuple(row_shape))
     return _pool_of(rows, name="unlabeled")
-
-
-def _validated_strategy(query_strategy) -> QueryStrategy:
-    """A clone of the (already checked) strategy parameter; None is entropy sampling."""
-    return EntropySampling() if query_strategy is None else clone(query_strategy)
 
 
 def _pool_of(rows, *, name: str) -> UnlabeledPool:
