@@ -9,6 +9,7 @@ import pytest
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
+from skactive import Committee
 from skactive.datasets import load_digits_images
 from skactive.models import make_net
 
@@ -94,3 +95,34 @@ class NoInverse(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         return X * 2.0
+
+
+@pytest.fixture(scope="module")
+def net(digits_split):
+    """A LeNet5 trained briefly on the digits' initial set (modules may shadow it)."""
+    X_init, y_init, *_ = digits_split
+    return tiny_net(max_epochs=3).fit(X_init, y_init)
+
+
+@pytest.fixture(scope="module")
+def flat_digits(digits):
+    """The digits as flat feature rows, for scikit-learn classifiers."""
+    X, y = digits
+    return X.reshape(len(X), -1), y
+
+
+@pytest.fixture(scope="module")
+def trained(digits_split):
+    """A LeNet5 trained on the initial set and pool, with 150 test rows to attack."""
+    X_init, y_init, X_pool, y_pool, X_test, y_test = digits_split
+    net = tiny_net(max_epochs=15).fit(
+        np.concatenate([X_init, X_pool]), np.concatenate([y_init, y_pool])
+    )
+    return net, X_test[:150], y_test[:150]
+
+
+@pytest.fixture(scope="module")
+def committee(digits_split):
+    """A fitted Committee of tiny nets on the digits' initial set."""
+    X_init, y_init, *_ = digits_split
+    return Committee(tiny_net(max_epochs=3), n_members=3, random_state=0).fit(X_init, y_init)

@@ -2,11 +2,14 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
+from torch import nn
 
-from skactive.attacks import deepfool, deepfool_batch
+from skactive import ActiveLearner
+from skactive.attacks import deepfool, deepfool_batch, fgsm, pgd
 from skactive.models import LeNet5
 
 from ._reference import deepfool_loop
+from .conftest import tiny_net
 
 
 def _linear_problem(seed, n_features=6, n_classes=5, n_rows=40):
@@ -193,3 +196,73 @@ def test_attack_leaves_the_module_as_it_was():
     for key, value in module.state_dict().items():
         assert torch.equal(value, before[key])
         assert value.is_contiguous()  # channels_last was only for the attack
+
+
+def _affine(weight, bias):
+    layer = nn.Linear(weight.shape[1], weight.shape[0])
+    with torch.no_grad():
+        layer.weight.copy_(torch.as_tensor(weight))
+        layer.bias.copy_(torch.as_tensor(bias))
+    return layer
+
+
+@pytest.mark.parametrize("norm", [np.inf, 2])
+def test_eps_zero_gives_the_clean_rows(trained, norm):
+    net, X, y = trained
+    assert_allclose(pgd(net, X, y, eps=0.0, step_size=0.1, n_steps=3, norm=norm), X)
+    assert_allclose(fgsm(net, X, y, eps=0.0, norm=norm), X)
+
+
+@pytest.mark.parametrize("norm", [np.inf, 2])
+def test_pgd_stays_in_the_ball_and_the_clip(trained, norm):
+    net, X, y = trained
+    eps = 0.2 if norm == np.inf else 1.5
+    adversarial = pgd(
+        net, X, y, eps=eps, step_size=eps / 4, n_steps=8, norm=norm, random_start=True,
+        clip=(0.0, 1.0), random_state=0,
+    )  # fmt: skip
+    delta = (adversarial - X).reshape(len(X), -1)
+    assert np.linalg.norm(delta, ord=norm, axis=1).max() <= eps + 1e-5
+    assert adversarial.min() >= 0.0 and adversarial.max() <= 1.0
+
+
+def test_fgsm_on_an_affine_classifier_follows_the_weight_difference():
+    weight = np.array([[1.0, -2.0, 0.5], [-1.0, 3.0, -0.5]], dtype=np.float32)
+    model = _affine(weight, np.zeros(2, dtype=np.float32))
+    X = np.random.RandomState(0).rand(5, 3).astype(np.float32)
+    y = np.zeros(5, dtype=int)
+    adversarial = fgsm(model, X, y, eps=0.1)
+    # Raising the loss at class 0 moves along the sign of w_1 - w_0.
+    expected = X + 0.1 * np.sign(weight[1] - weight[0])
+    assert_allclose(adversarial, expected, atol=1e-6)
+    l2 = fgsm(model, X, y, eps=0.1, norm=2)
+    direction = (weight[1] - weight[0]) / np.linalg.norm(weight[1] - weight[0])
+    assert_allclose(l2, X + 0.1 * direction, atol=1e-6)
+
+
+def test_attacks_take_labels_of_the_estimator_and_a_learner(trained, digits_split):
+    _, X, y = trained
+    X_init, y_init, *_ = digits_split
+    learner = ActiveLearner(tiny_net(max_epochs=2), random_state=0).fit(X_init, y_init + 10)
+    # The learner's classes are 10..19; its net was trained on 0..9.
+    adversarial = pgd(learner, X[:4], y[:4] + 10, eps=0.1, step_size=0.05, n_steps=2)
+    assert adversarial.shape == X[:4].shape
+    with pytest.raises(ValueError, match=r"y: labels \[3\] are not among"):
+        pgd(learner, X[:4], np.array([10, 11, 3, 12]), eps=0.1, step_size=0.05, n_steps=2)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"eps": -0.1}, "eps must be a non-negative number"),
+        ({"step_size": 0.0}, "step_size must be a positive number"),
+        ({"n_steps": 0}, "n_steps must be a positive integer"),
+        ({"norm": 1}, "norm must be 2 or numpy.inf"),
+        ({"clip": (1.0, 0.0)}, "clip must be None or a pair"),
+    ],
+)
+def test_pgd_refuses_bad_parameters(trained, params, message):
+    net, X, y = trained
+    settings = {"eps": 0.1, "step_size": 0.05, "n_steps": 2, **params}
+    with pytest.raises(ValueError, match=message):
+        pgd(net, X[:3], y[:3], **settings)

@@ -3,18 +3,12 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
-from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
 
 from skactive import ActiveLearner
 from skactive.strategies import (
     DFAL,
-    EntropySampling,
-    MarginSampling,
     ProbCover,
-    RandomSampling,
-    Schedule,
     TypiClust,
 )
 
@@ -141,61 +135,6 @@ def test_cold_start_through_active_learner(digits_split, strategy):
         X_pool, y_pool = np.delete(X_pool, idx, axis=0), np.delete(y_pool, idx)
 
 
-def test_schedule_switches_at_the_labelled_set_size(digits_split):
-    X_init, y_init, X_pool, y_pool, *_ = digits_split  # 40 initial labels
-    schedule = Schedule([(RandomSampling(), 50), (DFAL(), None)], random_state=0)
-    learner = ActiveLearner(tiny_net(max_epochs=2), schedule, random_state=0).fit(X_init, y_init)
-    phases = []
-    for _ in range(3):
-        idx = learner.query(X_pool, 6)
-        phases.append(learner.query_strategy_.active_phase_)
-        twins = learner.query_strategy_.extras_.n_twins
-        learner.teach(X_pool[idx], y_pool[idx])
-        X_pool, y_pool = np.delete(X_pool, idx, axis=0), np.delete(y_pool, idx)
-    assert phases == [0, 0, 1]  # 40 and 46 labels are below 50; 52 is not
-    assert twins > 0 and len(learner.y_twins_) == twins  # DFAL's twins flowed through
-
-
-def test_schedule_equals_its_phases(digits_split):
-    X_init, y_init, X_pool, *_ = digits_split
-    net = tiny_net(max_epochs=2).fit(X_init, y_init)
-    schedule = Schedule([(EntropySampling(), 30), (MarginSampling(), None)])
-    for labeled, inner in ((X_init[:20], EntropySampling()), (X_init, MarginSampling())):
-        picks = schedule.select(net, X_pool, 5, X_labeled=labeled)
-        assert_array_equal(picks, inner.select(net, X_pool, 5, X_labeled=labeled))
-        assert_array_equal(schedule.scores_, inner.scores_)
-
-
-@pytest.mark.parametrize(
-    "phases, message",
-    [
-        ([], "non-empty list"),
-        ([(RandomSampling(), 10)], "the last phase must have until=None"),
-        ([(RandomSampling(), 20), (RandomSampling(), 10), (DFAL(), None)], "do not increase"),
-        ([(RandomSampling(), None), (DFAL(), None)], "thresholds"),
-        ([("random", None)], "non-empty list of \\(QueryStrategy, until\\) pairs"),
-        ("bogus", "phases must be"),
-    ],
-)
-def test_bad_schedules(digits_split, phases, message):
-    X_init, y_init, X_pool, *_ = digits_split
-    net = tiny_net(max_epochs=1).fit(X_init, y_init)
-    with pytest.raises(ValueError, match=message):
-        Schedule(phases).select(net, X_pool, 2)
-
-
-def test_schedule_is_cloned_and_grid_searched(digits):
-    X, y = digits
-    flat = X.reshape(len(X), -1)
-    schedule = Schedule([(RandomSampling(), 30), (EntropySampling(), None)])
-    copied = clone(schedule)
-    assert copied.phases[0][1] == 30
-    learner = ActiveLearner(LogisticRegression(max_iter=300), schedule, random_state=0)
-    grid = {"query_strategy__phases": [[(EntropySampling(), None)], schedule.phases]}
-    search = GridSearchCV(learner, grid, cv=2).fit(flat[:200], y[:200])
-    assert len(search.best_estimator_.query(flat[200:400], 3)) == 3
-
-
 def test_random_twins_selects_every_attacked_row(digits_split):
     from skactive.registry import make_strategy
 
@@ -216,42 +155,3 @@ def test_typicality_equals_scikit_learn_neighbours():
     rows = np.random.RandomState(0).rand(3000, 5)  # more than one block of rows
     distances, _ = NearestNeighbors(n_neighbors=21).fit(rows).kneighbors(rows)
     np.testing.assert_allclose(_mean_knn_distance(rows, 20), distances[:, 1:].mean(axis=1))
-
-
-def test_the_recommended_schedule():
-    from skactive.registry import RECOMMENDED_SWITCH, make_strategy
-
-    schedule = make_strategy("schedule", query_size=25, candidates=500)
-    (early, until), (late, last) = schedule.phases
-    assert until == RECOMMENDED_SWITCH and last is None
-    assert isinstance(early, DFAL) and early.candidates == 25  # random rows with twins
-    assert isinstance(late, DFAL) and late.candidates == 500
-
-
-def test_shifted_twins_are_shifted_copies_with_their_source_label(digits_split):
-    from skactive.strategies import ShiftedTwins
-
-    X_init, y_init, X_pool, y_pool, *_ = digits_split
-    images = np.arange(2 * 36, dtype=float).reshape(2, 1, 6, 6) + 1
-    strategy = ShiftedTwins(max_shift=1, random_state=0)
-    picks = strategy.select(None, images, 2)
-    for twin, source in zip(strategy.extras_.twins, images[picks], strict=True):
-        matches = [
-            (dy, dx)
-            for dy in (-1, 0, 1)
-            for dx in (-1, 0, 1)
-            if (dy, dx) != (0, 0)
-            and np.array_equal(
-                twin[0, max(dy, 0) : 6 + min(dy, 0), max(dx, 0) : 6 + min(dx, 0)],
-                source[0, max(-dy, 0) : 6 + min(-dy, 0), max(-dx, 0) : 6 + min(-dx, 0)],
-            )
-        ]
-        assert matches, "a twin is its source moved by one pixel"
-    learner = ActiveLearner(tiny_net(max_epochs=1), ShiftedTwins(), random_state=0)
-    learner.fit(X_init, y_init)
-    idx = learner.query(X_pool, 5)
-    learner.teach(X_pool[idx], y_pool[idx])
-    assert len(learner.y_twins_) == 5
-    np.testing.assert_array_equal(learner.y_twins_, y_pool[idx])
-    with pytest.raises(ValueError, match=r"X_pool must hold images"):
-        ShiftedTwins().select(None, X_pool.reshape(len(X_pool), -1), 2)

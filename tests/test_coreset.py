@@ -9,7 +9,10 @@ from skorch import NeuralNetClassifier
 from torch import nn
 
 from skactive import ActiveLearner, _torch
-from skactive.strategies import CoreSet
+from skactive.strategies import (
+    CoreSet,
+    FarthestFirst,
+)
 from skactive.strategies.coreset import k_center_greedy, min_distances, robust_k_center
 
 from .conftest import tiny_net
@@ -173,3 +176,21 @@ def test_normalize_makes_picks_blind_to_the_scale_of_each_row(digits_split):
     # The raw metric chases the enlarged rows (so the check above could fail).
     raw, _ = picks(scaled, False)
     assert (raw % 3 == 0).mean() > 0.9
+
+
+def test_farthest_first_equals_coreset_greedy(net, digits_split):
+    X_init, _, X_pool, *_ = digits_split
+    picks = FarthestFirst(candidates=400, random_state=3).select(net, X_pool, 12, X_labeled=X_init)
+    expected = CoreSet(method="greedy", candidates=400, random_state=3).select(
+        net, X_pool, 12, X_labeled=X_init
+    )
+    assert_array_equal(picks, expected)
+    assert "method" not in FarthestFirst().get_params()
+
+
+def test_farthest_first_order_on_points_on_a_line():
+    from skactive.strategies.coreset import k_center_greedy
+
+    points = np.array([[0.0], [1.0], [2.0], [10.0]])
+    picks, _, _ = k_center_greedy(points[1:], points[:1], 3)
+    assert_array_equal(picks + 1, [3, 2, 1])  # 10, then 2, then 1
