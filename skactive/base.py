@@ -178,13 +178,14 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         )
         return self.indices_.copy()
 
-    def extras_for(self, estimator, X_pool, indices) -> TrainingExtras:
+    def extras_for(self, estimator, X_pool, indices, *, X_labeled=None) -> TrainingExtras:
         """The training extras this strategy would hand over with the pool rows ``indices``.
 
-        Called after :meth:`rank` (the extras may use what it computed);
-        twin sources are positions in ``indices``.
+        Called after :meth:`rank` (the extras may use what it computed, kept
+        in fitted attributes); twin sources are positions in ``indices``.
         """
-        return self._training_extras(self._prepare(estimator), X_pool, np.asarray(indices))
+        model = self._prepare(estimator)
+        return self._training_extras(model, X_pool, np.asarray(indices), X_labeled=X_labeled)
 
     def _select(self, estimator, X_pool, n, *, X_labeled=None, y_labeled=None, with_extras=True):
         """:meth:`select`'s work; returns the prepared model.
@@ -228,9 +229,9 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         self.candidates_ = candidates
         self.scores_ = scores
         self.indices_ = candidates[positions]
-        self.extras_ = (
-            self._training_extras(model, X_pool, self.indices_) if with_extras else TrainingExtras()
-        )
+        self.extras_ = TrainingExtras()
+        if with_extras:
+            self.extras_ = self._training_extras(model, X_pool, self.indices_, X_labeled=X_labeled)
         return model
 
     def _check_ranking(self, positions, scores, n: int, n_candidates: int) -> np.ndarray:
@@ -336,8 +337,8 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         size = getattr(self, "batch_size", None)
         return 1024 if size is None else size
 
-    def _training_extras(self, model, X_pool, selected) -> TrainingExtras:
-        """Extra training rows for the learner; none by default."""
+    def _training_extras(self, model, X_pool, selected, X_labeled=None) -> TrainingExtras:
+        """Extra training rows for the learner, made for ``X_pool[selected]``; none by default."""
         return TrainingExtras()
 
 

@@ -294,3 +294,27 @@ def device_decisions() -> list[str]:
 
 def test_devices_and_batch_sizes_are_decided_in_the_torch_adapter_only():
     assert not device_decisions(), "\n".join(device_decisions())
+
+
+def private_state_of_strategies() -> list[str]:
+    """``self._name = ...`` in a strategy: data carried between steps in hidden attributes."""
+    found = []
+    for module, path in sorted(_modules().items()):
+        if not (module.startswith("skactive.strategies") or module == "skactive.base"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            for target in targets:
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                    and target.attr.startswith("_")
+                ):
+                    found.append(f"{module}:{node.lineno} sets self.{target.attr}")
+    return found
+
+
+def test_strategies_pass_data_between_their_steps_as_values():
+    """Steps get what they need as arguments (or a prepared value), never a private attribute."""
+    assert not private_state_of_strategies(), "\n".join(private_state_of_strategies())

@@ -29,7 +29,7 @@ class TwinsAndPseudo(QueryStrategy):
     def _score(self, model, X_chunk):
         return X_chunk[:, 0]
 
-    def _training_extras(self, model, X_pool, selected):
+    def _training_extras(self, model, X_pool, selected, X_labeled=None):
         low = np.argsort(X_pool[:, 0])[: self.n_pseudo]
         return TrainingExtras(
             twins=X_pool[selected] + 100.0,

@@ -529,7 +529,7 @@ class MalformedTwins(QueryStrategy):
     def _score(self, model, X_chunk):
         return X_chunk[:, 0]
 
-    def _training_extras(self, model, X_pool, selected):
+    def _training_extras(self, model, X_pool, selected, X_labeled=None):
         return TrainingExtras(twins=np.zeros((len(selected), 5)), twin_sources=np.arange(3))
 
 

@@ -63,6 +63,9 @@ class BALDWithVAETwins(BALD):
     vae_ : torch.nn.Module
         The VAE that made the twins.
     vae_losses_ : ndarray of shape (n_iterations,)
+    vae_seed_ : int
+        Seed of the VAE trained for the last query's twins (drawn after the
+        ranking, so a meta-strategy asking for the extras later gets the same).
     """
 
     _parameter_constraints: ClassVar[dict[str, list]] = {
@@ -110,14 +113,12 @@ class BALDWithVAETwins(BALD):
                 "query through ActiveLearner, or use train_on='pool'"
             )
         ranked = super()._rank_candidates(model, X_pool, candidates, n, rng)
-        # Read by _training_extras in this same select call, then dropped.
-        self._vae_rows = X_pool if self.train_on == "pool" else X_labeled
-        self._vae_seed = int(rng.randint(2**31 - 1))
+        self.vae_seed_ = int(rng.randint(2**31 - 1))
         return ranked
 
-    def _training_extras(self, model, X_pool, selected) -> TrainingExtras:
-        rows, seed = self._vae_rows, self._vae_seed
-        del self._vae_rows, self._vae_seed
+    def _training_extras(self, model, X_pool, selected, X_labeled=None) -> TrainingExtras:
+        rows = X_pool if self.train_on == "pool" else X_labeled
+        seed = self.vae_seed_
         rng = np.random.RandomState(seed)
         device = _torch.device_of(model)
         factory = make_vae if self.vae is None else self.vae

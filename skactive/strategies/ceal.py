@@ -130,7 +130,7 @@ class CEAL(QueryStrategy):
         self.pseudo_labels_ = labels if classes is None else np.asarray(classes)[labels]
         return positions, scores
 
-    def _training_extras(self, model, X_pool, selected) -> TrainingExtras:
+    def _training_extras(self, model, X_pool, selected, X_labeled=None) -> TrainingExtras:
         if len(self.pseudo_indices_) == 0:
             return TrainingExtras()
         order = np.argsort(self.pseudo_indices_)  # read the pool front to back

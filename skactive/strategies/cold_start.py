@@ -292,16 +292,16 @@ class ProbCover(_EmbeddingStrategy):
         self.random_state = random_state
 
     def _prepare(self, estimator):
-        model = super()._prepare(estimator)
         classes = getattr(estimator, "classes_", None)
-        self._default_clusters = 10 if classes is None else max(2, len(classes))
-        return model
+        # Without n_clusters, purity is measured on one cluster per class.
+        return super()._prepare(estimator), 10 if classes is None else max(2, len(classes))
 
-    def _rank_candidates(self, model, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
+    def _rank_candidates(self, prepared, X_pool, candidates, n, rng, X_labeled=None, **_):
+        model, default_clusters = prepared
         pool, labeled = (unit_rows(p) for p in self._points(model, X_pool, candidates, X_labeled))
         order = _canonical_order(pool)
         if self.delta is None:
-            self.delta_, self.purity_ = self._choose_delta(pool[order], rng)
+            self.delta_, self.purity_ = self._choose_delta(pool[order], rng, default_clusters)
         else:
             self.delta_, self.purity_ = float(self.delta), None
         graph = _ball_graph(pool[order], self.delta_)  # canonical positions
@@ -316,9 +316,9 @@ class ProbCover(_EmbeddingStrategy):
         scores[order] = degrees
         return order[picks], scores
 
-    def _choose_delta(self, points: np.ndarray, rng) -> tuple[float, float]:
+    def _choose_delta(self, points: np.ndarray, rng, default_clusters) -> tuple[float, float]:
         deltas = np.geomspace(0.01, 1.0, 21) if self.deltas is None else np.sort(self.deltas)
-        n_clusters = min(self.n_clusters or self._default_clusters, len(points))
+        n_clusters = min(self.n_clusters or default_clusters, len(points))
         clusterer = KMeans(n_clusters, n_init="auto", random_state=rng.randint(2**31 - 1))
         labels = _cluster(clusterer, points)
         near = NearestNeighbors().fit(points)

@@ -148,7 +148,7 @@ class DFAL(QueryStrategy):
         self.n_not_converged_ = int(np.isinf(scores).sum())
         return positions, scores
 
-    def _training_extras(self, network, X_pool, selected) -> TrainingExtras:
+    def _training_extras(self, network, X_pool, selected, X_labeled=None) -> TrainingExtras:
         # Re-attacking the n selected rows costs n/candidates of the scoring
         # and keeps memory independent of the pool size.
         rows = take_rows(X_pool, selected)

@@ -147,7 +147,7 @@ class Diversified(QueryStrategy):
         if _selects_itself(inner):
             extras = _extras_of_kept(inner.extras_, kept)
         else:
-            extras = inner.extras_for(estimator, X_pool, indices)
+            extras = inner.extras_for(estimator, X_pool, indices, X_labeled=X_labeled)
         inner.indices_, inner.extras_ = indices, extras
         self.strategy_, self.shortlist_ = inner, shortlist
         self.candidates_, self.scores_ = inner.candidates_, inner.scores_

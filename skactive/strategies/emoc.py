@@ -9,6 +9,7 @@ arXiv:1612.06129, 2016.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -18,6 +19,15 @@ from skactive import _torch
 from skactive._chunking import take_rows
 from skactive.base import QueryStrategy
 from skactive.param_validation import integer, real
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """What every chunk is scored against: the net and the reference rows' features."""
+
+    network: _torch.TorchNetwork
+    h: torch.Tensor
+    bias: float
 
 
 class EMOC(QueryStrategy):
@@ -95,17 +105,14 @@ class EMOC(QueryStrategy):
         with _torch.evaluation_mode(network.module):
             x = network.to_input(take_rows(X_pool, self.reference_))
             h, _, layer = _torch.last_layer_features(network, x)
-        self._reference_h = h
-        self._bias = 1.0 if layer.bias is not None else 0.0
-        try:
-            return super()._rank_candidates(network, X_pool, candidates, n, rng, **labeled)
-        finally:
-            del self._reference_h
+        reference = _Reference(network, h, 1.0 if layer.bias is not None else 0.0)
+        return super()._rank_candidates(reference, X_pool, candidates, n, rng, **labeled)
 
-    def _score(self, network, X_chunk: np.ndarray) -> np.ndarray:
+    def _score(self, reference, X_chunk: np.ndarray) -> np.ndarray:
+        network = reference.network
         h, logits, _ = _torch.last_layer_features(network, network.to_input(X_chunk))
         proba = torch.softmax(logits.double(), dim=1)
         gini = 1.0 - proba.pow(2).sum(dim=1)
         factor = 1.0 if network.is_binary else 2.0
-        kernel = (h.double() @ self._reference_h.double().T + self._bias).abs().mean(dim=1)
+        kernel = (h.double() @ reference.h.double().T + reference.bias).abs().mean(dim=1)
         return (factor * float(self.learning_rate) * gini * kernel).cpu().numpy()

@@ -14,6 +14,7 @@ classification", CVPR 2018.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -110,6 +111,14 @@ MEASURES = {
 }
 
 
+@dataclass(frozen=True)
+class _SeededSource:
+    """A posterior source and the seed its chunks' dropout masks derive from."""
+
+    source: object
+    mask_seed: int
+
+
 # One stochastic pass cannot disagree with itself: every score would be 0.
 N_SAMPLES = integer(2, description="at least 2 (one pass cannot disagree with itself)")
 
@@ -128,18 +137,18 @@ class PosteriorSampling(QueryStrategy):
             source.batch_size = self.batch_size
         return source
 
-    def _scoring_context(self, source):
-        return source.context()
+    def _scoring_context(self, seeded):
+        return seeded.source.context()
 
     def _rank_candidates(self, source, X_pool, candidates, n, rng, **labeled):
-        self._mask_seed = int(rng.randint(2**31 - 1))
-        return super()._rank_candidates(source, X_pool, candidates, n, rng, **labeled)
+        seeded = _SeededSource(source, int(rng.randint(2**31 - 1)))
+        return super()._rank_candidates(seeded, X_pool, candidates, n, rng, **labeled)
 
-    def _score_chunk(self, source, X_chunk, chunk_index):
-        seed = None
+    def _score_chunk(self, seeded, X_chunk, chunk_index):
+        source, seed = seeded.source, None
         if source.is_stochastic:
             # Masks seeded per chunk: the same scores whichever worker runs it.
-            state = np.random.SeedSequence([self._mask_seed, chunk_index]).generate_state(1)[0]
+            state = np.random.SeedSequence([seeded.mask_seed, chunk_index]).generate_state(1)[0]
             seed = int(state) % (2**31 - 1)
         return self._measure_function()(source(X_chunk, seed))
 
