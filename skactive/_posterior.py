@@ -21,7 +21,7 @@ from skactive._estimators import estimator_input
 from skactive.committee import Committee, align_member_columns
 
 
-def posterior_source(estimator, *, n_samples: int | None, what: str):
+def posterior_source(estimator, *, n_samples: int | None, what: str, consistent: bool = False):
     """The object that produces stacks for ``estimator``.
 
     Parameters
@@ -34,6 +34,10 @@ def posterior_source(estimator, *, n_samples: int | None, what: str):
         Ignored for committees and ensembles.
     what : str
         The strategy's name, for error messages.
+    consistent : bool, default=False
+        For a single net, share each pass's dropout masks across rows
+        (:class:`ConsistentMCDropoutStack`), so that sample ``k`` of every
+        row comes from the same network, as joint entropies need.
 
     Raises
     ------
@@ -60,7 +64,10 @@ def posterior_source(estimator, *, n_samples: int | None, what: str):
             f"sampling, and {type(network.module).__name__} has none (every pass would "
             "agree and every score would be 0); use a Committee of nets instead"
         )
-    return MCDropoutStack(network, 10 if n_samples is None else int(n_samples))
+    n_samples = 10 if n_samples is None else int(n_samples)
+    if consistent:
+        return ConsistentMCDropoutStack(network, n_samples)
+    return MCDropoutStack(network, n_samples)
 
 
 def _unwrap(estimator):
@@ -158,5 +165,38 @@ class MCDropoutStack:
             for start in range(0, len(X_chunk), batch):
                 x = network.to_input(X_chunk[start : start + batch])
                 passes = [torch.softmax(network.logits(x), dim=1) for _ in range(self.n_samples)]
+                parts.append(torch.stack(passes).double().cpu())
+        return torch.cat(parts, dim=1).numpy()
+
+
+class ConsistentMCDropoutStack:
+    """Stacks from ``n_samples`` dropout masks fixed across rows (consistent MC dropout).
+
+    Sample ``k`` of every row comes from the same network (one mask per
+    layer, broadcast over the batch), seeded by the ``seed`` given with each
+    chunk; a row's samples depend on neither its batch nor its position.
+    """
+
+    is_stochastic = True
+
+    def __init__(self, network, n_samples: int, batch_size: int | None = None):
+        self.network, self.n_samples, self.batch_size = network, n_samples, batch_size
+
+    def context(self):
+        """Eval mode for the whole net; the masks are applied by hooks per call."""
+        return _torch.evaluation_mode(self.network.module)
+
+    def __call__(self, X_chunk: np.ndarray, seed: int | None = None) -> np.ndarray:
+        network = self.network
+        batch = network.batch_size_for(self.batch_size)
+        dropout = _torch.ConsistentDropout(network.module, 0 if seed is None else seed)
+        parts = []
+        with torch.no_grad(), dropout.active():
+            for start in range(0, len(X_chunk), batch):
+                x = network.to_input(X_chunk[start : start + batch])
+                passes = []
+                for k in range(self.n_samples):
+                    dropout.set_pass(k)
+                    passes.append(torch.softmax(network.logits(x), dim=1))
                 parts.append(torch.stack(passes).double().cpu())
         return torch.cat(parts, dim=1).numpy()

@@ -290,6 +290,61 @@ def mc_dropout(module: torch.nn.Module) -> Iterator[int]:
         yield len(dropouts)
 
 
+class ConsistentDropout:
+    """Dropout masks shared by every row: pass ``k`` is one function of the input.
+
+    Inside :meth:`active`, every dropout layer of ``module`` is in eval mode
+    (the identity) and a forward hook multiplies its output by mask ``k``,
+    drawn once per (pass, layer) from ``seed`` with the layer's own rate and
+    broadcast over the batch (over the spatial positions too for
+    ``Dropout1d/2d/3d``, which drop whole channels). Rows, chunks and
+    batches then see the same ``n_samples`` networks, as BatchBALD's joint
+    entropies need (Kirsch et al., 2019, "consistent MC dropout"); ordinary
+    MC dropout draws a mask per row.
+    """
+
+    _CHANNEL_TYPES = (torch.nn.Dropout1d, torch.nn.Dropout2d, torch.nn.Dropout3d)
+
+    def __init__(self, module: torch.nn.Module, seed: int):
+        self.layers = [m for m in module.modules() if isinstance(m, DROPOUT_TYPES)]
+        self.seed, self.masks, self.current = seed, {}, 0
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[ConsistentDropout]:
+        """Hooks installed (and removed on exit); choose the pass with ``set_pass``."""
+        modes = [layer.training for layer in self.layers]
+        handles = [layer.register_forward_hook(self._hook) for layer in self.layers]
+        for layer in self.layers:
+            layer.eval()
+        try:
+            yield self
+        finally:
+            for handle in handles:
+                handle.remove()
+            for layer, training in zip(self.layers, modes, strict=True):
+                layer.training = training
+
+    def set_pass(self, k: int) -> None:
+        """Use mask ``k`` of every layer from now on."""
+        self.current = k
+
+    def _hook(self, layer, inputs, output):
+        return output * self._mask(layer, output)
+
+    def _mask(self, layer, output: torch.Tensor) -> torch.Tensor:
+        key = (self.current, self.layers.index(layer))
+        if key not in self.masks:
+            shape = [1, *output.shape[1:]]
+            if isinstance(layer, self._CHANNEL_TYPES):
+                shape = [1, output.shape[1], *([1] * (output.dim() - 2))]
+            state = np.random.SeedSequence([self.seed, *key]).generate_state(1)[0]
+            generator = torch.Generator().manual_seed(int(state))
+            keep = 1.0 - float(layer.p)
+            mask = torch.bernoulli(torch.full(shape, keep), generator=generator)
+            self.masks[key] = (mask / keep if keep > 0 else mask).to(output.device, output.dtype)
+        return self.masks[key]
+
+
 #: Leaf modules whose output in eval mode depends on their input only.
 DETERMINISTIC_TYPES = (
     torch.nn.Conv1d,

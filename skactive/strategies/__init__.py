@@ -3,6 +3,7 @@
 from skactive.strategies.badge import BADGE
 from skactive.strategies.bald import BALD
 from skactive.strategies.bald_vae_twins import BALDWithVAETwins
+from skactive.strategies.batchbald import BatchBALD
 from skactive.strategies.ceal import CEAL
 from skactive.strategies.cold_start import ProbCover, TypiClust
 from skactive.strategies.coreset import CoreSet, FarthestFirst
@@ -31,6 +32,7 @@ __all__ = [
     "EMOC",
     "VAAL",
     "BALDWithVAETwins",
+    "BatchBALD",
     "CoreSet",
     "DiscriminativeAL",
     "Diversified",
