@@ -9,7 +9,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skactive import ActiveLearner
-from skactive.attacks import deepfool
+from skactive.attacks import deepfool, deepfool_screen
 from skactive.strategies import DFAL
 
 from .conftest import NoInverse, snapshot, tiny_net
@@ -24,7 +24,7 @@ def trained(digits_split):
 
 def test_selects_the_smallest_perturbations(trained):
     net, X_pool, _ = trained
-    strategy = DFAL(batch_size=64)
+    strategy = DFAL(batch_size=64, screen=None)
     idx = strategy.select(net, X_pool, 8)
     norms = deepfool(net, X_pool).norms
     assert_allclose(strategy.scores_, norms, rtol=1e-4)
@@ -57,7 +57,7 @@ def test_reproducible_candidates(trained):
 
 def test_non_converging_rows_rank_last(trained):
     net, X_pool, _ = trained
-    strategy = DFAL(max_iter=1)
+    strategy = DFAL(max_iter=1, screen=None)
     idx = strategy.select(net, X_pool, 20)
     assert strategy.n_not_converged_ > 0
     assert np.isinf(strategy.scores_).sum() == strategy.n_not_converged_
@@ -101,7 +101,7 @@ def test_pipeline_attacks_the_transformed_input_and_maps_twins_back(digits_split
     X_init, y_init, X_pool, *_ = digits_split
     scale = FunctionTransformer(lambda X: X * 4.0 - 2.0, inverse_func=lambda X: (X + 2.0) / 4.0)
     pipe = Pipeline([("scale", scale), ("net", tiny_net(max_epochs=4))]).fit(X_init, y_init)
-    strategy = DFAL()
+    strategy = DFAL(screen=None)
     idx = strategy.select(pipe, X_pool[:100], 4)
     in_net_space = deepfool(pipe[-1], X_pool[:100] * 4.0 - 2.0).norms
     assert_allclose(strategy.scores_, in_net_space, rtol=1e-4)
@@ -139,6 +139,8 @@ def test_needs_a_torch_network(digits_split):
         (dict(max_iter=0), "max_iter must be a positive integer"),
         (dict(batch_size=0), "batch_size must be a positive integer"),
         (dict(twins="yes"), "twins must be True or False"),
+        (dict(shortlist=0), "shortlist must be a positive integer"),
+        (dict(screen="exact"), "screen must be one of"),
     ],
 )
 def test_parameters_validated_in_select(trained, params, message):
@@ -160,3 +162,60 @@ def test_dfal_on_gpu_matches_cpu(digits_split):
     gpu = strategy.select(net, X_pool[:200], 5)
     assert_array_equal(np.sort(gpu), np.sort(cpu))
     assert strategy.adversarial_examples_.shape == (5, 1, 8, 8)
+
+
+# -- the first-order screen ----------------------------------------------------
+
+
+def test_the_screen_is_deepfools_exact_distance_on_a_linear_model():
+    torch.manual_seed(0)
+    module = torch.nn.Linear(6, 5).double()
+    X = np.random.RandomState(0).randn(50, 6)
+    screen = deepfool_screen(module, X, n_classes=4)
+    exact = deepfool(module, X, overshoot=0.0).norms
+    assert_allclose(screen, exact, atol=1.01e-4)  # DeepFool steps 1e-4 past the boundary
+    # Runner-up only: never nearer than the nearest boundary of all classes.
+    assert np.all(deepfool_screen(module, X) >= screen - 1e-12)
+
+
+def test_screened_picks_come_from_the_shortlist_and_are_deepfools_order_there(trained):
+    net, X_pool, _ = trained
+    strategy = DFAL(screen="linear", shortlist=5, random_state=0)
+    picks = strategy.select(net, X_pool, 6)
+    short = strategy.shortlist_
+    assert len(short) == 30  # enough of the 5 x 6 flipped: no doubling
+    assert_array_equal(short, np.sort(np.argsort(strategy.screen_scores_, kind="stable")[:30]))
+    assert set(picks.tolist()) <= set(short.tolist())
+    assert np.isinf(np.delete(strategy.scores_, short)).all()
+    norms = deepfool(net, X_pool[short]).norms
+    assert_allclose(strategy.scores_[short], norms, rtol=1e-4)
+    assert_array_equal(np.sort(picks), np.sort(short[np.argsort(norms, kind="stable")[:6]]))
+
+
+def test_a_shortlist_as_large_as_the_pool_is_the_exact_path(trained):
+    net, X_pool, _ = trained
+    exact = DFAL(screen=None, random_state=0).select(net, X_pool[:50], 5)
+    whole = DFAL(screen="linear", shortlist=10, random_state=0)
+    assert_array_equal(whole.select(net, X_pool[:50], 5), exact)
+    assert whole.screen_scores_ is None  # clamped: nothing was screened out
+
+
+def test_auto_screens_the_whole_pool_but_not_a_candidate_subset(trained):
+    net, X_pool, _ = trained
+    whole = DFAL(random_state=0)
+    whole.select(net, X_pool, 4)
+    subset = DFAL(candidates=200, random_state=0)
+    subset.select(net, X_pool, 4)
+    assert whole.screen_scores_ is not None and subset.screen_scores_ is None
+
+
+def test_the_shortlist_doubles_until_n_rows_flip(trained):
+    net, X_pool, _ = trained
+    exact = DFAL(max_iter=1, screen=None, random_state=0)
+    exact.select(net, X_pool, 10)
+    n_flip = int(np.isfinite(exact.scores_).sum())
+    strategy = DFAL(max_iter=1, screen="linear", shortlist=1, random_state=0)
+    strategy.select(net, X_pool, 10)
+    flipped = np.isfinite(strategy.scores_[strategy.shortlist_]).sum()
+    assert flipped >= min(10, n_flip)
+    assert len(strategy.shortlist_) in (*(10 * 2**k for k in range(6)), len(X_pool))

@@ -13,10 +13,13 @@ from typing import ClassVar
 import numpy as np
 
 from skactive import _torch
-from skactive._chunking import take_rows
-from skactive.attacks import DEEPFOOL_PARAMETER_CONSTRAINTS, deepfool
-from skactive.base import QueryStrategy, TrainingExtras
-from skactive.param_validation import BOOLEAN
+from skactive._chunking import chunk_slices, take_rows
+from skactive.attacks import DEEPFOOL_PARAMETER_CONSTRAINTS, deepfool, deepfool_screen
+from skactive.base import QueryStrategy, TrainingExtras, rank_scores
+from skactive.param_validation import BOOLEAN, integer, options
+
+#: Pool rows read into memory at once by the screen.
+_SCREEN_CHUNK = 8192
 
 
 class DFAL(QueryStrategy):
@@ -51,6 +54,18 @@ class DFAL(QueryStrategy):
     twins : bool, default=True
         Hand the adversarial examples of the selected rows to the learner.
         ``False`` is the paper's ablation.
+    screen : {"auto", "linear"} or None, default="auto"
+        ``"linear"``: rank every candidate by DeepFool's first linearised
+        step towards its runner-up class
+        (:func:`~skactive.attacks.deepfool_screen`, about the cost of three
+        forward passes), then run the exact DeepFool on the ``shortlist * n``
+        rows it ranks first only, and select among those. None: exact
+        DeepFool on every candidate. ``"auto"``: ``"linear"`` when
+        ``candidates`` is None (the whole pool), else None.
+    shortlist : int, default=10
+        Size of the screened shortlist as a multiple of ``n`` (at least 1);
+        clamped to the candidates, so a small pool is attacked whole, and
+        doubled while fewer than ``n`` of its rows flip (see ``shortlist_``).
     n_jobs : int, default=None
         Workers scoring chunks in parallel through joblib (None: one, unless
         a ``joblib.parallel_backend`` context such as ``"dask"`` is active).
@@ -63,7 +78,14 @@ class DFAL(QueryStrategy):
         Pool indices attacked in the last ``select``.
     scores_ : ndarray of shape (n_candidates,)
         Perturbation norms (smaller is closer to the boundary); ``inf`` for
-        rows that did not flip or failed numerically.
+        rows that did not flip, failed numerically, or were screened out.
+    screen_scores_ : ndarray of shape (n_candidates,) or None
+        The screen's distance estimate of every candidate (None when the
+        last ``select`` did not screen).
+    shortlist_ : ndarray of int
+        Positions in ``candidates_`` that DeepFool attacked after the
+        screen: the ``shortlist * n`` the screen ranks first, doubled until
+        ``n`` of them flip within ``max_iter`` (or every candidate is in).
     n_not_converged_ : int
         Number of candidates scored ``inf``.
     indices_ : ndarray of shape (n,)
@@ -93,6 +115,8 @@ class DFAL(QueryStrategy):
     _parameter_constraints: ClassVar[dict[str, list]] = {
         **DEEPFOOL_PARAMETER_CONSTRAINTS,
         "twins": [BOOLEAN],
+        "screen": [options("auto", "linear"), None],
+        "shortlist": [integer(1)],
     }
 
     def __init__(
@@ -106,6 +130,8 @@ class DFAL(QueryStrategy):
         batch_size: int | None = None,
         clip: tuple[float, float] | None = None,
         twins: bool = True,
+        screen: str | None = "auto",
+        shortlist: int = 10,
         n_jobs: int | None = None,
         random_state=None,
     ):
@@ -117,6 +143,8 @@ class DFAL(QueryStrategy):
         self.batch_size = batch_size
         self.clip = clip
         self.twins = twins
+        self.screen = screen
+        self.shortlist = shortlist
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -143,10 +171,43 @@ class DFAL(QueryStrategy):
         with super()._scoring_context(network), _torch.cpu_channels_last(network.module):
             yield
 
-    def _rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
-        positions, scores = super()._rank_candidates(model, X_pool, candidates, n, rng, **labeled)
-        self.n_not_converged_ = int(np.isinf(scores).sum())
-        return positions, scores
+    def _rank_candidates(self, network, X_pool, candidates, n, rng, **labeled):
+        size = int(self.shortlist) * n
+        screening = self.screen == "linear" or (self.screen == "auto" and self.candidates is None)
+        self.screen_scores_ = None
+        if not screening or size >= len(candidates):
+            scores = self._score_candidates(network, X_pool, candidates)
+            self.n_not_converged_ = int(np.isinf(scores).sum())
+            return rank_scores(scores, n, greater_is_better=False, rng=rng), scores
+        with self._scoring_context(network):
+            estimate = np.concatenate(
+                [
+                    deepfool_screen(
+                        network,
+                        take_rows(X_pool, candidates[rows]),
+                        norm=self.norm,
+                        batch_size=self.batch_size,
+                    )
+                    for rows in chunk_slices(len(candidates), _SCREEN_CHUNK)
+                ]
+            )
+        order = np.argsort(estimate, kind="stable")
+        scores = np.full(len(candidates), np.inf)
+        attacked = 0
+        # Adaptive: where the screen misjudges (fewer than n rows of the
+        # shortlist flip within max_iter), the shortlist doubles until n
+        # flip or every candidate is attacked.
+        while attacked < len(candidates):
+            new = order[attacked:size]
+            scores[new] = self._score_candidates(network, X_pool, candidates[new])
+            attacked = min(size, len(candidates))
+            if np.isfinite(scores[order[:attacked]]).sum() >= n:
+                break
+            size *= 2
+        short = np.sort(order[:attacked])
+        self.screen_scores_, self.shortlist_ = estimate, short
+        self.n_not_converged_ = int(np.isinf(scores[short]).sum())
+        return short[rank_scores(scores[short], n, greater_is_better=False, rng=rng)], scores
 
     def _training_extras(self, network, X_pool, selected, X_labeled=None) -> TrainingExtras:
         # Re-attacking the n selected rows costs n/candidates of the scoring
