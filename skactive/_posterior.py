@@ -169,18 +169,13 @@ class MCDropoutStack:
         return torch.cat(parts, dim=1).numpy()
 
 
-class ConsistentMCDropoutStack:
+class ConsistentMCDropoutStack(MCDropoutStack):
     """Stacks from ``n_samples`` dropout masks fixed across rows (consistent MC dropout).
 
     Sample ``k`` of every row comes from the same network (one mask per
     layer, broadcast over the batch), seeded by the ``seed`` given with each
     chunk; a row's samples depend on neither its batch nor its position.
     """
-
-    is_stochastic = True
-
-    def __init__(self, network, n_samples: int, batch_size: int | None = None):
-        self.network, self.n_samples, self.batch_size = network, n_samples, batch_size
 
     def context(self):
         """Eval mode for the whole net; the masks are applied by hooks per call."""
