@@ -12,6 +12,10 @@ with their documented fast options:
 * BALD, 20 MC-dropout samples: skactive ``BALD``; baal ``BALD`` on
   ``MCDropoutModule`` + ``MCCachingModule`` predictions
   (``replicate_in_memory=False``, the cache's documented setting);
+* BatchBALD, 20 samples, 10 picks: skactive ``BatchBALD`` (consistent MC
+  dropout, its forward passes timed); baal ``BatchBALD`` on the predictions
+  above (``benchmarks/bench_batchbald.py`` compares the greedy alone on one
+  shared stack, for 10 and 100 picks);
 * k-center greedy on the same 84-d embeddings: skactive ``k_center_greedy``;
   scikit-activeml ``CoreSet``; small-text ``greedy_coreset`` (Euclidean);
 * entropy through small-text's ``PredictionEntropy`` and scikit-activeml's
@@ -49,7 +53,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _measure import lenet_on_1000_rows  # noqa: E402
 
 from skactive import _torch  # noqa: E402
-from skactive.strategies import BADGE, BALD, EntropySampling  # noqa: E402
+from skactive.strategies import BADGE, BALD, BatchBALD, EntropySampling  # noqa: E402
 from skactive.strategies.coreset import k_center_greedy  # noqa: E402
 
 N = 100
@@ -105,6 +109,26 @@ def baal_bald(net, pool):
         predictions = _baal_predictions(cached, pool, 20)
     net.module_.eval()
     return _top(heuristics.BALD().get_uncertainties(predictions))
+
+
+#: BatchBALD's greedy costs a joint entropy per pick: 10 picks keep baal's run short.
+N_BATCHBALD = 10
+
+
+def ours_batchbald(net, pool):
+    return BatchBALD(n_samples=20, random_state=0).select(net, pool, N_BATCHBALD)
+
+
+def baal_batchbald(net, pool):
+    from baal.active import heuristics
+    from baal.bayesian.caching_utils import MCCachingModule
+    from baal.bayesian.dropout import MCDropoutModule
+
+    with MCDropoutModule(net.module_) as mc, MCCachingModule(mc) as cached:
+        cached.eval()
+        predictions = _baal_predictions(cached, pool, 20)
+    net.module_.eval()
+    return np.asarray(heuristics.BatchBALD(num_samples=N_BATCHBALD)(predictions))[:N_BATCHBALD]
 
 
 def ours_kcenter(embedded):
@@ -215,6 +239,7 @@ TASKS = {
         ("scikit-activeml", skactiveml_entropy),
     ],
     "BALD (20 samples)": [("skactive", ours_bald), ("baal", baal_bald)],
+    "BatchBALD (20 samples, 10 picks)": [("skactive", ours_batchbald), ("baal", baal_batchbald)],
     "k-center greedy": [
         ("skactive", ours_kcenter),
         ("scikit-activeml", skactiveml_coreset),
@@ -263,7 +288,7 @@ def main(argv=None) -> int:
             except Exception as exc:
                 print(f"  {peer:16s} skipped: {type(exc).__name__}: {exc}")
                 continue
-            common = len(set(picks.tolist()) & set(ours_picks.tolist())) / N
+            common = len(set(picks.tolist()) & set(ours_picks.tolist())) / len(ours_picks)
             print(
                 f"  {peer:16s} {seconds:7.3f} s   {seconds / ours_seconds:5.2f}x skactive's "
                 f"time, {common:.0%} of picks in common"
