@@ -40,6 +40,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def candidate_count(text: str) -> int | str:
+    """argparse type: a positive integer, or ``"all"`` (every pool row; see :func:`whole_pool`)."""
+    return "all" if text == "all" else positive_int(text)
+
+
+def whole_pool(candidates):
+    """The ``candidates`` setting of a parsed ``--candidates``: ``"all"`` is None."""
+    return None if candidates == "all" else candidates
+
+
 def open_fraction(text: str) -> float:
     """argparse type: a number strictly between 0 and 1."""
     try:
@@ -186,12 +196,17 @@ def _add_campaign_flags(parser: argparse.ArgumentParser, **defaults) -> None:
         ("--initial", "initial labelled rows"),
         ("--query-size", "rows labelled per round"),
         ("--budget", "stop when this many labels are used"),
-        ("--candidates", "score a random subset of this many pool rows per round"),
+        (
+            "--candidates",
+            "score a random subset of this many pool rows per round ('all': every "
+            "row; DFAL then screens the whole pool)",
+        ),
         ("--epochs", "training epochs per refit"),
         ("--seeds", "number of seeds (0, 1, ...)"),
     ):
         name = flag.removeprefix("--").replace("-", "_")
-        parser.add_argument(flag, type=positive_int, default=defaults.get(name), help=help_text)
+        kind = candidate_count if flag == "--candidates" else positive_int
+        parser.add_argument(flag, type=kind, default=defaults.get(name), help=help_text)
     parser.add_argument("--device", type=torch_device, default=defaults.get("device"))
     parser.add_argument("--output-dir", type=Path, default=defaults.get("output_dir"))
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -223,6 +238,7 @@ def parse_demo(argv) -> argparse.Namespace:
         help="report where this stopping criterion (default settings) would stop each run",
     )
     args = parser.parse_args(argv)
+    args.candidates = whole_pool(args.candidates)
     args.n_rounds = check_campaign(
         parser,
         initial=args.initial,
@@ -329,6 +345,8 @@ def parse_runner(
     ]:
         if getattr(args, name) is not None:
             settings[attr] = getattr(args, name)
+    if args.candidates == "all":
+        settings["candidates"] = None
     settings["progress"] = not args.no_progress
     settings["adversarial_training"] = args.adversarial_training
     settings["semi_supervised"] = args.semi_supervised

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from skactive import __main__ as cli
+from skactive._cli import parse_demo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import run_experiments
@@ -125,6 +126,18 @@ def test_runner_rejects_bad_values(case, no_work, tmp_path, capsys):
 def test_runner_seeds_flag_is_honoured(tmp_path):
     config, _ = run_experiments.parse(["--quick", "--seeds", "1", "--output-dir", str(tmp_path)])
     assert config.seeds == (0,)
+
+
+def test_candidates_all_means_the_whole_pool(tmp_path):
+    config, _ = run_experiments.parse(["--quick", "--output-dir", str(tmp_path)])
+    assert config.candidates is not None  # the runner's default subset
+    config, _ = run_experiments.parse(
+        ["--quick", "--candidates", "all", "--output-dir", str(tmp_path)]
+    )
+    assert config.candidates is None
+    assert config.strategy("dfal").candidates is None  # DFAL then screens the pool
+    args = parse_demo(["--candidates", "all", "--output-dir", str(tmp_path)])
+    assert args.candidates is None
 
 
 def test_runner_refuses_an_unwritable_output_dir(no_work, tmp_path, capsys):
