@@ -176,9 +176,9 @@ class DFAL(QueryStrategy):
         screening = self.screen == "linear" or (self.screen == "auto" and self.candidates is None)
         self.screen_scores_ = None
         if not screening or size >= len(candidates):
-            scores = self._score_candidates(network, X_pool, candidates)
+            positions, scores = super()._rank_candidates(network, X_pool, candidates, n, rng)
             self.n_not_converged_ = int(np.isinf(scores).sum())
-            return rank_scores(scores, n, greater_is_better=False, rng=rng), scores
+            return positions, scores
         with self._scoring_context(network):
             estimate = np.concatenate(
                 [
