@@ -33,8 +33,9 @@ class LabeledSet:
 
     ``y`` and ``twin_y`` hold labels as the oracle gave them (the classes);
     ``pseudo_y`` too. ``twin_sources[j]`` is the row of ``X`` twin ``j``
-    came from. Nothing the oracle labelled ever leaves: :meth:`taught`
-    only appends.
+    came from. Nothing the oracle labelled leaves unless the oracle says
+    so: :meth:`taught` only appends; :meth:`relabeled` and :meth:`without`
+    carry out the oracle's own corrections and withdrawals.
     """
 
     X: np.ndarray
@@ -62,6 +63,31 @@ class LabeledSet:
             np.concatenate([self.twin_sources, n_before + twin_rows]),
             pseudo_X,
             pseudo_y,
+        )
+
+    def relabeled(self, rows: np.ndarray, y: np.ndarray) -> LabeledSet:
+        """A new set where the oracle's rows ``rows`` carry ``y`` instead, twins too."""
+        labels = self.y.copy()
+        labels[rows] = y
+        twin_y = self.twin_y.copy()
+        for row, label in zip(rows, y, strict=True):
+            twin_y[self.twin_sources == row] = label
+        return replace(self, y=labels, twin_y=twin_y)
+
+    def without(self, rows: np.ndarray) -> LabeledSet:
+        """A new set without the oracle's rows ``rows`` and their twins."""
+        keep = np.ones(len(self.y), dtype=bool)
+        keep[rows] = False
+        keep_twins = keep[self.twin_sources]
+        # Twins point at their source's position among the rows that stay.
+        new_position = np.cumsum(keep) - 1
+        return replace(
+            self,
+            X=self.X[keep],
+            y=self.y[keep],
+            twins=self.twins[keep_twins],
+            twin_y=self.twin_y[keep_twins],
+            twin_sources=new_position[self.twin_sources[keep_twins]].astype(np.intp),
         )
 
     def training_set(self, *, include_pseudo: bool = False):
@@ -328,6 +354,23 @@ class Campaign:
             history=history,
             n_iter=self.n_iter + 1,
         )
+
+    def relabeled(self, rows: np.ndarray, y, *, classes, tracker) -> Campaign:
+        """This campaign with the oracle's labels of ``rows`` replaced by ``y``, unfitted."""
+        y = classes[np.searchsorted(classes, y)]
+        labeled = self.labeled
+        dtype = np.result_type(labeled.y, y)  # a longer string label must not be cut
+        labeled = replace(labeled, y=labeled.y.astype(dtype), twin_y=labeled.twin_y.astype(dtype))
+        return replace(
+            self,
+            labeled=labeled.relabeled(rows, y),
+            classes=replace(self.classes, classes=classes),
+            tracker=tracker,
+        )
+
+    def without(self, rows: np.ndarray) -> Campaign:
+        """This campaign without the oracle's rows ``rows`` and their twins, unfitted."""
+        return replace(self, labeled=self.labeled.without(rows))
 
     def round_seed(self, purpose: str, seed: int | None = None) -> int | None:
         """The seed of this round's fit or query, derived from the campaign's seed."""

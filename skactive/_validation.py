@@ -138,6 +138,22 @@ def check_labels(y, n_rows: int, *, name: str = "y") -> np.ndarray:
     return y
 
 
+def check_labeled_rows(indices, n_labeled: int, *, name: str = "indices") -> np.ndarray:
+    """Distinct positions among ``n_labeled`` labelled rows, as an int array."""
+    rows = np.asarray(indices)
+    if rows.ndim != 1 or (rows.size and rows.dtype.kind not in "iu"):
+        raise ValueError(f"{name} must be a 1-D array of integer positions, got {rows!r}")
+    rows = rows.astype(np.intp)
+    if rows.size and (rows.min() < 0 or rows.max() >= n_labeled):
+        raise ValueError(
+            f"{name} must be positions in 0..{n_labeled - 1} of the labelled rows, got "
+            f"{rows[(rows < 0) | (rows >= n_labeled)].tolist()[:10]}"
+        )
+    if len(np.unique(rows)) != len(rows):
+        raise ValueError(f"{name} must be distinct, got {rows.tolist()[:20]}")
+    return rows
+
+
 def row_key(row: np.ndarray) -> bytes:
     """A digest identifying a row by content, whatever its numeric dtype.
 

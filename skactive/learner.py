@@ -30,6 +30,7 @@ from skactive._files import load_pickle, save_pickle
 from skactive._fitting import fit_campaign, refit_campaign
 from skactive._unlabeled import UnlabeledPool
 from skactive._validation import (
+    check_labeled_rows,
     check_labels,
     check_rows,
     is_torch_dataset,
@@ -40,6 +41,7 @@ from skactive.param_validation import (
     RANDOM_STATE,
     Constraint,
     check_estimator_params,
+    validate_params,
 )
 
 
@@ -144,7 +146,8 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     row_shape_ : tuple
         Shape of one sample.
     X_labeled_, y_labeled_ : ndarray
-        Every row the oracle labelled (the initial set first), never shrunk.
+        Every row the oracle labelled (the initial set first); only
+        :meth:`forget` removes rows, :meth:`relabel` changes labels.
     X_twins_, y_twins_ : ndarray
         Derived rows kept permanently, with their labels.
     twin_sources_ : ndarray of int
@@ -236,7 +239,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     n_iter_ = _state("n_iter", "Number of teach rounds so far.")
     n_features_in_ = _state("n_features_in", "X.shape[1] of the training data.")
     classes_ = property(lambda self: self._campaign.classes.classes, doc="Class labels.")
-    X_labeled_ = _labeled("X", "Every row the oracle labelled, never shrunk.")
+    X_labeled_ = _labeled("X", "Every row the oracle labelled (only forget removes rows).")
     y_labeled_ = _labeled("y", "The oracle's labels of X_labeled_.")
     X_twins_ = _labeled("twins", "Derived rows kept permanently.")
     y_twins_ = _labeled("twin_y", "The twins' labels (their sources').")
@@ -368,7 +371,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         )
         return indices
 
-    def teach(self, X, y) -> ActiveLearner:
+    def teach(self, X, y, *, refit: bool = True) -> ActiveLearner:
         """Add oracle-labelled rows (and their twins) and refit.
 
         Rows returned by the last :meth:`query` bring along the twins the
@@ -388,6 +391,11 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_new,)
             Their labels, among ``classes_`` (or a grown ``classes``
             parameter, see :meth:`set_params`).
+        refit : bool, default=True
+            Refit now. ``False`` only records the labels (and twins): the
+            model stays as it is until :meth:`refit` or the next ``teach``
+            that refits, e.g. for a server that saves every answer at once
+            and trains in the background.
 
         Returns
         -------
@@ -395,6 +403,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         check_estimator_params(self)
+        _check_refit(refit)
         campaign = self._campaign
         X = self._check_rows(X, name="X")
         y = check_labels(y, len(X), name="y")
@@ -403,11 +412,84 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         taught = campaign.taught(
             X, y, classes=classes, tracker=campaign.tracker.marked(self, "classes")
         )
+        return self._committed(taught, refit=refit)
+
+    def relabel(self, indices, y, *, refit: bool = True) -> ActiveLearner:
+        """Replace the oracle's labels of rows it labelled before.
+
+        For an oracle that corrects itself (an annotator who updates an
+        answer): ``y_labeled_[indices]`` become ``y``, and the twins of
+        those rows take the new labels too. The rows stay; only their
+        labels change. Like :meth:`teach`, a failing refit keeps the new
+        labels and the previous model.
+
+        Parameters
+        ----------
+        indices : array-like of int of shape (n_rows,)
+            Distinct positions in ``X_labeled_``.
+        y : array-like of shape (n_rows,)
+            The new labels, among ``classes_`` (or a grown ``classes``).
+        refit : bool, default=True
+            Refit now, or leave it to :meth:`refit` (see :meth:`teach`).
+
+        Returns
+        -------
+        self : ActiveLearner
+        """
+        check_is_fitted(self)
+        check_estimator_params(self)
+        _check_refit(refit)
+        campaign = self._campaign
+        rows = check_labeled_rows(indices, len(campaign.labeled.y), name="indices")
+        y = check_labels(y, len(rows), name="y")
+        classes = campaign.classes_for_fit(self)
+        campaign.classes.encode(y, name="y", classes=classes)
+        relabeled = campaign.relabeled(
+            rows, y, classes=classes, tracker=campaign.tracker.marked(self, "classes")
+        )
+        return self._committed(relabeled, refit=refit)
+
+    def forget(self, indices, *, refit: bool = True) -> ActiveLearner:
+        """Remove rows the oracle labelled, with their twins, at the oracle's request.
+
+        The one way a label leaves the learner: for an oracle that
+        withdraws an answer (an annotation deleted in a labelling tool).
+        Later rows move up, so ``X_labeled_`` positions after the removed
+        ones shift. At least one row must stay.
+
+        Parameters
+        ----------
+        indices : array-like of int of shape (n_rows,)
+            Distinct positions in ``X_labeled_``.
+        refit : bool, default=True
+            Refit now, or leave it to :meth:`refit` (see :meth:`teach`).
+
+        Returns
+        -------
+        self : ActiveLearner
+        """
+        check_is_fitted(self)
+        check_estimator_params(self)
+        _check_refit(refit)
+        campaign = self._campaign
+        rows = check_labeled_rows(indices, len(campaign.labeled.y), name="indices")
+        if len(rows) == len(campaign.labeled.y):
+            raise ValueError(
+                f"indices: forgetting all {len(rows)} labelled rows would leave nothing to "
+                "train on; start a new campaign with fit instead"
+            )
+        return self._committed(campaign.without(rows), refit=refit)
+
+    def _committed(self, changed: Campaign, *, refit: bool) -> ActiveLearner:
+        """Take ``changed`` as the campaign, refitted first if ``refit``."""
+        if not refit:
+            self._campaign = changed
+            return self
         try:
-            refitted = refit_campaign(taught, self)
+            refitted = refit_campaign(changed, self)
         except BaseException:
             # The oracle's labels are kept whatever the refit did; the model is the previous one.
-            self._campaign = taught
+            self._campaign = changed
             raise
         self._campaign = refitted
         return self
@@ -553,6 +635,10 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_campaign")
+
+
+def _check_refit(refit) -> None:
+    validate_params({"refit": refit}, {"refit": [BOOLEAN]})
 
 
 def _initial_pool(semi_supervised, unlabeled, *, row_shape) -> UnlabeledPool | None:

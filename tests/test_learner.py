@@ -377,3 +377,93 @@ def test_a_strategy_cannot_rewrite_the_labelled_rows_or_the_pool(blobs, strategy
     assert pickle.dumps(learner) == before
     assert_array_equal(learner.X_labeled_, X[:20])
     assert_array_equal(pool, X[20:])
+
+
+# -- the oracle's corrections: teach without refit, relabel, forget -----------
+
+
+def _coefficients(learner):
+    return learner.estimator_.coef_.copy()
+
+
+def test_teach_without_refit_records_labels_and_keeps_the_model(blobs):
+    X, y = blobs
+    learner = ActiveLearner(LogisticRegression(), random_state=0).fit(X[:20], y[:20])
+    before = _coefficients(learner)
+    learner.teach(X[20:30], y[20:30], refit=False)
+    assert len(learner.y_labeled_) == 30
+    assert_array_equal(_coefficients(learner), before)
+    learner.refit()
+    reference = ActiveLearner(LogisticRegression(), random_state=0).fit(X[:20], y[:20])
+    reference.teach(X[20:30], y[20:30])
+    assert_array_equal(_coefficients(learner), _coefficients(reference))
+
+
+def test_relabel_replaces_labels_of_rows_and_of_their_twins():
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3)
+    y = (X[:, 0] > 0).astype(int)
+    learner = ActiveLearner(LogisticRegression(), TwinsAndPseudo(n_pseudo=1), random_state=0)
+    learner.fit(X[:10], y[:10])
+    idx = learner.query(X[10:], n=3)
+    learner.teach(X[10:][idx], y[10:][idx])
+    row = 11  # the second taught row; its twin carries its label
+    twin = np.flatnonzero(learner.twin_sources_ == row)
+    assert len(twin) == 1
+    new_label = 1 - learner.y_labeled_[row]
+    learner.relabel([row], [new_label])
+    assert learner.y_labeled_[row] == new_label
+    assert learner.y_twins_[twin[0]] == new_label
+    assert len(learner.y_labeled_) == 13
+    X_train, y_train, _ = learner.training_set()
+    fresh = LogisticRegression().fit(X_train, y_train)
+    assert_array_equal(learner.predict(X), fresh.predict(X))
+
+
+def test_relabel_keeps_a_longer_string_label_whole():
+    X = np.random.RandomState(0).randn(20, 2)
+    y = np.array(["a", "b"] * 10)
+    learner = ActiveLearner(LogisticRegression(), classes=["a", "b", "ccc"]).fit(X, y)
+    learner.relabel([0], ["ccc"], refit=False)
+    assert learner.y_labeled_[0] == "ccc"
+
+
+def test_forget_removes_rows_and_their_twins_and_renumbers_sources():
+    rng = np.random.RandomState(1)
+    X = rng.randn(60, 3)
+    y = (X[:, 0] > 0).astype(int)
+    learner = ActiveLearner(LogisticRegression(), TwinsAndPseudo(n_pseudo=1), random_state=0)
+    learner.fit(X[:10], y[:10])
+    idx = learner.query(X[10:], n=3)
+    learner.teach(X[10:][idx], y[10:][idx])
+    kept_row = learner.X_labeled_[12].copy()
+    kept_twin = learner.X_twins_[learner.twin_sources_ == 12][0].copy()
+    learner.forget([3, 11])
+    assert len(learner.y_labeled_) == 11
+    assert len(learner.y_twins_) == 2
+    # Row 12 is now row 10; its twin follows it.
+    assert_array_equal(learner.X_labeled_[10], kept_row)
+    assert_array_equal(learner.X_twins_[learner.twin_sources_ == 10][0], kept_twin)
+    assert learner.twin_sources_.max() < len(learner.y_labeled_)
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "match"),
+    [
+        ("relabel", ([99], [0]), "indices must be positions in 0..19"),
+        ("relabel", ([0, 0], [0, 1]), "indices must be distinct"),
+        ("relabel", ([0.5], [0]), "indices must be a 1-D array of integer"),
+        ("relabel", ([0], [7]), "outside the classes"),
+        ("relabel", ([0], [0, 1]), "different lengths"),
+        ("forget", (list(range(20)),), "would leave nothing to train on"),
+        ("teach", (np.zeros((1, 3)), [0]), "refit"),
+    ],
+)
+def test_corrections_refuse_bad_input_and_leave_the_learner_unchanged(blobs, method, args, match):
+    X, y = blobs
+    learner = ActiveLearner(LogisticRegression(), random_state=0).fit(X[:20], y[:20])
+    before = snapshot(learner)
+    kwargs = {"refit": "yes"} if method == "teach" else {}
+    with pytest.raises((ValueError, TypeError), match=match):
+        getattr(learner, method)(*args, **kwargs)
+    assert snapshot(learner) == before
