@@ -21,9 +21,22 @@ from skactive.simulation import (
 )
 from skactive.stopping import CRITERIA
 
+#: Commands of the Label Studio bridge; anything else is the demo's flags.
+LABEL_STUDIO_COMMANDS = ("serve", "label-studio")
+
 
 def main(argv=None) -> int:
-    """Run the comparison described by the command-line arguments."""
+    """Run the comparison described by the command-line arguments.
+
+    ``python -m skactive serve ...`` and ``python -m skactive label-studio
+    sync ...`` run the Label Studio bridge instead
+    (:mod:`skactive.label_studio.cli`).
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in LABEL_STUDIO_COMMANDS:
+        from skactive.label_studio.cli import main as label_studio_main
+
+        return label_studio_main(argv)
     args = _cli.parse_demo(argv)
     try:
         X_pool, y_pool, X_test, y_test = DATASETS[args.dataset](test_size=args.test_size)

@@ -1,0 +1,247 @@
+"""Label Studio's ML backend protocol, through the app's own test client."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from .conftest import DIGITS_CONFIG, EXTRA_MISSING, annotation, task
+
+pytest.importorskip("flask", reason=EXTRA_MISSING)
+pytest.importorskip("PIL", reason=EXTRA_MISSING)
+
+from skactive.label_studio import LabelStudioBackend, TaskReader, load_backend, make_app
+
+
+def _post(client, path, payload):
+    return client.post(path, data=json.dumps(payload), content_type="application/json")
+
+
+def _event(action, ann, tsk, project=3):
+    return {"action": action, "annotation": ann, "task": tsk, "project": {"id": project}}
+
+
+@pytest.fixture
+def pool_tasks(digits_split):
+    _, _, X_pool, y_pool, *_ = digits_split
+    return [task(100 + i, X_pool[i]) for i in range(30)], X_pool[:30], y_pool[:30]
+
+
+def test_health_names_the_model_and_version(client):
+    answer = client.get("/health").get_json()
+    assert answer["status"] == "UP"
+    assert answer["model_class"] == "NeuralNetClassifier"
+    assert answer["model_version"] == "skactive-v0"
+
+
+def test_setup_answers_the_model_version_and_refuses_what_it_cannot_serve(client, backend):
+    answer = _post(client, "/setup", {"project": "3.1764000000", "schema": DIGITS_CONFIG})
+    assert answer.status_code == 200
+    assert answer.get_json() == {"model_version": "skactive-v0"}
+    saved = backend.path.read_bytes()
+    other = _post(client, "/setup", {"project": "4.1", "schema": DIGITS_CONFIG})
+    assert other.status_code == 400
+    assert "serves project 3, not project 4" in other.get_json()["error"]
+    cats = DIGITS_CONFIG.replace('value="9"', 'value="cat"')
+    refused = _post(client, "/setup", {"project": 3, "schema": cats})
+    assert refused.status_code == 400
+    assert "choices ['cat'] are not classes" in refused.get_json()["error"]
+    assert backend.path.read_bytes() == saved
+    assert client.get("/health").status_code == 200
+
+
+def test_predict_scores_follow_the_strategy_lowest_first(client, backend, pool_tasks):
+    tasks, _, _ = pool_tasks
+    answer = _post(client, "/predict", {"tasks": tasks, "project": "3.1"}).get_json()
+    results = answer["results"]
+    assert len(results) == len(tasks)
+    # The known answer: entropy sampling labels the most uncertain task first.
+    reader = TaskReader((1, 8, 8))
+    rows = np.stack([reader.read(t) for t in tasks])
+    proba = backend.learner.predict_proba(rows)
+    entropy = -(proba * np.log(np.clip(proba, 1e-12, None))).sum(axis=1)
+    scores = np.array([r["score"] for r in results])
+    np.testing.assert_array_equal(np.argsort(scores), np.argsort(-entropy, kind="stable"))
+    np.testing.assert_allclose(np.sort(scores), np.arange(len(tasks)) / len(tasks))
+    predicted = backend.learner.predict(rows)
+    for result, label in zip(results, predicted, strict=True):
+        (choice,) = result["result"]
+        assert choice["from_name"] == "digit" and choice["to_name"] == "image"
+        assert choice["value"] == {"choices": [str(label)]}
+        assert result["model_version"] == "skactive-v0"
+        assert 0 <= result["cluster"] < 8
+    assert len({r["cluster"] for r in results}) > 1
+
+
+def test_bad_tasks_get_errors_in_place_and_the_rest_are_answered(client, pool_tasks):
+    tasks, _, _ = pool_tasks
+    bad = [{"id": 1, "data": {}}, {"id": 2, "data": {"image": "data:image/png;base64,aGk="}}]
+    mixed = [tasks[0], bad[0], tasks[1], bad[1]]
+    results = _post(client, "/predict", {"tasks": mixed}).get_json()["results"]
+    assert [("error" in r) for r in results] == [False, True, False, True]
+    assert results[1]["score"] == 1.0 and results[1]["result"] == []
+    assert "task 1: missing data.image" in results[1]["error"]
+    assert {results[0]["score"], results[2]["score"]} == {0.0, 0.5}
+
+
+def test_ten_thousand_tasks_are_answered_in_order(fitted_learner, digits):
+    X, _ = digits
+    pool = np.resize(X, (10_000, *X.shape[1:]))
+    backend = LabelStudioBackend(
+        copy.deepcopy(fitted_learner), label_config=DIGITS_CONFIG, pool=pool
+    )
+    tasks = [{"id": i, "data": {"row": i}} for i in range(10_000)]
+    results = _post(make_app(backend).test_client(), "/predict", {"tasks": tasks})
+    results = results.get_json()["results"]
+    assert len(results) == 10_000
+    scores = np.array([r["score"] for r in results])
+    np.testing.assert_allclose(np.sort(scores), np.arange(10_000) / 10_000)
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("not json", "body: expected a JSON object"),
+        ("[1, 2]", "body: expected a JSON object"),
+        ('{"tasks": 3}', "tasks: expected a list"),
+    ],
+)
+def test_malformed_predict_requests_are_refused(client, body, match):
+    answer = client.post("/predict", data=body, content_type="application/json")
+    assert answer.status_code == 400
+    assert match in answer.get_json()["error"]
+
+
+def test_webhook_teaches_once_relabels_and_forgets_saving_before_it_answers(
+    client, backend, pool_tasks
+):
+    tasks, _, y = pool_tasks
+    n = len(backend.learner.y_labeled_)
+    created = _post(
+        client, "/webhook", _event("ANNOTATION_CREATED", annotation(1, 100, y[0]), tasks[0])
+    )
+    assert created.status_code == 201
+    assert created.get_json()["outcomes"] == ["taught"]
+    saved = load_backend(backend.path).learner
+    assert len(saved.y_labeled_) == n + 1 and saved.y_labeled_[-1] == y[0]
+    again = _post(
+        client, "/webhook", _event("ANNOTATION_CREATED", annotation(1, 100, y[0]), tasks[0])
+    )
+    assert again.get_json()["outcomes"] == ["duplicate"]
+    assert len(load_backend(backend.path).learner.y_labeled_) == n + 1
+    new_label = (y[0] + 1) % 10
+    updated = _post(
+        client, "/webhook", _event("ANNOTATION_UPDATED", annotation(1, 100, new_label), tasks[0])
+    )
+    assert updated.get_json()["outcomes"] == ["relabeled"]
+    saved = load_backend(backend.path)
+    assert saved.learner.y_labeled_[-1] == new_label
+    assert saved.ledger[100] == {"annotation": 1, "label": str(new_label), "position": n}
+    deleted = _post(
+        client,
+        "/webhook",
+        {"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 1}], "project": {"id": 3}},
+    )
+    assert deleted.get_json()["outcomes"] == ["forgotten"]
+    saved = load_backend(backend.path)
+    assert len(saved.learner.y_labeled_) == n and saved.ledger == {}
+
+
+def test_each_refit_gives_a_new_model_version_used_by_predictions(client, backend, pool_tasks):
+    tasks, _, y = pool_tasks
+    for i in range(3):
+        _post(
+            client, "/webhook", _event("ANNOTATION_CREATED", annotation(i, 100 + i, y[i]), tasks[i])
+        )
+    trained = _post(client, "/webhook", {"action": "START_TRAINING", "project": {"id": 3}})
+    assert trained.get_json()["model_version"] == "skactive-v1"
+    results = _post(client, "/predict", {"tasks": tasks[3:6]}).get_json()["results"]
+    assert {r["model_version"] for r in results} == {"skactive-v1"}
+    X_train, _, _ = backend.learner.training_set()
+    assert len(X_train) == 43
+
+
+def test_refused_events_change_nothing(client, backend, pool_tasks):
+    tasks, _, y = pool_tasks
+    _post(client, "/webhook", _event("ANNOTATION_CREATED", annotation(1, 100, y[0]), tasks[0]))
+    saved = backend.path.read_bytes()
+    other = _post(
+        client, "/webhook", _event("ANNOTATION_CREATED", annotation(2, 101, 1), tasks[1], project=9)
+    )
+    assert other.status_code == 400 and "not project 9" in other.get_json()["error"]
+    cat = annotation(3, 101, "cat")
+    refused = _post(client, "/webhook", _event("ANNOTATION_CREATED", cat, tasks[1]))
+    assert "'cat' is not one of the classes" in refused.get_json()["outcomes"][0]
+    unreadable = _post(
+        client, "/webhook", _event("ANNOTATION_CREATED", annotation(4, 1, 1), {"id": 1, "data": {}})
+    )
+    assert "task 1: missing data.image" in unreadable.get_json()["outcomes"][0]
+    skipped = {**annotation(5, 101, 1), "was_cancelled": True}
+    assert _post(client, "/webhook", _event("ANNOTATION_CREATED", skipped, tasks[1])).get_json()[
+        "outcomes"
+    ] == ["skipped"]
+    assert backend.path.read_bytes() == saved
+    assert len(backend.learner.y_labeled_) == 41
+
+
+def test_no_acknowledged_label_is_lost_when_the_server_dies(
+    client, backend, pool_tasks, monkeypatch
+):
+    tasks, _, y = pool_tasks
+    _post(client, "/webhook", _event("ANNOTATION_CREATED", annotation(1, 100, y[0]), tasks[0]))
+    # The server dies while saving the next answer: that answer is never acknowledged ...
+    import skactive.label_studio.backend as module
+
+    def die(*args, **kwargs):
+        raise OSError("killed")
+
+    monkeypatch.setattr(module, "save_pickle", die)
+    failed = _post(
+        client, "/webhook", _event("ANNOTATION_CREATED", annotation(2, 101, y[1]), tasks[1])
+    )
+    assert failed.status_code == 500
+    monkeypatch.undo()
+    # ... and a restart on the same file has every label that was.
+    restarted = load_backend(backend.path, background_refit=False)
+    assert list(restarted.ledger) == [100]
+    assert restarted.learner.y_labeled_[-1] == y[0]
+    again = make_app(restarted).test_client()
+    retried = _post(
+        again, "/webhook", _event("ANNOTATION_CREATED", annotation(2, 101, y[1]), tasks[1])
+    )
+    assert retried.get_json()["outcomes"] == ["taught"]
+    assert len(load_backend(backend.path).learner.y_labeled_) == 42
+
+
+def test_background_refit_follows_an_answer(fitted_learner, tmp_path, pool_tasks):
+    tasks, _, y = pool_tasks
+    backend = LabelStudioBackend(
+        copy.deepcopy(fitted_learner), path=tmp_path / "b.skactive", label_config=DIGITS_CONFIG
+    ).start()
+    try:
+        client = make_app(backend).test_client()
+        _post(client, "/webhook", _event("ANNOTATION_CREATED", annotation(1, 100, y[0]), tasks[0]))
+        assert backend.wait_for_refit(timeout=60)
+        assert backend.model_version == "skactive-v1"
+        assert load_backend(tmp_path / "b.skactive").version == 1
+    finally:
+        backend.stop(timeout=60)
+
+
+def test_basic_auth_and_request_size_limits(backend):
+    client = make_app(backend, basic_auth=("ann", "s3cret"), max_request_bytes=1000).test_client()
+    assert client.get("/health").status_code == 401
+    wrong = client.get("/health", auth=("ann", "nope"))
+    assert wrong.status_code == 401
+    assert client.get("/health", auth=("ann", "s3cret")).status_code == 200
+    big = client.post(
+        "/predict", data="x" * 2000, content_type="application/json", auth=("ann", "s3cret")
+    )
+    assert big.status_code == 413
+
+
+def test_the_token_is_never_saved(backend):
+    backend.setup(3, DIGITS_CONFIG, hostname="http://127.0.0.1:8080", access_token="secret-token")
+    assert b"secret-token" not in backend.path.read_bytes()
+    assert backend.access_token == "secret-token"

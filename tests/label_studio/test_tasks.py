@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from .conftest import EXTRA_MISSING, data_url, png_bytes
+
+pytest.importorskip("PIL", reason=EXTRA_MISSING)
+
+from skactive.label_studio import ImageTransform, TaskError, TaskReader
+
+
+def test_image_transform_gives_back_the_row_up_to_8_bit_rounding(digits):
+    X, _ = digits
+    row = ImageTransform((1, 8, 8))(png_bytes(X[5]))
+    assert row.shape == (1, 8, 8)
+    np.testing.assert_allclose(row, X[5], atol=0.5 / 255 + 1e-6)
+
+
+def test_image_transform_resizes_and_shapes_flat_and_colour_rows(digits):
+    X, _ = digits
+    assert ImageTransform((64,))(png_bytes(X[0])).shape == (64,)
+    assert ImageTransform((3, 16, 16))(png_bytes(X[0])).shape == (3, 16, 16)
+    with pytest.raises(ValueError, match="row_shape: \\(5, 8, 8\\) is not an image shape"):
+        ImageTransform((5, 8, 8))
+
+
+def test_reader_takes_data_urls_pool_rows_and_files_under_the_root(digits, tmp_path):
+    X, _ = digits
+    (tmp_path / "a.png").write_bytes(png_bytes(X[3]))
+    reader = TaskReader((1, 8, 8), pool=X, image_root=tmp_path)
+    np.testing.assert_allclose(
+        reader.read({"id": 1, "data": {"image": data_url(X[2])}}), X[2], atol=0.002
+    )
+    np.testing.assert_array_equal(reader.read({"id": 2, "data": {"row": 7}}), X[7])
+    np.testing.assert_allclose(reader.read({"id": 3, "data": {"image": "a.png"}}), X[3], atol=0.002)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (None, "task 9: no data object"),
+        ({}, "task 9: missing data.image or data.row"),
+        ({"image": "data:image/png;base64,@@@"}, "base64 payload is malformed"),
+        ({"image": "data:image/png,abc"}, "must be base64 encoded"),
+        ({"image": "data:image/png;base64,aGVsbG8="}, "cannot decode the image"),
+        ({"image": "../secret.png"}, "outside the image root"),
+        ({"image": "missing.png"}, "cannot read"),
+        ({"image": "/data/upload/1/x.png"}, "knows no hostname"),
+        ({"image": 5}, "expected an image address"),
+        ({"row": 10_000}, "data.row 10000 is outside the pool's rows 0..1796"),
+        ({"row": "3"}, "data.row must be an integer"),
+    ],
+)
+def test_bad_tasks_raise_task_errors_naming_task_and_field(digits, tmp_path, data, match):
+    X, _ = digits
+    reader = TaskReader((1, 8, 8), pool=X, image_root=tmp_path / "root")
+    (tmp_path / "root").mkdir()
+    (tmp_path / "secret.png").write_bytes(png_bytes(X[0]))
+    with pytest.raises(TaskError, match=match):
+        reader.read({"id": 9, "data": data} if data is not None else {"id": 9})
+
+
+def test_paths_are_refused_without_an_image_root(digits, tmp_path):
+    X, _ = digits
+    (tmp_path / "a.png").write_bytes(png_bytes(X[0]))
+    with pytest.raises(TaskError, match="reads no local files"):
+        TaskReader((1, 8, 8)).read({"id": 1, "data": {"image": str(tmp_path / "a.png")}})
+
+
+def test_a_transform_of_the_wrong_shape_is_a_task_error(digits):
+    X, _ = digits
+    reader = TaskReader((1, 8, 8), transform=lambda data: np.zeros((2, 2)))
+    with pytest.raises(
+        TaskError, match=r"row of shape \(2, 2\), the learner's rows are \(1, 8, 8\)"
+    ):
+        reader.read({"id": 4, "data": {"image": data_url(X[0])}})
