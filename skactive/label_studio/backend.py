@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -128,6 +129,9 @@ class LabelStudioBackend:
         self.config = None
         self.label_config = None
         self.version = 0
+        self.n_trained = len(learner.y_labeled_)
+        # Label changes so far, and how many the current model was fitted after.
+        self.changes = self.trained_changes = 0
         self.ledger: dict[int, dict] = {}
         self._init_runtime()
         if label_config is not None:
@@ -168,12 +172,18 @@ class LabelStudioBackend:
     # -- the protocol ----------------------------------------------------------
 
     def health(self) -> dict:
-        """``/health``: up, with the model's class and version."""
+        """``/health``: up, the model's class and version, labels taught and trained on.
+
+        ``n_labeled`` counts the labels saved; ``n_trained`` those the model of
+        ``model_version`` was fitted on (fewer while a refit is due).
+        """
         return {
             "status": "UP",
             "model_class": type(self.learner.estimator_).__name__,
             "model_version": self.model_version,
             "n_labeled": len(self.learner.y_labeled_),
+            "n_trained": self.n_trained,
+            "refit_due": self.refit_due,
         }
 
     def setup(self, project, label_config, *, hostname=None, access_token=None) -> dict:
@@ -187,12 +197,14 @@ class LabelStudioBackend:
         """
         project_id = self.check_project(project)
         with self._lock:
+            before = (self.label_config, self.project)
             self.use_config(label_config)
             if self.project is None:
                 self.project = project_id
             self.hostname = hostname or self.hostname
             self.access_token = access_token or self.access_token
-            self.save()
+            if (self.label_config, self.project) != before:
+                self.save()
         return {"model_version": self.model_version}
 
     def use_config(self, label_config: str) -> LabelConfig:
@@ -303,8 +315,10 @@ class LabelStudioBackend:
         with self._lock:
             entry = self.ledger.get(task_id)
             if entry is not None and entry["label"] == str(label):
-                entry["annotation"] = annotation_id
                 outcome = "duplicate"
+                if entry["annotation"] == annotation_id:
+                    return outcome  # nothing to save
+                entry["annotation"] = annotation_id  # another annotator agreed
             elif entry is not None:
                 self.learner.relabel([entry["position"]], [label], refit=False)
                 entry.update(annotation=annotation_id, label=str(label))
@@ -319,9 +333,11 @@ class LabelStudioBackend:
                     "position": position,
                 }
                 outcome = "taught"
+            if outcome != "duplicate":
+                self.changes += 1
             self.save()
         if outcome != "duplicate":
-            self._changed()
+            self._wake()
         return outcome
 
     def teach_latest(self, task: dict) -> str:
@@ -336,6 +352,37 @@ class LabelStudioBackend:
             return "unannotated"
         latest = max(annotations, key=lambda a: (str(a.get("updated_at") or ""), a.get("id") or 0))
         return self.teach_annotation(task, latest)
+
+    def reconcile(self, tasks) -> tuple[Counter, list]:
+        """Bring the ledger in line with every task of the project (the poller's view).
+
+        Each annotated task's latest annotation is taught (see
+        :meth:`teach_latest`); a task the ledger holds that has no
+        annotation any more (deleted, or the task removed) is forgotten. All
+        under one lock, so a background refit sees the whole batch or none.
+
+        Returns
+        -------
+        outcomes : Counter
+            How many annotations were ``taught``, ``relabeled``,
+            ``duplicate``, ``skipped``, ``forgotten`` or refused (``error``).
+        errors : list of str
+            Why annotations were refused.
+        """
+        outcomes, errors, annotated = Counter(), [], set()
+        with self._lock:
+            for task in tasks:
+                if not task.get("annotations"):
+                    continue
+                annotated.add(task.get("id"))
+                try:
+                    outcomes[self.teach_latest(task)] += 1
+                except (AnnotationError, TaskError) as exc:
+                    outcomes["error"] += 1
+                    errors.append(str(exc))
+            for task_id in [t for t in self.ledger if t not in annotated]:
+                outcomes[self.forget_task(task_id)] += 1
+        return outcomes, errors
 
     def forget_annotation(self, annotation_id) -> str:
         """Withdraw the label a deleted annotation gave; ``"forgotten"`` or ``"unknown"``."""
@@ -356,17 +403,26 @@ class LabelStudioBackend:
             for other in self.ledger.values():
                 if other["position"] > position:
                     other["position"] -= 1
+            self.changes += 1
             self.save()
-        self._changed()
+        self._wake()
         return "forgotten"
 
     # -- refitting -------------------------------------------------------------
 
+    @property
+    def refit_due(self) -> bool:
+        """Whether labels changed since the model of ``model_version`` was fitted."""
+        return self.changes != self.trained_changes
+
     def refit(self) -> str:
         """Refit the learner on everything taught, save, and return the new version."""
         with self._lock:
+            changes = self.changes
             self.learner.refit()
             self.version += 1
+            self.n_trained = len(self.learner.y_labeled_)
+            self.trained_changes = changes
             self._centroids = None
             self.save()
             logger.info("refit on %d labels: %s", len(self.learner.y_labeled_), self.model_version)
@@ -379,6 +435,8 @@ class LabelStudioBackend:
                 target=self._refit_loop, name="skactive-refit", daemon=True
             )
             self._worker.start()
+            if self.refit_due:  # answers saved by a server that stopped before refitting
+                self._wake()
         return self
 
     def stop(self, timeout: float | None = None) -> None:
@@ -390,27 +448,28 @@ class LabelStudioBackend:
             self._worker = None
 
     def wait_for_refit(self, timeout: float = 60.0) -> bool:
-        """Wait until no refit is wanted or running; ``False`` on timeout."""
+        """Wait until the model has every label (no refit due); ``False`` on timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:  # held by a refit in progress
-                if not self._wanted.is_set():
+                if not self.refit_due:
                     return True
             time.sleep(0.05)
         return False
 
-    def _changed(self) -> None:
+    def _wake(self) -> None:
         if self.background_refit:
             self._wanted.set()
 
     def _refit_loop(self) -> None:
         while True:
             self._wanted.wait()
+            self._wanted.clear()
             if self._stopping.is_set():
                 return
             with self._lock:
-                # Cleared under the lock: answers taught meanwhile wait for the next refit.
-                self._wanted.clear()
+                if not self.refit_due:  # a direct refit (the poller's) came first
+                    continue
                 try:
                     self.refit()
                     self._refit_error = None
@@ -491,15 +550,16 @@ def _identifier(obj, what: str) -> int:
     return value
 
 
-def load_backend(path, **runtime) -> LabelStudioBackend:
+def load_backend(file, **runtime) -> LabelStudioBackend:
     """Load a backend saved by :meth:`LabelStudioBackend.save` (trusted files only).
 
     ``runtime`` sets what is not saved or may change between runs:
     ``access_token``, ``hostname``, ``pool``, ``transform``,
-    ``image_root``, ``background_refit``; ``path`` defaults to the file.
+    ``image_root``, ``background_refit``; ``path`` (where it saves next)
+    defaults to ``file``.
     """
-    backend = load_pickle(path, LabelStudioBackend, kind=FILE_KIND)
-    backend.path = Path(runtime.pop("path", path))
+    backend = load_pickle(file, LabelStudioBackend, kind=FILE_KIND)
+    backend.path = Path(runtime.pop("path", file))
     for name, value in runtime.items():
         if not hasattr(backend, name) or name.startswith("_"):
             raise TypeError(f"load_backend: unknown setting {name!r}")

@@ -91,6 +91,11 @@ def _add_connection_flags(parser: argparse.ArgumentParser, *, required: bool) ->
         help="access token (or $LABEL_STUDIO_API_KEY)",
     )
     parser.add_argument("--project", type=int, required=required, help="the project's id")
+    parser.add_argument(
+        "--no-clusters",
+        action="store_true",
+        help="push predictions in one bulk import (fast; Label Studio then drops clusters)",
+    )
 
 
 def main(argv) -> int:
@@ -100,7 +105,7 @@ def main(argv) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     backend = open_backend(parser, args, background_refit=args.command == "serve")
     if args.command == "label-studio":
-        report = sync(backend, _client(parser, args), args.project)
+        report = sync(backend, _client(parser, args), args.project, clusters=not args.no_clusters)
         print(
             f"project {args.project}: {dict(report.outcomes)}; {report.n_predictions} "
             f"predictions of {report.model_version}"
@@ -186,7 +191,7 @@ def _start_poller(parser, args, backend: LabelStudioBackend) -> None:
     def loop():
         while True:
             try:
-                sync(backend, client, args.project)
+                sync(backend, client, args.project, clusters=not args.no_clusters)
             except Exception:  # Label Studio restarting: try again next period
                 logger.exception("sync failed; retrying in %s s", args.poll)
             threading.Event().wait(args.poll)

@@ -35,7 +35,8 @@ class ImageTransform:
     """Decode an image file and shape it like the learner's rows.
 
     The image is converted to grey (1 channel) or RGB (3 channels), resized
-    to the rows' height and width with bilinear filtering, and scaled from
+    to the rows' height and width (area averaging when it shrinks, bilinear
+    when it grows), and scaled from
     ``0..255`` to ``0..scale``. Rows shaped ``(C, H, W)`` or ``(H, W)`` take
     their size from the shape; flat rows ``(n_features,)`` are square grey
     images of side ``sqrt(n_features)``. Replace it with any callable
@@ -61,7 +62,11 @@ class ImageTransform:
         try:
             with Image.open(io.BytesIO(data)) as image:
                 image = image.convert("L" if self.channels == 1 else "RGB")
-                image = image.resize((self.width, self.height), Image.Resampling.BILINEAR)
+                shrinking = image.width >= self.width and image.height >= self.height
+                # Area averaging when shrinking (no aliasing; an image enlarged
+                # by an integer factor comes back exactly), bilinear when enlarging.
+                resample = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
+                image = image.resize((self.width, self.height), resample)
                 pixels = np.asarray(image, dtype=np.float32)
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise ValueError(f"cannot decode the image ({exc})") from None

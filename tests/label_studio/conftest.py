@@ -29,18 +29,19 @@ CONFIG = """<View>
 DIGITS_CONFIG = CONFIG.format(choices="".join(f'<Choice value="{k}"/>' for k in range(10)))
 
 
-def png_bytes(row: np.ndarray) -> bytes:
-    """A digits row (1, 8, 8) in [0, 1] as a grey PNG."""
+def png_bytes(row: np.ndarray, *, size: int = 8) -> bytes:
+    """A digits row (1, 8, 8) in [0, 1] as a grey PNG, each pixel ``size / 8`` wide."""
     from PIL import Image
 
     pixels = np.clip(np.rint(row.reshape(8, 8) * 255), 0, 255).astype(np.uint8)
+    image = Image.fromarray(pixels, mode="L").resize((size, size), Image.Resampling.NEAREST)
     stream = io.BytesIO()
-    Image.fromarray(pixels, mode="L").save(stream, format="PNG")
+    image.save(stream, format="PNG")
     return stream.getvalue()
 
 
-def data_url(row: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(png_bytes(row)).decode()
+def data_url(row: np.ndarray, *, size: int = 8) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(row, size=size)).decode()
 
 
 def task(task_id: int, row: np.ndarray) -> dict:

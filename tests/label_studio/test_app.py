@@ -36,6 +36,7 @@ def test_health_names_the_model_and_version(client):
 
 
 def test_setup_answers_the_model_version_and_refuses_what_it_cannot_serve(client, backend):
+    backend.save()
     answer = _post(client, "/setup", {"project": "3.1764000000", "schema": DIGITS_CONFIG})
     assert answer.status_code == 200
     assert answer.get_json() == {"model_version": "skactive-v0"}
@@ -154,8 +155,10 @@ def test_each_refit_gives_a_new_model_version_used_by_predictions(client, backen
         _post(
             client, "/webhook", _event("ANNOTATION_CREATED", annotation(i, 100 + i, y[i]), tasks[i])
         )
+    assert client.get("/health").get_json()["n_trained"] == 40
     trained = _post(client, "/webhook", {"action": "START_TRAINING", "project": {"id": 3}})
     assert trained.get_json()["model_version"] == "skactive-v1"
+    assert client.get("/health").get_json()["n_trained"] == 43
     results = _post(client, "/predict", {"tasks": tasks[3:6]}).get_json()["results"]
     assert {r["model_version"] for r in results} == {"skactive-v1"}
     X_train, _, _ = backend.learner.training_set()
@@ -243,5 +246,6 @@ def test_basic_auth_and_request_size_limits(backend):
 
 def test_the_token_is_never_saved(backend):
     backend.setup(3, DIGITS_CONFIG, hostname="http://127.0.0.1:8080", access_token="secret-token")
+    backend.save()
     assert b"secret-token" not in backend.path.read_bytes()
     assert backend.access_token == "secret-token"

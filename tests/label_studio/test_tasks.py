@@ -15,6 +15,12 @@ def test_image_transform_gives_back_the_row_up_to_8_bit_rounding(digits):
     np.testing.assert_allclose(row, X[5], atol=0.5 / 255 + 1e-6)
 
 
+def test_image_transform_shrinks_an_enlarged_image_back_to_the_row(digits):
+    X, _ = digits
+    row = ImageTransform((1, 8, 8))(png_bytes(X[5], size=64))
+    np.testing.assert_allclose(row, X[5], atol=0.5 / 255 + 1e-6)
+
+
 def test_image_transform_resizes_and_shapes_flat_and_colour_rows(digits):
     X, _ = digits
     assert ImageTransform((64,))(png_bytes(X[0])).shape == (64,)

@@ -1,0 +1,51 @@
+"""Log in to Label Studio in headless Chromium and save screenshots of pages.
+
+Run with the Label Studio virtualenv's Python (it has Selenium):
+``screenshot.py URL EMAIL PASSWORD WIDTHxHEIGHT PATH=OUT.png [PATH=OUT.png ...]``.
+"""
+
+import sys
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+
+def main(url, email, password, size, *pages):
+    width, height = (int(v) for v in size.split("x"))
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--window-size={width},{height}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+    try:
+        driver.get(f"{url}/user/login/")
+        driver.find_element(By.NAME, "email").send_keys(email)
+        driver.find_element(By.NAME, "password").send_keys(password)
+        driver.find_element(
+            By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]"
+        ).click()
+        time.sleep(3)
+        for page in pages:
+            path, out = page.rsplit("=", 1)
+            driver.get(f"{url}{path}")
+            time.sleep(8)  # the React apps fetch tasks and images after load
+            driver.save_screenshot(out)
+            print(f"saved {out} ({driver.title})")
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

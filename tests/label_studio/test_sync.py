@@ -1,0 +1,145 @@
+"""The poller's logic against an in-memory stand-in for Label Studio's REST API.
+
+The real API is exercised by test_end_to_end.py; here each rule of
+:func:`~skactive.label_studio.sync` is checked on its own.
+"""
+
+import copy
+
+import pytest
+
+from .conftest import DIGITS_CONFIG, EXTRA_MISSING, annotation, task
+
+pytest.importorskip("PIL", reason=EXTRA_MISSING)
+
+from skactive.label_studio import LabelStudioBackend, load_backend, sync
+
+
+class FakeLabelStudio:
+    """Tasks, predictions and a model version, as the four REST calls see them."""
+
+    def __init__(self, tasks):
+        self.url, self.token = "http://label-studio.invalid", "token"
+        self.tasks_ = {t["id"]: {**t, "annotations": [], "predictions": []} for t in tasks}
+        self.model_version = ""
+        self.calls = []
+
+    def project(self, project):
+        return {"id": project, "label_config": DIGITS_CONFIG, "model_version": self.model_version}
+
+    def tasks(self, project):
+        return copy.deepcopy(list(self.tasks_.values()))
+
+    def post_prediction(self, prediction):
+        self.calls.append("post_prediction")
+        self.tasks_[prediction["task"]]["predictions"].append(prediction)
+
+    def import_predictions(self, project, predictions):
+        self.calls.append("import_predictions")
+        for prediction in predictions:
+            stored = {k: v for k, v in prediction.items() if k != "cluster"}
+            self.tasks_[prediction["task"]]["predictions"].append(stored)
+
+    def set_model_version(self, project, version):
+        self.calls.append("set_model_version")
+        versions = {p["model_version"] for t in self.tasks_.values() for p in t["predictions"]}
+        assert version in versions, "Label Studio refuses a version no prediction carries"
+        self.model_version = version
+
+
+@pytest.fixture
+def studio(digits_split):
+    _, _, X_pool, _, _, _ = digits_split
+    return FakeLabelStudio([task(100 + i, X_pool[i]) for i in range(12)])
+
+
+@pytest.fixture
+def labels(digits_split):
+    return {100 + i: int(label) for i, label in enumerate(digits_split[3][:12])}
+
+
+def test_first_sync_pushes_one_prediction_per_task_and_sets_the_version(backend, studio):
+    report = sync(backend, studio, 3)
+    assert report.n_predictions == 12 and not report.refitted
+    assert studio.model_version == "skactive-v0"
+    assert all(len(t["predictions"]) == 1 for t in studio.tasks_.values())
+    assert all("cluster" in t["predictions"][0] for t in studio.tasks_.values())
+
+
+def test_answers_are_taught_refitted_and_only_unlabelled_tasks_get_predictions(
+    backend, studio, labels
+):
+    sync(backend, studio, 3)
+    for i, task_id in enumerate((100, 101, 102)):
+        studio.tasks_[task_id]["annotations"] = [annotation(i, task_id, labels[task_id])]
+    report = sync(backend, studio, 3)
+    assert report.outcomes == {"taught": 3} and report.refitted
+    assert studio.model_version == "skactive-v1"
+    fresh = [
+        t["id"]
+        for t in studio.tasks_.values()
+        if t["predictions"][-1]["model_version"] == "skactive-v1"
+    ]
+    assert fresh == list(range(103, 112))
+    assert sorted(load_backend(backend.path).ledger) == [100, 101, 102]
+
+
+def test_a_second_sync_with_nothing_new_changes_nothing(backend, studio, labels):
+    studio.tasks_[100]["annotations"] = [annotation(1, 100, labels[100])]
+    sync(backend, studio, 3)
+    studio.calls.clear()
+    saved = backend.path.read_bytes()
+    report = sync(backend, studio, 3)
+    assert report.outcomes == {"duplicate": 1} and not report.refitted
+    assert report.n_predictions == 0 and studio.calls == []
+    assert backend.path.read_bytes() == saved
+
+
+def test_updates_deletions_and_bad_answers(backend, studio, labels):
+    studio.tasks_[100]["annotations"] = [annotation(1, 100, labels[100])]
+    studio.tasks_[101]["annotations"] = [annotation(2, 101, labels[101])]
+    sync(backend, studio, 3)
+    later = annotation(1, 100, (labels[100] + 1) % 10, updated_at="2026-12-03T11:00:00")
+    studio.tasks_[100]["annotations"] = [later]
+    studio.tasks_[101]["annotations"] = []
+    studio.tasks_[102]["annotations"] = [annotation(3, 102, "cat")]
+    report = sync(backend, studio, 3)
+    assert report.outcomes == {"relabeled": 1, "forgotten": 1, "error": 1}
+    assert "'cat' is not one of the classes" in report.errors[0]
+    assert backend.ledger[100]["label"] == str((labels[100] + 1) % 10)
+    assert list(backend.ledger) == [100]
+    assert len(backend.learner.y_labeled_) == 41
+
+
+def test_the_latest_of_several_annotations_counts(backend, studio, labels):
+    first = annotation(1, 100, labels[100], updated_at="2026-12-03T10:00:00")
+    second = annotation(2, 100, (labels[100] + 3) % 10, updated_at="2026-12-03T12:00:00")
+    studio.tasks_[100]["annotations"] = [second, first]
+    sync(backend, studio, 3)
+    assert backend.ledger[100] == {
+        "annotation": 2,
+        "label": str((labels[100] + 3) % 10),
+        "position": 40,
+    }
+
+
+def test_without_clusters_predictions_go_in_one_bulk_import(backend, studio):
+    report = sync(backend, studio, 3, clusters=False)
+    assert report.n_predictions == 12
+    assert studio.calls == ["import_predictions", "set_model_version"]
+
+
+def test_a_sync_refits_answers_a_stopped_server_saved_but_never_trained(
+    fitted_learner, tmp_path, studio, labels
+):
+    path = tmp_path / "b.skactive"
+    backend = LabelStudioBackend(
+        copy.deepcopy(fitted_learner), path=path, label_config=DIGITS_CONFIG, background_refit=False
+    )
+    backend.teach_annotation(studio.tasks_[100], annotation(1, 100, labels[100]))
+    restarted = load_backend(path, background_refit=False)
+    assert restarted.refit_due and restarted.n_trained == 40
+    studio.tasks_[100]["annotations"] = [annotation(1, 100, labels[100])]
+    report = sync(restarted, studio, 3)
+    assert report.outcomes == {"duplicate": 1} and report.refitted
+    assert restarted.n_trained == 41 and not restarted.refit_due
