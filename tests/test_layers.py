@@ -202,6 +202,8 @@ LAYERS = {
         "skactive.registry",
         "skactive.utils",
         "skactive.utils.estimator_checks",
+        "skactive.label_studio",
+        "skactive.label_studio.*",
     ],
     "runner and command line": ["skactive.experiments", "skactive._cli", "skactive.__main__"],
 }

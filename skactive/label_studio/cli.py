@@ -92,6 +92,11 @@ def _add_connection_flags(parser: argparse.ArgumentParser, *, required: bool) ->
     )
     parser.add_argument("--project", type=int, required=required, help="the project's id")
     parser.add_argument(
+        "--keep-sampling",
+        action="store_true",
+        help="leave the project's task sampling as it is (default: Uncertainty sampling)",
+    )
+    parser.add_argument(
         "--no-clusters",
         action="store_true",
         help="push predictions in one bulk import (fast; Label Studio then drops clusters)",
@@ -105,7 +110,7 @@ def main(argv) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     backend = open_backend(parser, args, background_refit=args.command == "serve")
     if args.command == "label-studio":
-        report = sync(backend, _client(parser, args), args.project, clusters=not args.no_clusters)
+        report = sync(backend, _client(parser, args), args.project, **_sync_options(args))
         print(
             f"project {args.project}: {dict(report.outcomes)}; {report.n_predictions} "
             f"predictions of {report.model_version}"
@@ -183,6 +188,10 @@ def _client(parser, args) -> LabelStudioClient:
         parser.error(f"--url/--token: cannot reach Label Studio ({exc})")
 
 
+def _sync_options(args) -> dict:
+    return {"set_sampling": not args.keep_sampling, "clusters": not args.no_clusters}
+
+
 def _start_poller(parser, args, backend: LabelStudioBackend) -> None:
     if args.poll <= 0:
         parser.error(f"--poll: expected seconds > 0, got {args.poll}")
@@ -191,7 +200,7 @@ def _start_poller(parser, args, backend: LabelStudioBackend) -> None:
     def loop():
         while True:
             try:
-                sync(backend, client, args.project, clusters=not args.no_clusters)
+                sync(backend, client, args.project, **_sync_options(args))
             except Exception:  # Label Studio restarting: try again next period
                 logger.exception("sync failed; retrying in %s s", args.poll)
             threading.Event().wait(args.poll)

@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 
 from skactive.label_studio.backend import LabelStudioBackend
 
-__all__ = ["LabelStudioClient", "SyncReport", "sync"]
+__all__ = ["UNCERTAINTY_SAMPLING", "LabelStudioClient", "SyncReport", "sync"]
+
+#: Label Studio's task sampling that serves the lowest prediction score first.
+#: The Community edition's settings page shows it as an Enterprise feature, but
+#: its server honours it when set through the REST API, as :func:`sync` does.
+UNCERTAINTY_SAMPLING = "Uncertainty sampling"
 
 logger = logging.getLogger("skactive.label_studio")
 
@@ -96,6 +101,10 @@ class LabelStudioClient:
         """Store many predictions in one request (Label Studio drops their ``cluster``)."""
         return self.request("POST", f"/api/projects/{project}/import/predictions", json=predictions)
 
+    def set_sampling(self, project: int, sampling: str) -> None:
+        """Set how Label Studio picks the next task (``"Uncertainty sampling"``...)."""
+        self.request("PATCH", f"/api/projects/{project}", json={"sampling": sampling})
+
     def set_model_version(self, project: int, version: str) -> None:
         """Make ``version`` the project's model version (what sampling reads)."""
         self.request("PATCH", f"/api/projects/{project}", json={"model_version": version})
@@ -129,7 +138,12 @@ class SyncReport:
 
 
 def sync(
-    backend: LabelStudioBackend, client: LabelStudioClient, project: int, *, clusters: bool = True
+    backend: LabelStudioBackend,
+    client: LabelStudioClient,
+    project: int,
+    *,
+    set_sampling: bool = True,
+    clusters: bool = True,
 ) -> SyncReport:
     """Bring ``backend`` and a Label Studio project up to date with each other.
 
@@ -139,6 +153,9 @@ def sync(
     client : LabelStudioClient
     project : int
         The project's id.
+    set_sampling : bool, default=True
+        Switch the project's task sampling to "Uncertainty sampling" if it
+        is not (Label Studio then serves the lowest score first).
     clusters : bool, default=True
         Post predictions one by one, which stores their ``cluster`` (what
         "Uncertainty sampling" interleaves). ``False`` sends them in one
@@ -189,6 +206,8 @@ def sync(
         # Label Studio accepts only a version some prediction carries.
         client.set_model_version(project, version)
     report.model_version = version
+    if set_sampling and info.get("sampling") != UNCERTAINTY_SAMPLING:
+        client.set_sampling(project, UNCERTAINTY_SAMPLING)
     report.seconds["push"] = time.perf_counter() - clock
     logger.info(
         "sync of project %s: %s; %d predictions of %s; seconds %s",

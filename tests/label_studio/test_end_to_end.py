@@ -209,7 +209,6 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
         {"image": data_url(X_pool[i], size=64), "truth": int(y_pool[i])} for i in range(N_TASKS)
     ]
     _api(ls, "POST", f"/api/projects/{project}/import", json=tasks)
-    _api(ls, "PATCH", f"/api/projects/{project}", json={"sampling": "Uncertainty sampling"})
 
     # skactive's server, polling Label Studio every second.
     port = _free_port()

@@ -21,11 +21,12 @@ class FakeLabelStudio:
     def __init__(self, tasks):
         self.url, self.token = "http://label-studio.invalid", "token"
         self.tasks_ = {t["id"]: {**t, "annotations": [], "predictions": []} for t in tasks}
-        self.model_version = ""
+        self.model_version, self.sampling = "", "Sequential sampling"
         self.calls = []
 
     def project(self, project):
-        return {"id": project, "label_config": DIGITS_CONFIG, "model_version": self.model_version}
+        info = {"id": project, "label_config": DIGITS_CONFIG, "sampling": self.sampling}
+        return {**info, "model_version": self.model_version}
 
     def tasks(self, project):
         return copy.deepcopy(list(self.tasks_.values()))
@@ -39,6 +40,10 @@ class FakeLabelStudio:
         for prediction in predictions:
             stored = {k: v for k, v in prediction.items() if k != "cluster"}
             self.tasks_[prediction["task"]]["predictions"].append(stored)
+
+    def set_sampling(self, project, sampling):
+        self.calls.append("set_sampling")
+        self.sampling = sampling
 
     def set_model_version(self, project, version):
         self.calls.append("set_model_version")
@@ -62,6 +67,7 @@ def test_first_sync_pushes_one_prediction_per_task_and_sets_the_version(backend,
     report = sync(backend, studio, 3)
     assert report.n_predictions == 12 and not report.refitted
     assert studio.model_version == "skactive-v0"
+    assert studio.sampling == "Uncertainty sampling"
     assert all(len(t["predictions"]) == 1 for t in studio.tasks_.values())
     assert all("cluster" in t["predictions"][0] for t in studio.tasks_.values())
 
@@ -124,9 +130,10 @@ def test_the_latest_of_several_annotations_counts(backend, studio, labels):
 
 
 def test_without_clusters_predictions_go_in_one_bulk_import(backend, studio):
-    report = sync(backend, studio, 3, clusters=False)
+    report = sync(backend, studio, 3, clusters=False, set_sampling=False)
     assert report.n_predictions == 12
     assert studio.calls == ["import_predictions", "set_model_version"]
+    assert studio.sampling == "Sequential sampling"
 
 
 def test_a_sync_refits_answers_a_stopped_server_saved_but_never_trained(

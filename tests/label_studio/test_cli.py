@@ -1,0 +1,88 @@
+"""``python -m skactive serve`` and ``label-studio sync``: bad input exits 2 and touches nothing."""
+
+import copy
+import pickle
+
+import pytest
+
+from skactive import ActiveLearner
+from skactive.__main__ import main
+from skactive.label_studio import LabelStudioBackend, load_backend
+from skactive.label_studio.cli import build_parser, open_backend
+
+from ..conftest import tiny_net
+from .conftest import DIGITS_CONFIG
+
+
+@pytest.fixture
+def learner_file(fitted_learner, tmp_path):
+    return fitted_learner.save(tmp_path / "campaign.skactive")
+
+
+def _refused(argv, capsys, match):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert match in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["serve"], ["label-studio", "sync", "--url", "http://x", "--token", "t", "--project", "1"]],
+)
+def test_a_missing_or_foreign_learner_file_exits_2(command, tmp_path, capsys):
+    _refused([*command, "--learner", str(tmp_path / "nope.skactive")], capsys, "does not exist")
+    junk = tmp_path / "junk.skactive"
+    junk.write_bytes(b"not a pickle")
+    _refused([*command, "--learner", str(junk)], capsys, "--learner:")
+    assert junk.read_bytes() == b"not a pickle"
+    other = tmp_path / "other.skactive"
+    other.write_bytes(pickle.dumps({"a": 1}))
+    _refused([*command, "--learner", str(other)], capsys, "--learner:")
+
+
+def test_an_unfitted_learner_exits_2(tmp_path, capsys):
+    path = ActiveLearner(tiny_net()).save(tmp_path / "unfitted.skactive")
+    _refused(["serve", "--learner", str(path)], capsys, "never fitted")
+
+
+def test_bad_flags_exit_2_and_leave_the_file_as_it_was(learner_file, tmp_path, capsys):
+    before = learner_file.read_bytes()
+    config = tmp_path / "cats.xml"
+    config.write_text(DIGITS_CONFIG.replace('value="3"', 'value="cat"'))
+    _refused(
+        ["serve", "--learner", str(learner_file), "--label-config", str(config)],
+        capsys,
+        "--label-config: label_config",
+    )
+    _refused(["serve", "--learner", str(learner_file), "--clusters", "0"], capsys, "--clusters")
+    _refused(
+        ["serve", "--learner", str(learner_file), "--basic-auth", "nocolon"], capsys, "--basic-auth"
+    )
+    _refused(["serve", "--learner", str(learner_file), "--pool", str(config)], capsys, "--pool")
+    _refused(["label-studio", "sync", "--learner", str(learner_file)], capsys, "--url")
+    assert learner_file.read_bytes() == before
+
+
+def test_a_backend_file_is_continued_and_a_learner_file_starts_one(
+    fitted_learner, learner_file, tmp_path
+):
+    parser = build_parser()
+    state = tmp_path / "state.skactive"
+    args = parser.parse_args(["serve", "--learner", str(learner_file), "--state", str(state)])
+    fresh = open_backend(parser, args, background_refit=False)
+    assert isinstance(fresh, LabelStudioBackend) and fresh.path == state and fresh.ledger == {}
+    saved = LabelStudioBackend(
+        copy.deepcopy(fitted_learner), path=state, label_config=DIGITS_CONFIG
+    )
+    saved.ledger[7] = {"annotation": 1, "label": "3", "position": 40}
+    saved.save()
+    continued = open_backend(parser, args, background_refit=False)
+    assert continued.ledger == load_backend(state).ledger == saved.ledger
+    other = parser.parse_args(
+        ["serve", "--learner", str(learner_file), "--state", str(state), "--project", "5"]
+    )
+    saved.project = 3
+    saved.save()
+    with pytest.raises(SystemExit):
+        open_backend(parser, other, background_refit=False)
