@@ -13,7 +13,7 @@ Pillow, requests); Label Studio itself runs in its own environment.
 from skactive.label_studio.app import make_app, serve
 from skactive.label_studio.backend import AnnotationError, LabelStudioBackend, load_backend
 from skactive.label_studio.config import LabelConfig, parse_label_config
-from skactive.label_studio.sync import UNCERTAINTY_SAMPLING, LabelStudioClient, SyncReport, sync
+from skactive.label_studio.poller import UNCERTAINTY_SAMPLING, LabelStudioClient, SyncReport, sync
 from skactive.label_studio.tasks import ImageTransform, TaskError, TaskReader
 
 __all__ = [

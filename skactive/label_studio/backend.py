@@ -31,12 +31,15 @@ from skactive.label_studio.config import LabelConfig, parse_label_config
 from skactive.label_studio.tasks import TaskError, TaskReader
 from skactive.learner import ActiveLearner
 
-__all__ = ["AnnotationError", "LabelStudioBackend", "load_backend"]
+__all__ = ["VERSION_PREFIX", "AnnotationError", "LabelStudioBackend", "load_backend"]
 
 logger = logging.getLogger("skactive.label_studio")
 
 #: What a saved backend file says it holds (refused as a plain learner).
 FILE_KIND = "label-studio-backend"
+
+#: How every model version of a backend starts (then the refit count).
+VERSION_PREFIX = "skactive-v"
 
 #: Score of a task the backend cannot read: after every readable task.
 UNREADABLE_SCORE = 1.0
@@ -167,7 +170,7 @@ class LabelStudioBackend:
     @property
     def model_version(self) -> str:
         """The version Label Studio stores with predictions; new after every refit."""
-        return f"skactive-v{self.version}"
+        return f"{VERSION_PREFIX}{self.version}"
 
     # -- the protocol ----------------------------------------------------------
 

@@ -19,16 +19,26 @@ import numpy as np
 
 from skactive.label_studio.app import MAX_REQUEST_BYTES, serve
 from skactive.label_studio.backend import FILE_KIND, LabelStudioBackend, load_backend
-from skactive.label_studio.sync import LabelStudioClient, sync
+from skactive.label_studio.poller import ONE_BY_ONE_LIMIT, PUSH_MODES, LabelStudioClient, sync
 from skactive.learner import ActiveLearner
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "command_parsers", "main"]
 
 logger = logging.getLogger("skactive.label_studio")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of both commands (documented flag by flag in the user guide)."""
+    return _parsers()[0]
+
+
+def command_parsers() -> dict[str, argparse.ArgumentParser]:
+    """The parser of each command, ``"serve"`` and ``"label-studio sync"``."""
+    _, server, poller = _parsers()
+    return {"serve": server, "label-studio sync": poller}
+
+
+def _parsers():
     parser = argparse.ArgumentParser(
         prog="python -m skactive", description="Serve an active learner to Label Studio."
     )
@@ -61,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     poller = actions.add_parser("sync", help="teach new annotations, push fresh predictions")
     _add_backend_flags(poller)
     _add_connection_flags(poller, required=True)
-    return parser
+    return parser, server, poller
 
 
 def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
@@ -97,9 +107,11 @@ def _add_connection_flags(parser: argparse.ArgumentParser, *, required: bool) ->
         help="leave the project's task sampling as it is (default: Uncertainty sampling)",
     )
     parser.add_argument(
-        "--no-clusters",
-        action="store_true",
-        help="push predictions in one bulk import (fast; Label Studio then drops clusters)",
+        "--push",
+        choices=PUSH_MODES,
+        default="auto",
+        help="one-by-one keeps clusters (a request per task), bulk is one import; auto: "
+        f"one by one up to {ONE_BY_ONE_LIMIT} predictions",
     )
 
 
@@ -189,7 +201,7 @@ def _client(parser, args) -> LabelStudioClient:
 
 
 def _sync_options(args) -> dict:
-    return {"set_sampling": not args.keep_sampling, "clusters": not args.no_clusters}
+    return {"set_sampling": not args.keep_sampling, "push": args.push}
 
 
 def _start_poller(parser, args, backend: LabelStudioBackend) -> None:

@@ -1,18 +1,20 @@
 """Log in to Label Studio in headless Chromium and save screenshots of pages.
 
 Run with the Label Studio virtualenv's Python (it has Selenium):
-``screenshot.py URL EMAIL PASSWORD WIDTHxHEIGHT PATH=OUT.png [PATH=OUT.png ...]``.
+``screenshot.py URL EMAIL PASSWORD WIDTHxHEIGHT [--click TEXT] PATH=OUT.png ...``;
+``--click`` clicks the first element showing TEXT before each screenshot.
 """
 
-import sys
+import argparse
 import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
 
-def main(url, email, password, size, *pages):
+def main(url, email, password, size, pages, click=None):
     width, height = (int(v) for v in size.split("x"))
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
@@ -41,6 +43,11 @@ def main(url, email, password, size, *pages):
             path, out = page.rsplit("=", 1)
             driver.get(f"{url}{path}")
             time.sleep(8)  # the React apps fetch tasks and images after load
+            if click:
+                driver.find_element(By.XPATH, f"//*[contains(text(), '{click}')]").click()
+                # Away from the tab, so that its tooltip does not cover the image.
+                ActionChains(driver).move_by_offset(-300, 0).perform()
+                time.sleep(2)
             driver.save_screenshot(out)
             print(f"saved {out} ({driver.title})")
     finally:
@@ -48,4 +55,10 @@ def main(url, email, password, size, *pages):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    parser = argparse.ArgumentParser()
+    for name in ("url", "email", "password", "size"):
+        parser.add_argument(name)
+    parser.add_argument("--click")
+    parser.add_argument("pages", nargs="+")
+    args = parser.parse_args()
+    main(args.url, args.email, args.password, args.size, args.pages, click=args.click)

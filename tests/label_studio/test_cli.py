@@ -2,13 +2,15 @@
 
 import copy
 import pickle
+import re
+from pathlib import Path
 
 import pytest
 
 from skactive import ActiveLearner
 from skactive.__main__ import main
 from skactive.label_studio import LabelStudioBackend, load_backend
-from skactive.label_studio.cli import build_parser, open_backend
+from skactive.label_studio.cli import build_parser, command_parsers, open_backend
 
 from ..conftest import tiny_net
 from .conftest import DIGITS_CONFIG
@@ -86,3 +88,15 @@ def test_a_backend_file_is_continued_and_a_learner_file_starts_one(
     saved.save()
     with pytest.raises(SystemExit):
         open_backend(parser, other, background_refit=False)
+
+
+def test_every_flag_is_documented_in_the_user_guide():
+    page = (Path(__file__).parents[2] / "docs" / "user_guide" / "label_studio.rst").read_text()
+    flags = {
+        flag
+        for parser in command_parsers().values()
+        for flag in re.findall(r"(--[a-z][a-z-]*)", parser.format_help())
+    }
+    assert {"--learner", "--poll", "--push"} <= flags
+    missing = sorted(f for f in flags - {"--help"} if f"``{f}``" not in page)
+    assert not missing, f"docs/user_guide/label_studio.rst does not document {missing}"

@@ -338,7 +338,8 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
         # The labelling view of the task Label Studio serves next, with skactive's prediction.
         upcoming = _api(ls, "GET", f"/api/projects/{project}/next")["id"]
         page = f"/projects/{project}/data?tab={view['id']}&task={upcoming}"
-        _screenshot(ls, page, "labeling", tmp_path, figures)
+        shown = requests.get(f"{backend_url}/health", timeout=5).json()["model_version"]
+        _screenshot(ls, page, "labeling", tmp_path, figures, click=shown)
     finally:
         # Killed without warning: every acknowledged answer is in the file.
         _stop(server, signal.SIGKILL)
@@ -383,7 +384,7 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
     _publish(tmp_path, figures)
 
 
-def _screenshot(ls, page: str, name: str, folder: Path, figures: dict) -> None:
+def _screenshot(ls, page: str, name: str, folder: Path, figures: dict, click=None) -> None:
     """Headless Chromium, logged in as the annotator, saves ``page`` as a PNG."""
     if shutil.which("chromium") is None or shutil.which("chromedriver") is None:
         figures[name] = "skipped: Debian's chromium and chromium-driver are not installed"
@@ -391,7 +392,11 @@ def _screenshot(ls, page: str, name: str, folder: Path, figures: dict) -> None:
     image = folder / f"label_studio_{name}.png"
     script = Path(__file__).with_name("screenshot.py")
     done = subprocess.run(
-        [VENV / "bin" / "python", script, ls.url, EMAIL, PASSWORD, "1400x900", f"{page}={image}"],
+        [
+            *(VENV / "bin" / "python", script, ls.url, EMAIL, PASSWORD, "1400x1100"),
+            *(["--click", click] if click else []),
+            f"{page}={image}",
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -33,7 +33,14 @@ class FakeLabelStudio:
 
     def post_prediction(self, prediction):
         self.calls.append("post_prediction")
-        self.tasks_[prediction["task"]]["predictions"].append(prediction)
+        self.next_id = getattr(self, "next_id", 0) + 1
+        self.tasks_[prediction["task"]]["predictions"].append({**prediction, "id": self.next_id})
+
+    def update_prediction(self, prediction_id, prediction):
+        self.calls.append("update_prediction")
+        for stored in self.tasks_[prediction["task"]]["predictions"]:
+            if stored["id"] == prediction_id:
+                stored.update(prediction)
 
     def import_predictions(self, project, predictions):
         self.calls.append("import_predictions")
@@ -64,12 +71,14 @@ def labels(digits_split):
 
 
 def test_first_sync_pushes_one_prediction_per_task_and_sets_the_version(backend, studio):
+    studio.tasks_[111]["predictions"] = [{"id": 500, "model_version": "someone-else", "score": 0.3}]
     report = sync(backend, studio, 3)
     assert report.n_predictions == 12 and not report.refitted
     assert studio.model_version == "skactive-v0"
     assert studio.sampling == "Uncertainty sampling"
-    assert all(len(t["predictions"]) == 1 for t in studio.tasks_.values())
-    assert all("cluster" in t["predictions"][0] for t in studio.tasks_.values())
+    assert [len(t["predictions"]) for t in studio.tasks_.values()] == [1] * 11 + [2]
+    assert all("cluster" in t["predictions"][-1] for t in studio.tasks_.values())
+    assert studio.tasks_[111]["predictions"][0]["model_version"] == "someone-else"
 
 
 def test_answers_are_taught_refitted_and_only_unlabelled_tasks_get_predictions(
@@ -129,8 +138,15 @@ def test_the_latest_of_several_annotations_counts(backend, studio, labels):
     }
 
 
-def test_without_clusters_predictions_go_in_one_bulk_import(backend, studio):
-    report = sync(backend, studio, 3, clusters=False, set_sampling=False)
+def test_bulk_pushes_go_in_one_import_and_auto_switches_to_it_beyond_the_limit(
+    backend, studio, monkeypatch
+):
+    import skactive.label_studio.poller as module
+
+    monkeypatch.setattr(module, "ONE_BY_ONE_LIMIT", 11)
+    with pytest.raises(ValueError, match="push: expected one of"):
+        sync(backend, studio, 3, push="sometimes")
+    report = sync(backend, studio, 3, set_sampling=False)
     assert report.n_predictions == 12
     assert studio.calls == ["import_predictions", "set_model_version"]
     assert studio.sampling == "Sequential sampling"
