@@ -431,6 +431,15 @@ class LabelStudioBackend:
             logger.info("refit on %d labels: %s", len(self.learner.y_labeled_), self.model_version)
             return self.model_version
 
+    def refit_if_due(self) -> str | None:
+        """Refit if labels changed since the last refit; the new version, or ``None``.
+
+        Checked and done under one lock, so that the poller and the
+        background thread never refit twice for the same changes.
+        """
+        with self._lock:
+            return self.refit() if self.refit_due else None
+
     def start(self) -> LabelStudioBackend:
         """Start the background refit thread (``background_refit=True``)."""
         if self.background_refit and self._worker is None:
@@ -471,10 +480,8 @@ class LabelStudioBackend:
             if self._stopping.is_set():
                 return
             with self._lock:
-                if not self.refit_due:  # a direct refit (the poller's) came first
-                    continue
                 try:
-                    self.refit()
+                    self.refit_if_due()  # nothing to do if the poller came first
                     self._refit_error = None
                 except Exception as exc:  # the labels are saved; the next change retries
                     self._refit_error = exc

@@ -197,9 +197,7 @@ def sync(
 
     clock = time.perf_counter()
     report.outcomes, report.errors = backend.reconcile(tasks)
-    if backend.refit_due:
-        backend.refit()
-        report.refitted = True
+    report.refitted = backend.refit_if_due() is not None
     report.seconds["teach_and_refit"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

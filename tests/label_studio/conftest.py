@@ -20,7 +20,7 @@ EXTRA_MISSING = (
 )
 
 CONFIG = """<View>
-  <Image name="image" value="$image"/>
+  <Image name="image" value="$image" maxWidth="240px"/>
   <Choices name="digit" toName="image">
     {choices}
   </Choices>

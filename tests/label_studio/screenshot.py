@@ -46,7 +46,9 @@ def main(url, email, password, size, pages, click=None):
             if click:
                 driver.find_element(By.XPATH, f"//*[contains(text(), '{click}')]").click()
                 # Away from the tab, so that its tooltip does not cover the image.
-                ActionChains(driver).move_by_offset(-300, 0).perform()
+                ActionChains(driver).move_to_element(
+                    driver.find_element(By.TAG_NAME, "body")
+                ).perform()
                 time.sleep(2)
             driver.save_screenshot(out)
             print(f"saved {out} ({driver.title})")

@@ -249,3 +249,23 @@ def test_the_token_is_never_saved(backend):
     backend.save()
     assert b"secret-token" not in backend.path.read_bytes()
     assert backend.access_token == "secret-token"
+
+
+def test_train_teaches_the_latest_annotation_of_each_exported_task(client, backend, pool_tasks):
+    tasks, _, y = pool_tasks
+    exported = [
+        {**tasks[0], "annotations": [annotation(1, 100, y[0])]},
+        {**tasks[1], "annotations": []},
+        {**tasks[2], "annotations": [annotation(2, 102, "cat")]},
+    ]
+    answer = _post(client, "/train", {"annotations": exported, "project": "3.1"})
+    assert answer.status_code == 201
+    body = answer.get_json()
+    assert body["outcomes"][:2] == ["taught", "unannotated"]
+    assert "'cat' is not one of the classes" in body["outcomes"][2]
+    assert body["model_version"] == "skactive-v1"
+    assert list(load_backend(backend.path).ledger) == [100]
+    refused = _post(client, "/train", {"annotations": "all"})
+    assert (
+        refused.status_code == 400 and "annotations: expected a list" in refused.get_json()["error"]
+    )

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from .conftest import DIGITS_CONFIG, EXTRA_MISSING, data_url
+from .conftest import DIGITS_CONFIG, EXTRA_MISSING, data_url, png_bytes
 
 requests = pytest.importorskip("requests", reason=EXTRA_MISSING)
 pytest.importorskip("flask", reason=EXTRA_MISSING)
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("SKACTIVE_LABEL_STUDIO_VENV", ROOT / ".venv-label-studio"))
 EMAIL, PASSWORD = "annotator@example.com", "skactive-e2e-Passw0rd"
 TOKEN = "5ac71fe0" * 5
-N_TASKS, N_INITIAL = 60, 40
+N_TASKS, N_UPLOADED, N_INITIAL = 60, 2, 40
 #: Data manager columns the screenshot leaves out (the ground truth among them).
 HIDDEN_COLUMNS = [
     "inner_id",
@@ -209,6 +209,14 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
         {"image": data_url(X_pool[i], size=64), "truth": int(y_pool[i])} for i in range(N_TASKS)
     ]
     _api(ls, "POST", f"/api/projects/{project}/import", json=tasks)
+    # Two more as uploaded files, which the backend fetches from Label Studio with the token.
+    uploads = {f"digit-{i}.png": N_TASKS + i for i in range(N_UPLOADED)}
+    # One form field per file: Label Studio reads one file per field name.
+    files = {
+        f"file{i}": (name, png_bytes(X_pool[row], size=64), "image/png")
+        for i, (name, row) in enumerate(uploads.items())
+    }
+    _api(ls, "POST", f"/api/projects/{project}/import", files=files)
 
     # skactive's server, polling Label Studio every second.
     port = _free_port()
@@ -247,13 +255,12 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
         def pushed():
             info = _api(ls, "GET", f"/api/projects/{project}")
             tasks, found = _predictions(ls, project, "skactive-v0")
-            return (
-                info["model_version"] == "skactive-v0" and len(found) == N_TASKS and (tasks, found)
-            )
+            ready = info["model_version"] == "skactive-v0" and len(found) == N_TASKS + N_UPLOADED
+            return ready and info["sampling"] == "Uncertainty sampling" and (tasks, found)
 
         tasks, found = _wait_for(pushed, 120, "the first predictions", serve_log)
         # Scores follow the strategy: the most uncertain task has the lowest score.
-        reader = TaskReader((1, 8, 8))
+        reader = TaskReader((1, 8, 8), hostname=ls.url, access_token=TOKEN)
         ids = [t["id"] for t in tasks]
         rows = np.stack([reader.read(t) for t in tasks])
         proba = ActiveLearner.load(learner_file).predict_proba(rows)
@@ -274,7 +281,8 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
         )
 
         # The annotator asks for the next task: Label Studio serves the lowest score.
-        served, truth = [], {t["id"]: t["data"]["truth"] for t in tasks}
+        served, truth = [], {t["id"]: _truth(t, uploads, y_pool) for t in tasks}
+        assert sum(t["data"]["image"].startswith("/data/upload/") for t in tasks) == N_UPLOADED
         annotations = {}
         for _ in range(5):
             task = _api(ls, "GET", f"/api/projects/{project}/next")
@@ -338,8 +346,8 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
         # The labelling view of the task Label Studio serves next, with skactive's prediction.
         upcoming = _api(ls, "GET", f"/api/projects/{project}/next")["id"]
         page = f"/projects/{project}/data?tab={view['id']}&task={upcoming}"
-        shown = requests.get(f"{backend_url}/health", timeout=5).json()["model_version"]
-        _screenshot(ls, page, "labeling", tmp_path, figures, click=shown)
+        # The prediction's tab (its version may move on while the page loads: the poller runs).
+        _screenshot(ls, page, "labeling", tmp_path, figures, click="skactive-v")
     finally:
         # Killed without warning: every acknowledged answer is in the file.
         _stop(server, signal.SIGKILL)
@@ -382,6 +390,14 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
     assert sync.returncode == 0, sync.stderr
     assert "'duplicate': 4" in sync.stdout and "'taught'" not in sync.stdout
     _publish(tmp_path, figures)
+
+
+def _truth(task: dict, uploads: dict, y_pool) -> int:
+    """The label of an imported task, or of an uploaded file (by its name)."""
+    if "truth" in task["data"]:
+        return task["data"]["truth"]
+    (name,) = [n for n in uploads if task["data"]["image"].endswith(n)]
+    return int(y_pool[uploads[name]])
 
 
 def _screenshot(ls, page: str, name: str, folder: Path, figures: dict, click=None) -> None:

@@ -166,3 +166,20 @@ def test_a_sync_refits_answers_a_stopped_server_saved_but_never_trained(
     report = sync(restarted, studio, 3)
     assert report.outcomes == {"duplicate": 1} and report.refitted
     assert restarted.n_trained == 41 and not restarted.refit_due
+
+
+def test_the_poller_and_the_refit_thread_refit_once_per_change_set(
+    fitted_learner, tmp_path, studio, labels
+):
+    backend = LabelStudioBackend(
+        copy.deepcopy(fitted_learner), path=tmp_path / "b.skactive", label_config=DIGITS_CONFIG
+    ).start()
+    try:
+        for i, task_id in enumerate((100, 101, 102)):
+            studio.tasks_[task_id]["annotations"] = [annotation(i, task_id, labels[task_id])]
+        sync(backend, studio, 3)
+        assert backend.wait_for_refit(timeout=60)
+        assert backend.refit_if_due() is None
+        assert backend.version == 1 and backend.n_trained == 43
+    finally:
+        backend.stop(timeout=60)
