@@ -436,11 +436,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         self : ActiveLearner
         """
-        check_is_fitted(self)
-        check_estimator_params(self)
-        _check_refit(refit)
-        campaign = self._campaign
-        rows = check_labeled_rows(indices, len(campaign.labeled.y), name="indices")
+        campaign, rows = self._correction(indices, refit)
         y = check_labels(y, len(rows), name="y")
         classes = campaign.classes_for_fit(self)
         campaign.classes.encode(y, name="y", classes=classes)
@@ -468,17 +464,21 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         -------
         self : ActiveLearner
         """
-        check_is_fitted(self)
-        check_estimator_params(self)
-        _check_refit(refit)
-        campaign = self._campaign
-        rows = check_labeled_rows(indices, len(campaign.labeled.y), name="indices")
+        campaign, rows = self._correction(indices, refit)
         if len(rows) == len(campaign.labeled.y):
             raise ValueError(
                 f"indices: forgetting all {len(rows)} labelled rows would leave nothing to "
                 "train on; start a new campaign with fit instead"
             )
         return self._committed(campaign.without(rows), refit=refit)
+
+    def _correction(self, indices, refit) -> tuple[Campaign, np.ndarray]:
+        """The campaign and the labelled rows ``indices`` names, for relabel and forget."""
+        check_is_fitted(self)
+        check_estimator_params(self)
+        _check_refit(refit)
+        campaign = self._campaign
+        return campaign, check_labeled_rows(indices, len(campaign.labeled.y), name="indices")
 
     def _committed(self, changed: Campaign, *, refit: bool) -> ActiveLearner:
         """Take ``changed`` as the campaign, refitted first if ``refit``."""

@@ -399,14 +399,19 @@ def test_teach_without_refit_records_labels_and_keeps_the_model(blobs):
     assert_array_equal(_coefficients(learner), _coefficients(reference))
 
 
-def test_relabel_replaces_labels_of_rows_and_of_their_twins():
-    rng = np.random.RandomState(0)
+def _taught_with_twins(seed: int):
+    """A learner of 10 rows, then 3 queried rows taught, each with its twin."""
+    rng = np.random.RandomState(seed)
     X = rng.randn(60, 3)
     y = (X[:, 0] > 0).astype(int)
     learner = ActiveLearner(LogisticRegression(), TwinsAndPseudo(n_pseudo=1), random_state=0)
     learner.fit(X[:10], y[:10])
     idx = learner.query(X[10:], n=3)
-    learner.teach(X[10:][idx], y[10:][idx])
+    return learner.teach(X[10:][idx], y[10:][idx]), X
+
+
+def test_relabel_replaces_labels_of_rows_and_of_their_twins():
+    learner, X = _taught_with_twins(0)
     row = 11  # the second taught row; its twin carries its label
     twin = np.flatnonzero(learner.twin_sources_ == row)
     assert len(twin) == 1
@@ -429,13 +434,7 @@ def test_relabel_keeps_a_longer_string_label_whole():
 
 
 def test_forget_removes_rows_and_their_twins_and_renumbers_sources():
-    rng = np.random.RandomState(1)
-    X = rng.randn(60, 3)
-    y = (X[:, 0] > 0).astype(int)
-    learner = ActiveLearner(LogisticRegression(), TwinsAndPseudo(n_pseudo=1), random_state=0)
-    learner.fit(X[:10], y[:10])
-    idx = learner.query(X[10:], n=3)
-    learner.teach(X[10:][idx], y[10:][idx])
+    learner, _ = _taught_with_twins(1)
     kept_row = learner.X_labeled_[12].copy()
     kept_twin = learner.X_twins_[learner.twin_sources_ == 12][0].copy()
     learner.forget([3, 11])

@@ -119,6 +119,10 @@ def _wait_for(check, timeout: float, what: str, log: Path | None = None):
     pytest.fail(f"timed out after {timeout} s waiting for {what}\n{tail}")
 
 
+def _wait_until_up(url: str, timeout: float, what: str, log: Path) -> None:
+    _wait_for(lambda: requests.get(f"{url}/health", timeout=5).ok, timeout, what, log)
+
+
 @pytest.fixture(scope="module")
 def label_studio(tmp_path_factory):
     reason = _skip_reason()
@@ -156,11 +160,8 @@ def label_studio(tmp_path_factory):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(
-            lambda: requests.get(f"{url}/health", timeout=5).ok,
-            600,
-            "Label Studio to start (the first start migrates its database)",
-            log,
+        _wait_until_up(
+            f"{url}", 600, "Label Studio to start (the first start migrates its database)", log
         )
         session = requests.Session()
         session.headers["Authorization"] = f"Token {TOKEN}"
@@ -236,9 +237,7 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
     poll = ["--poll", "1", "--url", ls.url, "--token", TOKEN, "--project", project]
     server = _start(command + poll, serve_log)
     try:
-        _wait_for(
-            lambda: requests.get(f"{backend_url}/health", timeout=5).ok, 120, "skactive", serve_log
-        )
+        _wait_until_up(backend_url, 120, "skactive", serve_log)
 
         # Connected as the project's model. Label Studio answers 403 because the
         # per-project webhook it adds is refused for a loopback URL (its SSRF
@@ -354,12 +353,7 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
 
     restarted = _start(command, serve_log)
     try:
-        _wait_for(
-            lambda: requests.get(f"{backend_url}/health", timeout=5).ok,
-            120,
-            "the restart",
-            serve_log,
-        )
+        _wait_until_up(backend_url, 120, "the restart", serve_log)
         assert requests.get(f"{backend_url}/health", timeout=5).json()["n_labeled"] == N_INITIAL + 4
     finally:
         _stop(restarted)
