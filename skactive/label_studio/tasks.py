@@ -195,8 +195,6 @@ class TaskReader:
         return self._local_file(source)
 
     def _fetch(self, source: str) -> bytes:
-        import requests
-
         url, headers = source, {}
         if source.startswith("/"):
             if not self.hostname:
@@ -209,6 +207,12 @@ class TaskReader:
         if same_host and self.access_token:
             # The token goes to Label Studio only, never to a third-party host.
             headers["Authorization"] = f"Token {self.access_token}"
+        try:
+            import requests
+        except ImportError:
+            raise ValueError(
+                f"fetching {url} needs requests: pip install 'skactive[label-studio]'"
+            ) from None
         try:
             response = requests.get(url, headers=headers, timeout=self.timeout, stream=True)
             response.raise_for_status()
