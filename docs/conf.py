@@ -1,6 +1,18 @@
-"""Sphinx configuration for skactive."""
+"""Sphinx configuration for skactive.
+
+The site uses pydata-sphinx-theme (the scikit-learn look), a sphinx-gallery
+of examples executed at every build (a broken example fails the build), an
+API reference generated from the docstrings (autosummary, one page per
+object) and a command-line reference printed from the argparse parsers
+themselves, so that none of them can drift from the code.
+"""
+
+import os
+from pathlib import Path
 
 import skactive
+
+HERE = Path(__file__).resolve().parent
 
 project = "skactive"
 author = "the skactive developers"
@@ -10,10 +22,83 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    "sphinx_gallery.gen_gallery",
 ]
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
-autodoc_default_options = {"inherited-members": False}
+# scikit-learn adds set_*_request methods (metadata routing) to every estimator
+# class; they are scikit-learn's to document.
+_ROUTING = (
+    "fit",
+    "partial_fit",
+    "predict",
+    "predict_proba",
+    "predict_log_proba",
+    "score",
+    "transform",
+    "inverse_transform",
+    "decision_function",
+    "split",
+)
+autodoc_default_options = {
+    "inherited-members": False,
+    "exclude-members": ",".join(f"set_{name}_request" for name in _ROUTING),
+}
+# Attributes sections as field lists: properties are documented once, as members.
+napoleon_use_ivar = True
 autodoc_typehints = "none"
-exclude_patterns = ["_build"]
-html_theme = "alabaster"
+autosummary_generate = True
+# Classes document their own members; scikit-learn's inherited ones (score,
+# get_params...) are documented by scikit-learn.
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "sg_execution_times.rst"]
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"skactive {release}"
+html_static_path = ["_static"]
+html_css_files = ["skactive.css"]
+html_theme_options = {
+    "navbar_align": "left",
+    "show_toc_level": 2,
+    "navigation_with_keys": False,
+    "header_links_before_dropdown": 7,
+    "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+}
+html_sidebars = {"index": [], "getting_started": [], "results": []}
+
+sphinx_gallery_conf = {
+    "examples_dirs": str(HERE.parent / "examples"),
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "within_subsection_order": "FileNameSortKey",
+    "show_memory": False,
+    "plot_gallery": "True",
+}
+
+
+def write_command_line_help() -> None:
+    """Each command's ``--help``, as the parsers print it, for ``cli.rst`` to include."""
+    from skactive._cli import demo_parser, runner_parser
+    from skactive.label_studio.cli import command_parsers
+
+    # argparse wraps to $COLUMNS: a fixed width gives the same page everywhere.
+    os.environ["COLUMNS"] = "88"
+    folder = HERE / "generated_cli"
+    folder.mkdir(exist_ok=True)
+    parsers = {
+        "demo": demo_parser(),
+        "runner": runner_parser(prog="python benchmarks/run_experiments.py"),
+        **{name.replace(" ", "_"): parser for name, parser in command_parsers().items()},
+    }
+    for name, parser in parsers.items():
+        text = parser.format_help()
+        path = folder / f"{name}.txt"
+        if not path.is_file() or path.read_text() != text:
+            path.write_text(text)
+
+
+write_command_line_help()

@@ -212,8 +212,8 @@ def _add_campaign_flags(parser: argparse.ArgumentParser, **defaults) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def parse_demo(argv) -> argparse.Namespace:
-    """The arguments of ``python -m skactive``."""
+def demo_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m skactive`` (the docs print its help)."""
     parser = argparse.ArgumentParser(
         prog="python -m skactive",
         description="Compare active-learning strategies on an image data set.",
@@ -237,6 +237,12 @@ def parse_demo(argv) -> argparse.Namespace:
         choices=sorted(CRITERIA),
         help="report where this stopping criterion (default settings) would stop each run",
     )
+    return parser
+
+
+def parse_demo(argv) -> argparse.Namespace:
+    """The arguments of ``python -m skactive``."""
+    parser = demo_parser()
     args = parser.parse_args(argv)
     args.candidates = whole_pool(args.candidates)
     args.n_rounds = check_campaign(
@@ -252,11 +258,9 @@ def parse_demo(argv) -> argparse.Namespace:
     return args
 
 
-def parse_runner(
-    argv=None, *, description: str = ""
-) -> tuple[ExperimentConfig, argparse.Namespace]:
-    """The experiment runner's arguments (``benchmarks/run_experiments.py``) as its config."""
-    parser = argparse.ArgumentParser(description=description)
+def runner_parser(description: str = "", prog: str | None = None) -> argparse.ArgumentParser:
+    """The parser of the experiment runner (the docs print its help)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--quick", action="store_true", help="small grid on digits")
     parser.add_argument("--datasets", type=name_list(DATASETS, "datasets"))
     parser.add_argument("--networks", type=name_list(ARCHITECTURES, "networks"))
@@ -319,6 +323,14 @@ def parse_runner(
         help="DeepCluster's optimizer: the net's own (default) or SGD 0.05 as in the original",
     )
     parser.add_argument("--threads", type=positive_int, help="torch threads")
+    return parser
+
+
+def parse_runner(
+    argv=None, *, description: str = ""
+) -> tuple[ExperimentConfig, argparse.Namespace]:
+    """The experiment runner's arguments (``benchmarks/run_experiments.py``) as its config."""
+    parser = runner_parser(description)
     args = parser.parse_args(argv)
     settings = dict(QUICK) if args.quick else {}
     if args.quick:

@@ -240,10 +240,10 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     n_features_in_ = _state("n_features_in", "X.shape[1] of the training data.")
     classes_ = property(lambda self: self._campaign.classes.classes, doc="Class labels.")
     X_labeled_ = _labeled("X", "Every row the oracle labelled (only forget removes rows).")
-    y_labeled_ = _labeled("y", "The oracle's labels of X_labeled_.")
+    y_labeled_ = _labeled("y", "The oracle's labels of ``X_labeled_``.")
     X_twins_ = _labeled("twins", "Derived rows kept permanently.")
     y_twins_ = _labeled("twin_y", "The twins' labels (their sources').")
-    twin_sources_ = _labeled("twin_sources", "Each twin's source row in X_labeled_.")
+    twin_sources_ = _labeled("twin_sources", "Each twin's source row in ``X_labeled_``.")
     X_pseudo_ = _labeled("pseudo_X", "Pseudo-labelled rows of the last refit.")
     y_pseudo_ = _labeled("pseudo_y", "Their labels.")
 
