@@ -12,6 +12,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 
 def main(url, email, password, size, pages, click=None):
@@ -38,13 +40,19 @@ def main(url, email, password, size, pages, click=None):
         driver.find_element(
             By.CSS_SELECTOR, "form button[type=submit], form input[type=submit]"
         ).click()
-        time.sleep(3)
+        WebDriverWait(driver, 120).until(lambda d: "/user/login" not in d.current_url)
         for page in pages:
             path, out = page.rsplit("=", 1)
             driver.get(f"{url}{path}")
             time.sleep(8)  # the React apps fetch tasks and images after load
             if click:
-                driver.find_element(By.XPATH, f"//*[contains(text(), '{click}')]").click()
+                # A loaded machine renders the labelling app slowly: wait for it.
+                tab = WebDriverWait(driver, 120).until(
+                    expected_conditions.element_to_be_clickable(
+                        (By.XPATH, f"//*[contains(text(), '{click}')]")
+                    )
+                )
+                tab.click()
                 # Away from the tab, so that its tooltip does not cover the image.
                 ActionChains(driver).move_to_element(
                     driver.find_element(By.TAG_NAME, "body")
