@@ -401,17 +401,21 @@ def _screenshot(ls, page: str, name: str, folder: Path, figures: dict, click=Non
         return
     image = folder / f"label_studio_{name}.png"
     script = Path(__file__).with_name("screenshot.py")
-    done = subprocess.run(
-        [
-            *(VENV / "bin" / "python", script, ls.url, EMAIL, PASSWORD, "1400x1100"),
-            *(["--click", click] if click else []),
-            f"{page}={image}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    command = [
+        *(VENV / "bin" / "python", script, ls.url, EMAIL, PASSWORD, "1400x1100"),
+        *(["--click", click] if click else []),
+        f"{page}={image}",
+    ]
+    errors = []
+    # One retry: the browser's rendering of Label Studio's React app is the one
+    # step here whose timing a loaded machine can upset; both errors are kept.
+    for _ in range(2):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=400)
+        if done.returncode == 0:
+            break
+        errors.append(done.stderr[-2000:])
+    assert done.returncode == 0, "\n---\n".join(errors)
+    figures[f"{name}_browser_attempts"] = len(errors) + 1
     assert image.stat().st_size > 20_000, f"{image} looks empty"
     figures[name] = image.name
 
