@@ -203,9 +203,18 @@ LAYERS = {
         "skactive.utils",
         "skactive.utils.estimator_checks",
         "skactive.label_studio",
-        "skactive.label_studio.*",
+        "skactive.label_studio.config",
+        "skactive.label_studio.tasks",
+        "skactive.label_studio.backend",
+        "skactive.label_studio.app",
+        "skactive.label_studio.poller",
     ],
-    "runner and command line": ["skactive.experiments", "skactive._cli", "skactive.__main__"],
+    "runner and command line": [
+        "skactive.experiments",
+        "skactive._cli",
+        "skactive.label_studio.cli",
+        "skactive.__main__",
+    ],
 }
 
 

@@ -30,6 +30,7 @@ from skactive._inference import embed_rows
 from skactive.label_studio.config import LabelConfig, parse_label_config
 from skactive.label_studio.tasks import TaskError, TaskReader
 from skactive.learner import ActiveLearner
+from skactive.param_validation import BOOLEAN, integer, validate_params
 
 __all__ = ["VERSION_PREFIX", "AnnotationError", "LabelStudioBackend", "load_backend"]
 
@@ -117,8 +118,10 @@ class LabelStudioBackend:
             raise TypeError(
                 f"learner: expected a fitted ActiveLearner, got {type(learner).__name__}"
             )
-        if isinstance(n_clusters, bool) or not isinstance(n_clusters, int) or n_clusters < 1:
-            raise ValueError(f"n_clusters: expected an integer >= 1, got {n_clusters!r}")
+        validate_params(
+            {"n_clusters": n_clusters, "background_refit": background_refit},
+            {"n_clusters": [integer(1)], "background_refit": [BOOLEAN]},
+        )
         self.learner = learner
         self.path = None if path is None else Path(path)
         self.project = project
@@ -145,15 +148,13 @@ class LabelStudioBackend:
         self._wanted = threading.Event()
         self._stopping = threading.Event()
         self._worker = None
-        self._centroids = None
-        self._refit_error = None
+        self._kmeans = None
 
     # -- persistence ---------------------------------------------------------
 
     def __getstate__(self):
-        state = dict(self.__dict__)
-        for name in ("_lock", "_wanted", "_stopping", "_worker", "_centroids", "_refit_error"):
-            state.pop(name, None)
+        # Locks, threads and caches are rebuilt by _init_runtime on loading.
+        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
         state["access_token"] = None  # a credential stays in memory, never on disk
         return state
 
@@ -426,7 +427,7 @@ class LabelStudioBackend:
             self.version += 1
             self.n_trained = len(self.learner.y_labeled_)
             self.trained_changes = changes
-            self._centroids = None
+            self._kmeans = None
             self.save()
             logger.info("refit on %d labels: %s", len(self.learner.y_labeled_), self.model_version)
             return self.model_version
@@ -482,9 +483,7 @@ class LabelStudioBackend:
             with self._lock:
                 try:
                     self.refit_if_due()  # nothing to do if the poller came first
-                    self._refit_error = None
-                except Exception as exc:  # the labels are saved; the next change retries
-                    self._refit_error = exc
+                except Exception:  # the labels are saved; the next change retries
                     logger.exception("refit failed; the previous model keeps serving")
 
     # -- helpers ---------------------------------------------------------------
@@ -509,14 +508,11 @@ class LabelStudioBackend:
     def _clusters(self, X: np.ndarray) -> np.ndarray:
         if len(X) == 0:
             return np.zeros(0, dtype=np.int64)
-        if self._centroids is None:
+        if self._kmeans is None:
             labeled = embed_rows(self.learner.estimator_, self.learner.X_labeled_)
             k = min(self.n_clusters, len(labeled))
-            kmeans = KMeans(n_clusters=k, n_init=3, random_state=0).fit(labeled)
-            self._centroids = kmeans.cluster_centers_
-        points = embed_rows(self.learner.estimator_, X)
-        distances = ((points[:, None, :] - self._centroids[None, :, :]) ** 2).sum(axis=2)
-        return distances.argmin(axis=1)
+            self._kmeans = KMeans(n_clusters=k, n_init=3, random_state=0).fit(labeled)
+        return self._kmeans.predict(embed_rows(self.learner.estimator_, X))
 
     @staticmethod
     def _choice(config: LabelConfig, label) -> dict:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skactive._cli import positive_int
 from skactive.label_studio.app import MAX_REQUEST_BYTES, serve
 from skactive.label_studio.backend import FILE_KIND, LabelStudioBackend, load_backend
 from skactive.label_studio.poller import ONE_BY_ONE_LIMIT, PUSH_MODES, LabelStudioClient, sync
@@ -89,7 +90,7 @@ def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool", type=Path, help=".npy rows that tasks name as data.row")
     parser.add_argument("--image-root", type=Path, help="folder tasks may name image paths in")
     parser.add_argument(
-        "--clusters", type=int, default=8, help="diversity buckets for predictions (8)"
+        "--clusters", type=positive_int, default=8, help="diversity buckets for predictions (8)"
     )
 
 
@@ -150,8 +151,6 @@ def open_backend(parser, args, *, background_refit: bool) -> LabelStudioBackend:
         "image_root": args.image_root,
         "background_refit": background_refit,
     }
-    if args.clusters < 1:
-        parser.error(f"--clusters: expected an integer >= 1, got {args.clusters}")
     source = state if state.is_file() else args.learner
     if not source.is_file():
         parser.error(f"--learner: {args.learner} does not exist")

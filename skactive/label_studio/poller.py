@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from skactive.label_studio.backend import VERSION_PREFIX, LabelStudioBackend
+from skactive.param_validation import BOOLEAN, options, validate_params
 
 __all__ = [
     "ONE_BY_ONE_LIMIT",
@@ -188,6 +189,11 @@ def sync(
     -------
     report : SyncReport
     """
+    # Refused before anything is read, taught or saved.
+    validate_params(
+        {"push": push, "set_sampling": set_sampling},
+        {"push": [options(*PUSH_MODES)], "set_sampling": [BOOLEAN]},
+    )
     report, clock = SyncReport(), time.perf_counter()
     project = backend.check_project(project)
     info = client.project(project)
@@ -214,8 +220,6 @@ def sync(
         else:
             readable.append({"task": task["id"], **prediction})
             previous[task["id"]] = _own_prediction(task)
-    if push not in PUSH_MODES:
-        raise ValueError(f"push: expected one of {PUSH_MODES}, got {push!r}")
     one_by_one = push == "one-by-one" or (push == "auto" and len(readable) <= ONE_BY_ONE_LIMIT)
     if one_by_one:
         # One prediction per task, replaced at each version: the project does

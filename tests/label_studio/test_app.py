@@ -269,3 +269,12 @@ def test_train_teaches_the_latest_annotation_of_each_exported_task(client, backe
     assert (
         refused.status_code == 400 and "annotations: expected a list" in refused.get_json()["error"]
     )
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [({"n_clusters": 0}, "n_clusters"), ({"background_refit": "yes"}, "background_refit")],
+)
+def test_bad_backend_parameters_are_refused_by_name(fitted_learner, params, match):
+    with pytest.raises(ValueError, match=match):
+        LabelStudioBackend(fitted_learner, **params)

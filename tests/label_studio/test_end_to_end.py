@@ -410,14 +410,31 @@ def _screenshot(ls, page: str, name: str, folder: Path, figures: dict, click=Non
     # One retry: the browser's rendering of Label Studio's React app is the one
     # step here whose timing a loaded machine can upset; both errors are kept.
     for _ in range(2):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=400)
-        if done.returncode == 0:
+        returncode, stderr = _run_in_own_session(command, timeout=400)
+        if returncode == 0:
             break
-        errors.append(done.stderr[-2000:])
-    assert done.returncode == 0, "\n---\n".join(errors)
+        errors.append(stderr[-2000:])
+    assert returncode == 0, "\n---\n".join(errors)
     figures[f"{name}_browser_attempts"] = len(errors) + 1
     assert image.stat().st_size > 20_000, f"{image} looks empty"
     figures[name] = image.name
+
+
+def _run_in_own_session(command, timeout: float) -> tuple[int, str]:
+    """Run ``command``; on timeout stop its whole process group (Chromium included)."""
+    process = subprocess.Popen(
+        [str(c) for c in command], stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        _, stderr = process.communicate()
+        return -1, f"timed out after {timeout} s\n{stderr}"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    return process.returncode, stderr
 
 
 def _publish(folder: Path, figures: dict) -> None:

@@ -144,8 +144,9 @@ def test_bulk_pushes_go_in_one_import_and_auto_switches_to_it_beyond_the_limit(
     import skactive.label_studio.poller as module
 
     monkeypatch.setattr(module, "ONE_BY_ONE_LIMIT", 11)
-    with pytest.raises(ValueError, match="push: expected one of"):
+    with pytest.raises(ValueError, match="push must be one of"):
         sync(backend, studio, 3, push="sometimes")
+    assert studio.calls == [] and not backend.path.exists()  # refused before any work
     report = sync(backend, studio, 3, set_sampling=False)
     assert report.n_predictions == 12
     assert studio.calls == ["import_predictions", "set_model_version"]
