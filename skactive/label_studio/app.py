@@ -113,7 +113,9 @@ def make_app(backend: LabelStudioBackend, *, basic_auth=None, max_request_bytes=
             outcomes = _teach_event(backend, data)
         elif action == "ANNOTATIONS_DELETED":
             annotations = data.get("annotations")
-            if not isinstance(annotations, list):
+            if not isinstance(annotations, list) or not all(
+                isinstance(a, dict) for a in annotations
+            ):
                 raise ValueError("annotations: expected a list of {'id': ...}")
             outcomes = [backend.forget_annotation(a.get("id")) for a in annotations]
         elif action == "START_TRAINING":
@@ -131,7 +133,9 @@ def make_app(backend: LabelStudioBackend, *, basic_auth=None, max_request_bytes=
         if backend.config is None and data.get("label_config"):
             backend.use_config(data["label_config"])
         outcomes = [_outcome(backend.teach_latest, task) for task in tasks]
-        return jsonify(outcomes=outcomes, model_version=backend.refit()), 201
+        # Only a changed training set is worth a refit (and a new version).
+        version = backend.refit_if_due() or backend.model_version
+        return jsonify(outcomes=outcomes, model_version=version), 201
 
     return app
 

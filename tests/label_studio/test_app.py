@@ -265,6 +265,10 @@ def test_train_teaches_the_latest_annotation_of_each_exported_task(client, backe
     assert "'cat' is not one of the classes" in body["outcomes"][2]
     assert body["model_version"] == "skactive-v1"
     assert list(load_backend(backend.path).ledger) == [100]
+    again = _post(client, "/train", {"annotations": exported[:2], "project": "3.1"})
+    assert again.get_json()["model_version"] == "skactive-v1"  # nothing new: no refit
+    gone = _post(client, "/webhook", {"action": "ANNOTATIONS_DELETED", "annotations": [7]})
+    assert gone.status_code == 400 and "annotations: expected a list" in gone.get_json()["error"]
     refused = _post(client, "/train", {"annotations": "all"})
     assert (
         refused.status_code == 400 and "annotations: expected a list" in refused.get_json()["error"]
