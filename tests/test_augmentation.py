@@ -1,0 +1,153 @@
+"""Random views of image batches: shape, dtype, range, reproducibility and each transform."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from skactive.augmentation import ImageAugmentation, default_augmentation
+from skactive.param_validation import InvalidParameterError
+
+
+def _batch(n=16, channels=1, size=12, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(n, channels, size, size, generator=generator)
+
+
+def _views(augment, x, seed):
+    return augment(x, torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_views_keep_shape_dtype_and_value_range(channels, dtype):
+    x = _batch(channels=channels).to(dtype) * 2 - 0.5  # values in [-0.5, 1.5]
+    view = _views(default_augmentation(channels), x, 0)
+    assert view.shape == x.shape and view.dtype == dtype
+    assert view.min() >= x.min() and view.max() <= x.max()
+    fixed = ImageAugmentation(value_range=(0.0, 1.0))
+    bounded = _views(fixed, x, 0)
+    assert bounded.min() >= 0.0 and bounded.max() <= 1.0
+
+
+def test_views_are_reproducible_from_the_generator_and_differ_between_draws():
+    x = _batch()
+    augment = ImageAugmentation()
+    torch.testing.assert_close(_views(augment, x, 3), _views(augment, x, 3))
+    assert not torch.allclose(_views(augment, x, 3), _views(augment, x, 4))
+    # Each image gets its own draw: two copies of one image get different views.
+    twins = _views(augment, x[:1].repeat(2, 1, 1, 1), 5)
+    assert not torch.allclose(twins[0], twins[1])
+
+
+def test_the_identity_settings_return_the_batch():
+    x = _batch()
+    identity = ImageAugmentation(
+        crop_scale=(1.0, 1.0),
+        crop_ratio=(1.0, 1.0),
+        rotation=0.0,
+        brightness=0.0,
+        contrast=0.0,
+        noise=0.0,
+    )
+    torch.testing.assert_close(_views(identity, x, 0), x, atol=1e-5, rtol=0)
+
+
+def test_a_flip_mirrors_the_image():
+    x = _batch(n=64)
+    flip_only = ImageAugmentation(
+        crop_scale=(1.0, 1.0),
+        crop_ratio=(1.0, 1.0),
+        flip=True,
+        rotation=0.0,
+        brightness=0.0,
+        contrast=0.0,
+        noise=0.0,
+    )
+    view = _views(flip_only, x, 0)
+    mirrored = torch.isclose(view, x.flip(-1), atol=1e-5).flatten(1).all(1)
+    kept = torch.isclose(view, x, atol=1e-5).flatten(1).all(1)
+    assert bool((mirrored | kept).all())
+    assert 16 < int(mirrored.sum()) < 48  # about half of 64
+
+
+def test_brightness_keeps_a_black_background_black_and_contrast_keeps_the_mean():
+    x = torch.zeros(8, 1, 10, 10)
+    x[:, :, 3:7, 3:7] = 0.5
+    bright = ImageAugmentation(
+        crop_scale=(1.0, 1.0), rotation=0.0, contrast=0.0, noise=0.0, brightness=0.5
+    ).set_params(crop_ratio=(1.0, 1.0), value_range=(0.0, 1.0))
+    view = _views(bright, x, 0)
+    assert torch.all(view[:, :, 0, :] == 0)
+    assert not torch.allclose(view, x)
+    # Away from the clip, contrast keeps each image's mean.
+    contrast = clone(bright).set_params(brightness=0.0, contrast=0.5, value_range=(-1.0, 2.0))
+    view = _views(contrast, x, 0)
+    torch.testing.assert_close(view.mean(dim=(1, 2, 3)), x.mean(dim=(1, 2, 3)), atol=1e-5, rtol=0)
+
+
+def test_a_crop_zooms_in():
+    # A centred square: a crop of a quarter of the area makes it cover more of the image.
+    x = torch.zeros(32, 1, 16, 16)
+    x[:, :, 4:12, 4:12] = 1.0
+    crop = ImageAugmentation(
+        crop_scale=(0.25, 0.25),
+        crop_ratio=(1.0, 1.0),
+        rotation=0.0,
+        brightness=0.0,
+        contrast=0.0,
+        noise=0.0,
+    )
+    assert float(_views(crop, x, 0).mean()) > float(x.mean())
+
+
+def test_grayscale_averages_channels_and_noise_scales_with_the_range():
+    x = _batch(n=32, channels=3)
+    grey = ImageAugmentation(
+        crop_scale=(1.0, 1.0),
+        crop_ratio=(1.0, 1.0),
+        rotation=0.0,
+        brightness=0.0,
+        contrast=0.0,
+        noise=0.0,
+        grayscale=1.0,
+    )
+    view = _views(grey, x, 0)
+    torch.testing.assert_close(view[:, 0], view[:, 1])
+    torch.testing.assert_close(view[:, 0], x.mean(dim=1), atol=1e-5, rtol=0)
+    noisy = clone(grey).set_params(grayscale=0.0, noise=0.1, value_range=(-10.0, 10.0))
+    spread = float((_views(noisy, x, 0) - x).std())
+    assert spread == pytest.approx(0.1 * 20, rel=0.1)
+
+
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"crop_scale": (0.0, 1.0)}, "crop_scale"),
+        ({"crop_scale": (0.5, 1.5)}, "crop_scale"),
+        ({"crop_ratio": (2.0, 1.0)}, "crop_ratio"),
+        ({"flip": "yes"}, "flip"),
+        ({"rotation": -1.0}, "rotation"),
+        ({"brightness": 1.5}, "brightness"),
+        ({"noise": -0.1}, "noise"),
+        ({"value_range": (1.0, 0.0)}, "value_range"),
+    ],
+)
+def test_bad_parameters_are_named(params, name):
+    with pytest.raises((InvalidParameterError, ValueError), match=name):
+        ImageAugmentation(**params)(_batch())
+
+
+@pytest.mark.parametrize(
+    "bad", [np.zeros((4, 1, 8, 8)), torch.zeros(4, 64), torch.zeros(4, 1, 8, 8).long()]
+)
+def test_rows_that_are_not_float_image_tensors_are_refused(bad):
+    with pytest.raises(ValueError, match="x: ImageAugmentation needs"):
+        ImageAugmentation()(bad)
+
+
+def test_default_views_per_channel_count():
+    assert default_augmentation(1).flip is False
+    assert default_augmentation(3).flip is True and default_augmentation(3).grayscale == 0.2
+    with pytest.raises(InvalidParameterError, match="n_channels"):
+        default_augmentation(0)
