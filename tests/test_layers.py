@@ -178,7 +178,7 @@ LAYERS = {
         "skactive.models",
         "skactive.datasets",
     ],
-    "shared machinery": ["skactive.attacks", "skactive.generative"],
+    "shared machinery": ["skactive.attacks", "skactive.generative", "skactive.augmentation"],
     "core protocol": ["skactive.base"],
     "strategies and estimators": [
         "skactive.strategies",
@@ -187,6 +187,7 @@ LAYERS = {
         "skactive._posterior",
         "skactive.nets",
         "skactive.pretraining",
+        "skactive.embeddings",
         "skactive.semi_supervised",
         "skactive._campaign",
         "skactive._fitting",

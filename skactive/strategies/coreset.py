@@ -17,7 +17,7 @@ from skactive._chunking import RowView, chunk_slices
 from skactive._inference import embed_rows, unit_rows
 from skactive._validation import check_n
 from skactive.base import QueryStrategy
-from skactive.param_validation import BOOLEAN, integer, options, real
+from skactive.param_validation import BOOLEAN, Constraint, integer, options, real
 
 _METHODS = ("greedy", "mip")
 _DISTANCE_CHUNK = 2048
@@ -148,6 +148,10 @@ class CoreSet(QueryStrategy):
         Consider only a random subset of this many pool rows (None: all).
     batch_size : int, default=None
         Rows per embedding pass (None: 128 on CPU, 1024 on a GPU).
+    embedding : callable, default=None
+        ``f(rows) -> (n_rows, n_dims)``, used instead of the network (then
+        any estimator works, or none), such as a pretrained
+        :class:`~skactive.embeddings.Embedding`.
     random_state : int, RandomState instance or None, default=None
         Seed of the candidate subset, of the first pick when there is no
         labelled set, and of CP-SAT.
@@ -174,6 +178,7 @@ class CoreSet(QueryStrategy):
         "time_limit": [real(0.0, low_open=True)],
         "max_bisections": [integer(1)],
         "max_pairs": [integer(1)],
+        "embedding": [None, Constraint(callable, "a callable mapping rows to vectors")],
     }
 
     def __init__(
@@ -188,6 +193,7 @@ class CoreSet(QueryStrategy):
         max_pairs: int = 30_000_000,
         candidates: int | None = None,
         batch_size: int | None = None,
+        embedding=None,
         random_state=None,
     ):
         self.method = method
@@ -199,9 +205,15 @@ class CoreSet(QueryStrategy):
         self.max_pairs = max_pairs
         self.candidates = candidates
         self.batch_size = batch_size
+        self.embedding = embedding
         self.random_state = random_state
 
+    def _needs_estimator(self) -> bool:
+        return self.embedding is None
+
     def _prepare(self, estimator):
+        if self.embedding is not None:
+            return self.embedding
         network = _torch.find_network(estimator, what=type(self).__name__)
         _torch.find_layer(network.module, self.layer)  # fail early on a bad name
         return network
@@ -416,6 +428,8 @@ class FarthestFirst(CoreSet):
         Consider only a random subset of this many pool rows (None: all).
     batch_size : int, default=None
         Rows per embedding pass (None: 128 on CPU, 1024 on a GPU).
+    embedding : callable, default=None
+        Used instead of the network (see :class:`CoreSet`).
     random_state : int, RandomState instance or None, default=None
         Seed of the candidate subset and of the first pick when there is no
         labelled set.
@@ -442,10 +456,12 @@ class FarthestFirst(CoreSet):
         normalize: bool = False,
         candidates: int | None = None,
         batch_size: int | None = None,
+        embedding=None,
         random_state=None,
     ):
         self.layer = layer
         self.normalize = normalize
         self.candidates = candidates
         self.batch_size = batch_size
+        self.embedding = embedding
         self.random_state = random_state

@@ -19,7 +19,7 @@ from skactive._chunking import RowView
 from skactive._inference import embed_rows, unit_rows
 from skactive._validation import check_n, check_random_state_param, check_rows
 from skactive.base import STRATEGY, QueryStrategy, TrainingExtras
-from skactive.param_validation import BOOLEAN, integer, options
+from skactive.param_validation import BOOLEAN, Constraint, integer, options
 from skactive.strategies.coreset import k_center_greedy, min_distances
 
 _METHODS = ("kcenter", "kmeans++")
@@ -66,6 +66,9 @@ class Diversified(QueryStrategy):
         Scale embeddings to unit norm first (cosine geometry), as
         :class:`CoreSet`'s ``normalize``: raw ReLU features favour rows with
         the largest activations.
+    embedding : callable, default=None
+        ``f(rows) -> (n_rows, n_dims)`` to spread the batch in, instead of
+        the network's (a pretrained :class:`~skactive.embeddings.Embedding`).
     random_state : int, RandomState instance or None, default=None
         Seeds the k-means++ draws and, when set, the inner strategy (whose
         own ``random_state`` is then replaced), as the learner seeds only
@@ -87,6 +90,7 @@ class Diversified(QueryStrategy):
         "factor": [integer(1, description="an integer >= 1")],
         "method": [options(*_METHODS)],
         "normalize": [BOOLEAN],
+        "embedding": [None, Constraint(callable, "a callable mapping rows to vectors")],
     }
 
     def __init__(
@@ -97,6 +101,7 @@ class Diversified(QueryStrategy):
         method="kcenter",
         layer=None,
         normalize=False,
+        embedding=None,
         random_state=None,
     ):
         self.strategy = strategy
@@ -104,6 +109,7 @@ class Diversified(QueryStrategy):
         self.method = method
         self.layer = layer
         self.normalize = normalize
+        self.embedding = embedding
         self.random_state = random_state
 
     @property
@@ -175,7 +181,8 @@ class Diversified(QueryStrategy):
         return _weighted_kmeans_plus_plus(points, centers, weights, n, rng)
 
     def _embed(self, estimator, X) -> np.ndarray:
-        points = embed_rows(estimator, X, layer=self.layer)
+        model = estimator if self.embedding is None else self.embedding
+        points = embed_rows(model, X, layer=self.layer)
         return unit_rows(points) if self.normalize else points
 
 
