@@ -11,8 +11,10 @@ import sys
 
 from skactive import _cli
 from skactive.datasets import DATASETS
+from skactive.embeddings import Embedding, flattened_rows
+from skactive.experiments import pretrained_net
 from skactive.models import make_net_for
-from skactive.registry import make_strategy
+from skactive.registry import make_initial_strategy, make_strategy, with_embedding
 from skactive.simulation import (
     compare_strategies,
     format_table,
@@ -47,10 +49,20 @@ def main(argv=None) -> int:
             f"--budget ({args.budget}) exceeds the {len(X_pool)} rows of the {args.dataset} pool"
         )
     net = make_net_for(args.network, X_pool, y_pool, max_epochs=args.epochs, device=args.device)
+    embedding = None
+    if args.pretrain:
+        # One pretraining (seed 0) serves every seed and strategy of the demo.
+        net = pretrained_net(args.pretrain, net, X_pool, random_state=0)
+        if args.pretrain == "simclr":
+            embedding = Embedding(net).fit(X_pool)
     strategies = {
-        name: make_strategy(name, query_size=args.query_size, candidates=args.candidates)
+        name: with_embedding(
+            make_strategy(name, query_size=args.query_size, candidates=args.candidates),
+            embedding,
+        )
         for name in args.strategy_names
     }
+    initial = make_initial_strategy(args.initial_strategy, embedding=embedding or flattened_rows)
     records = compare_strategies(
         net,
         strategies,
@@ -65,6 +77,7 @@ def main(argv=None) -> int:
         progress=not args.no_progress,
         by_name=True,
         stopping=None if args.stop is None else CRITERIA[args.stop](),
+        initial_strategy=initial,
     )
     title = f"{args.dataset} / {args.network}: test accuracy vs labels ({args.seeds} seeds)"
     print(title)

@@ -18,13 +18,14 @@ import numpy as np
 
 from skactive.datasets import DATASETS
 from skactive.experiments import (
+    PRETRAINING_METHODS,
     PRETRAINING_OPTIMIZERS,
     QUICK,
     ExperimentConfig,
     check_checkpoints,
 )
 from skactive.models import ARCHITECTURES
-from skactive.registry import SHORT_NAMES
+from skactive.registry import INITIAL_STRATEGIES, SHORT_NAMES
 from skactive.simulation import check_budget
 from skactive.stopping import CRITERIA
 
@@ -210,6 +211,23 @@ def _add_campaign_flags(parser: argparse.ArgumentParser, **defaults) -> None:
     parser.add_argument("--device", type=torch_device, default=defaults.get("device"))
     parser.add_argument("--output-dir", type=Path, default=defaults.get("output_dir"))
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument(
+        "--initial-strategy",
+        choices=INITIAL_STRATEGIES,
+        default="random",
+        help="how the initial labelled rows are chosen: a random draw (default), or "
+        "TypiClust / ProbCover on the SimCLR embedding with --pretrain simclr (on the "
+        "pixels without it)",
+    )
+    parser.add_argument(
+        "--pretrain",
+        nargs="?",
+        const="deepcluster",
+        choices=PRETRAINING_METHODS,
+        help="start every net from weights pretrained on the pool without labels: "
+        "'simclr' (contrastive; TypiClust, ProbCover, CoreSet and Diversified then rank "
+        "on its embedding) or 'deepcluster' (the default when no method is given)",
+    )
 
 
 def demo_parser() -> argparse.ArgumentParser:
@@ -313,11 +331,6 @@ def runner_parser(description: str = "", prog: str | None = None) -> argparse.Ar
         help="train with label propagation over the unlabelled pool (LabelPropagationNet)",
     )
     parser.add_argument(
-        "--pretrain",
-        action="store_true",
-        help="start every net from DeepCluster weights pretrained on the pool",
-    )
-    parser.add_argument(
         "--pretrain-optimizer",
         choices=sorted(PRETRAINING_OPTIMIZERS),
         help="DeepCluster's optimizer: the net's own (default) or SGD 0.05 as in the original",
@@ -354,6 +367,8 @@ def parse_runner(
         ("robust_every", "robust_every"),
         ("adversarial_eps", "adversarial_eps"),
         ("pretrain_optimizer", "pretrain_optimizer"),
+        ("pretrain", "pretrain"),
+        ("initial_strategy", "initial_strategy"),
     ]:
         if getattr(args, name) is not None:
             settings[attr] = getattr(args, name)
@@ -362,7 +377,6 @@ def parse_runner(
     settings["progress"] = not args.no_progress
     settings["adversarial_training"] = args.adversarial_training
     settings["semi_supervised"] = args.semi_supervised
-    settings["pretrain"] = args.pretrain
     extra: dict = {}
     for strategy, param, value in args.param:
         extra.setdefault(strategy, {})[param] = value

@@ -29,17 +29,28 @@ from tqdm.auto import tqdm
 
 from skactive._files import atomic_write, load_pickle, save_pickle
 from skactive.datasets import DATASETS
+from skactive.embeddings import Embedding, flattened_rows
 from skactive.learner import ActiveLearner
 from skactive.metrics import robust_accuracy
 from skactive.models import ARCHITECTURES, make_net_for
 from skactive.nets import AdversarialTrainingNet
 from skactive.param_validation import BOOLEAN, integer, options, real, satisfies, validate_params
-from skactive.pretraining import pretrain_deepcluster
-from skactive.registry import LOSS_PREDICTION, SHORT_NAMES, STRATEGIES, estimator_for, make_strategy
+from skactive.pretraining import pretrain_contrastive, pretrain_deepcluster
+from skactive.registry import (
+    INITIAL_STRATEGIES,
+    LOSS_PREDICTION,
+    SHORT_NAMES,
+    STRATEGIES,
+    estimator_for,
+    make_initial_strategy,
+    make_strategy,
+    with_embedding,
+)
 from skactive.semi_supervised import LabelPropagationNet
 from skactive.simulation import (
     campaign_rounds,
     check_budget,
+    draw_initial_set,
     draw_stop_set,
     plot_learning_curves,
     summarize,
@@ -67,6 +78,20 @@ STRATEGY_PARAMS = {"ceal": {"max_pseudo": 1000}}
 
 #: DeepCluster in the runner (CPU setting): 10 epochs on 10,000 pool rows.
 PRETRAINING = dict(n_epochs=10, max_rows=10_000)
+
+#: SimCLR in the runner (CPU setting, about 3 minutes for LeNet5 on 2 cores):
+#: 20 epochs on 20,000 pool rows; temperature and learning rate chosen by a
+#: linear probe on Fashion-MNIST (docs/results.rst, "Cold start").
+SIMCLR = dict(n_epochs=20, max_rows=20_000, temperature=0.2, lr=3e-3)
+
+#: Pretraining methods of ``--pretrain``.
+PRETRAINING_METHODS = ("deepcluster", "simclr")
+
+#: Candidates of the cold-start strategies when the nets are SimCLR-pretrained
+#: and they rank on its embedding (cached, so the pool costs a lookup):
+#: TypiClust sees the whole pool (about 2 s on 60,000 rows); ProbCover 10,000
+#: random rows (its ball graph over all 60,000 takes over 2 minutes a query).
+CANDIDATES_ON_EMBEDDING = {"typiclust": None, "probcover": 10_000}
 
 #: DeepCluster's optimizer: the task net's own, or the original's SGD
 #: (learning rate 0.05, momentum 0.9, weight decay 1e-5).
@@ -102,8 +127,9 @@ _SETTING_CONSTRAINTS = {
     "adversarial_training": [BOOLEAN],
     "adversarial_eps": [real(0.0, low_open=True)],
     "semi_supervised": [BOOLEAN],
-    "pretrain": [BOOLEAN],
+    "pretrain": [None, options(*PRETRAINING_METHODS)],
     "pretrain_optimizer": [options(*sorted(PRETRAINING_OPTIMIZERS))],
+    "initial_strategy": [options(*INITIAL_STRATEGIES)],
 }
 
 
@@ -131,8 +157,9 @@ class ExperimentConfig:
     adversarial_training: bool = False
     adversarial_eps: float = 0.3
     semi_supervised: bool = False
-    pretrain: bool = False
+    pretrain: str | None = None
     pretrain_optimizer: str = "net"
+    initial_strategy: str = "random"
 
     def validate(self) -> None:
         """Raise ValueError naming the first setting that cannot run.
@@ -223,12 +250,21 @@ class ExperimentConfig:
             name, X_train, y_train, max_epochs=self.epochs, device=self.device, **extra
         )
 
-    def strategy(self, name: str):
-        """The strategy called ``name`` with the grid's candidate subset size."""
+    def strategy(self, name: str, embedding=None):
+        """The strategy called ``name`` with the grid's candidate subset size.
+
+        With ``embedding`` (the SimCLR runs), strategies that take one rank
+        on it, and those of :data:`CANDIDATES_ON_EMBEDDING` see as many
+        candidates as it says unless ``extra_strategy_params`` set theirs.
+        """
         params = dict(STRATEGY_PARAMS.get(name, {}))
         params.update(self.extra_strategy_params.get(name, {}))
-        candidates = params.pop("candidates", self.candidates)
-        return make_strategy(name, query_size=self.query_size, candidates=candidates, **params)
+        default = self.candidates
+        if embedding is not None and name in CANDIDATES_ON_EMBEDDING:
+            default = CANDIDATES_ON_EMBEDDING[name]
+        candidates = params.pop("candidates", default)
+        made = make_strategy(name, query_size=self.query_size, candidates=candidates, **params)
+        return with_embedding(made, embedding)
 
 
 #: Adversarial training in the runner: the reference's eps on [0, 1] pixels
@@ -335,6 +371,7 @@ def run_settings(config, strategy: str) -> dict:
         "semi_supervised": config.semi_supervised,
         "pretrain": config.pretrain,
         "pretrain_optimizer": config.pretrain_optimizer,
+        "initial_strategy": config.initial_strategy,
         "stopping": sorted(config.stopping),
         **{f"{strategy}.{name}": repr(value) for name, value in sorted(params.items())},
     }
@@ -405,15 +442,20 @@ def _run_one(config, key, data, results: Path) -> None:
     else:
         _forget_rounds_after(config, key, -1)
         criteria = _criteria(config)
-        rng = np.random.RandomState(seed)
-        init = rng.choice(len(X_pool), size=config.n_initial, replace=False)
-        remaining = np.setdiff1d(np.arange(len(X_pool)), init)
         net = config.network(network, X_pool, y_pool)
         if config.pretrain:
             net = _pretrained(config, key, net, X_pool)
+        embedding = Embedding(net).fit(X_pool) if config.pretrain == "simclr" else None
+        chooser = make_initial_strategy(
+            config.initial_strategy,
+            embedding=embedding or flattened_rows,
+            candidates=CANDIDATES_ON_EMBEDDING.get(config.initial_strategy),
+        )
+        init = draw_initial_set(X_pool, config.n_initial, seed, strategy=chooser)
+        remaining = np.setdiff1d(np.arange(len(X_pool)), init)
         learner = ActiveLearner(
             estimator_for(strategy, net),
-            config.strategy(strategy),
+            config.strategy(strategy, embedding),
             classes=np.unique(y_pool),
             semi_supervised=config.semi_supervised,
             random_state=seed,
@@ -488,15 +530,38 @@ def _write_csv(stream, fields, rows) -> None:
     stream.write(text.getvalue().encode())
 
 
+def pretrained_net(method: str, net, X_pool, *, random_state, optimizer: str = "net"):
+    """``net`` pretrained on ``X_pool`` in the runner's CPU setting of ``method``.
+
+    ``"simclr"``: :func:`~skactive.pretraining.pretrain_contrastive` with
+    :data:`SIMCLR`; ``"deepcluster"``:
+    :func:`~skactive.pretraining.pretrain_deepcluster` with :data:`PRETRAINING`
+    and the optimizer :data:`PRETRAINING_OPTIMIZERS` names.
+    """
+    if method == "simclr":
+        return pretrain_contrastive(net, X_pool, random_state=random_state, **SIMCLR)
+    if method == "deepcluster":
+        settings = {**PRETRAINING, **PRETRAINING_OPTIMIZERS[optimizer]}
+        return pretrain_deepcluster(net, X_pool, random_state=random_state, **settings)
+    raise ValueError(f"pretrain: unknown {method!r}; choose from {PRETRAINING_METHODS}")
+
+
 def _pretrained(config, key, net, X_pool):
-    """``net`` pretrained with DeepCluster on the pool, once per dataset, network and seed."""
+    """``net`` pretrained on the pool (DeepCluster or SimCLR), once per dataset, network and seed.
+
+    Kept in ``pretrained/`` under the output folder, which several output
+    folders may share (a link), so that one pretraining serves every grid
+    run with the same seed.
+    """
     dataset, network, _, seed = key
-    path = Path(config.output_dir) / "pretrained" / f"{_key_name((dataset, network, seed))}.pkl"
+    name = f"{config.pretrain}_{_key_name((dataset, network, seed))}.pkl"
+    path = Path(config.output_dir) / "pretrained" / name
     if path.is_file():  # written by this runner: trusted
         return load_pickle(path, object, kind="pretrained")
     path.parent.mkdir(exist_ok=True)
-    settings = {**PRETRAINING, **PRETRAINING_OPTIMIZERS[config.pretrain_optimizer]}
-    pretrained = pretrain_deepcluster(net, X_pool, random_state=seed, **settings)
+    pretrained = pretrained_net(
+        config.pretrain, net, X_pool, random_state=seed, optimizer=config.pretrain_optimizer
+    )
     save_pickle(pretrained, path, kind="pretrained")
     return pretrained
 

@@ -41,12 +41,15 @@ from skactive.strategies import (
 
 __all__ = [
     "COMMITTEES",
+    "INITIAL_STRATEGIES",
     "LOSS_PREDICTION",
     "RECOMMENDED_SWITCH",
     "SHORT_NAMES",
     "STRATEGIES",
     "estimator_for",
+    "make_initial_strategy",
     "make_strategy",
+    "with_embedding",
 ]
 
 #: Short names used by the command line and the benchmarks.
@@ -145,6 +148,53 @@ def make_strategy(name: str, *, query_size: int, candidates: int | None = None, 
         settings["candidates"] = query_size if name == "random_twins" else candidates
     settings.update(params)
     return cls(**settings)
+
+
+def with_embedding(strategy, embedding):
+    """``strategy`` set to rank on ``embedding`` where it takes one (unchanged otherwise).
+
+    TypiClust, ProbCover, CoreSet and Diversified take ``embedding=``; for
+    a :class:`~skactive.strategies.Schedule` every stage that takes one is
+    set. ``embedding=None`` returns ``strategy`` as it is.
+    """
+    if embedding is None:
+        return strategy
+    if isinstance(strategy, Schedule):
+        phases = [(with_embedding(stage, embedding), until) for stage, until in strategy.phases]
+        return strategy.set_params(phases=phases)
+    if "embedding" in strategy.get_params(deep=False):
+        return strategy.set_params(embedding=embedding)
+    return strategy
+
+
+#: Strategies that can choose the initial labelled set, before any label exists.
+INITIAL_STRATEGIES = ("random", "typiclust", "probcover")
+
+
+def make_initial_strategy(name: str, *, embedding, candidates: int | None = None):
+    """The strategy that chooses the initial labelled set, or None for a random draw.
+
+    Parameters
+    ----------
+    name : {"random", "typiclust", "probcover"}
+    embedding : callable
+        What TypiClust and ProbCover rank on: a pretrained
+        :class:`~skactive.embeddings.Embedding`, or
+        :func:`~skactive.embeddings.flattened_rows` (the pixels).
+    candidates : int, default=None
+        Rank a random subset of this many pool rows (None: all).
+
+    Returns
+    -------
+    strategy : QueryStrategy or None
+        None for ``"random"``: the caller draws the rows from the seed
+        (:func:`~skactive.simulation.draw_initial_set`).
+    """
+    if name not in INITIAL_STRATEGIES:
+        raise ValueError(f"initial_strategy: unknown {name!r}; choose from {INITIAL_STRATEGIES}")
+    if name == "random":
+        return None
+    return STRATEGIES[name](embedding=embedding, candidates=candidates)
 
 
 def estimator_for(name: str, estimator):

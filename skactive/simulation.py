@@ -75,6 +75,23 @@ def campaign_rounds(
         yield Round(round_, chosen, select_seconds, fit_seconds, remaining)
 
 
+def draw_initial_set(X_pool, n_initial: int, seed: int, *, strategy=None) -> np.ndarray:
+    """Indices of a run's initial labelled rows: a seeded random draw, or a strategy's picks.
+
+    Without ``strategy``, ``n_initial`` rows drawn by ``RandomState(seed)``
+    (the draw every campaign here has always used). With one (TypiClust or
+    ProbCover on an embedding, :func:`~skactive.registry.make_initial_strategy`),
+    a clone seeded by ``seed`` selects them before any label exists:
+    ``strategy.select(None, X_pool, n_initial)``, best first.
+    """
+    if strategy is None:
+        return np.random.RandomState(seed).choice(len(X_pool), size=n_initial, replace=False)
+    chooser = clone(strategy)
+    if "random_state" in chooser.get_params(deep=False):
+        chooser.set_params(random_state=seed)
+    return np.asarray(chooser.select(None, X_pool, n_initial), dtype=np.intp)
+
+
 def draw_stop_set(X_pool, seed: int) -> np.ndarray:
     """The unlabelled rows a stopping criterion watches: the same every round.
 
@@ -276,11 +293,13 @@ def compare_strategies(
     progress: bool = True,
     by_name: bool = False,
     stopping=None,
+    initial_strategy=None,
 ) -> list[dict]:
     """Run :func:`simulate` for every strategy and seed on the same splits.
 
-    For each seed the initial labelled set is drawn at random from the pool
-    (the same draw for every strategy), so curves differ only by strategy.
+    For each seed the initial labelled set is drawn at random from the pool,
+    or chosen by ``initial_strategy`` (see :func:`draw_initial_set`), the
+    same rows for every strategy, so curves differ only by strategy.
     With ``stopping`` (a criterion of :mod:`skactive.stopping`), a fresh
     copy follows every run, which continues to the budget anyway; records
     carry its ``stop`` verdicts (see :func:`stopping_summary`).
@@ -301,9 +320,11 @@ def compare_strategies(
     if not runs:
         raise ValueError("strategies and seeds must each name at least one run")
     records = []
+    initial = {
+        seed: draw_initial_set(X_pool, n_initial, seed, strategy=initial_strategy) for seed in seeds
+    }
     for name, seed in tqdm(runs, desc="strategies", disable=not progress):
-        rng = np.random.RandomState(seed)
-        init = rng.choice(len(X_pool), size=n_initial, replace=False)
+        init = initial[seed]
         rest = np.setdiff1d(np.arange(len(X_pool)), init)
         learner = ActiveLearner(
             estimator_for(name, clone(estimator)) if by_name else clone(estimator),

@@ -40,6 +40,8 @@ MAIN_CASES = {
     "budget beyond the pool": (["--budget", "100000"], "--budget"),
     "epochs zero": (["--epochs", "0"], "--epochs"),
     "unknown stopping criterion": (["--stop", "nope"], "--stop"),
+    "unknown initial strategy": (["--initial-strategy", "coreset"], "--initial-strategy"),
+    "unknown pretraining": (["--pretrain", "byol"], "--pretrain"),
 }
 
 
@@ -103,6 +105,8 @@ RUNNER_CASES = {
     "robust every zero": (["--robust-every", "0"], "--robust-every"),
     "adversarial eps zero": (["--adversarial-eps", "0"], "adversarial_eps"),
     "unknown pretraining optimizer": (["--pretrain-optimizer", "lbfgs"], "--pretrain-optimizer"),
+    "unknown pretraining method": (["--pretrain", "byol"], "--pretrain"),
+    "unknown initial strategy": (["--initial-strategy", "badge"], "--initial-strategy"),
     "semi-supervised and adversarial": (
         ["--semi-supervised", "--adversarial-training"],
         "semi_supervised",
@@ -121,6 +125,16 @@ def test_runner_rejects_bad_values(case, no_work, tmp_path, capsys):
         run_experiments.main([*args, "--output-dir", str(tmp_path), "--no-progress"])
     assert info.value.code == 2
     assert flag in capsys.readouterr().err
+
+
+def test_pretrain_without_a_method_means_deepcluster(tmp_path):
+    config, _ = run_experiments.parse(["--quick", "--pretrain", "--output-dir", str(tmp_path)])
+    assert config.pretrain == "deepcluster" and config.initial_strategy == "random"
+    config, _ = run_experiments.parse(
+        ["--quick", "--pretrain", "simclr", "--initial-strategy", "probcover"]
+        + ["--output-dir", str(tmp_path)]
+    )
+    assert config.pretrain == "simclr" and config.initial_strategy == "probcover"
 
 
 def test_runner_seeds_flag_is_honoured(tmp_path):

@@ -1,10 +1,12 @@
 import csv
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from skactive import experiments
 from skactive.datasets import DATASETS
+from skactive.embeddings import Embedding
 from skactive.experiments import (
     QUICK,
     ExperimentConfig,
@@ -15,6 +17,7 @@ from skactive.experiments import (
     transfer_table,
 )
 from skactive.learner import ActiveLearner
+from skactive.strategies import TypiClust
 
 
 def _config(tmp_path, **changes):
@@ -168,7 +171,7 @@ def test_runner_semi_supervised_and_pretrained_nets(tmp_path, monkeypatch):
         budget=40,
         epochs=2,
         semi_supervised=True,
-        pretrain=True,
+        pretrain="deepcluster",
         pretrain_optimizer="sgd",
     )
     results = run_experiments(config)
@@ -286,3 +289,47 @@ def test_a_checkpoint_that_is_not_the_runners_is_refused_by_name(tmp_path):
     raw.write_bytes(pickle.dumps(("learner", [1, 2], 0)))  # an earlier runner's raw pickle
     with pytest.raises(ValueError, match="is not a saved skactive checkpoint"):
         run_experiments(config)
+
+
+def test_runner_cold_start_on_a_simclr_embedding(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        experiments, "SIMCLR", dict(n_epochs=2, max_rows=256, temperature=0.2, lr=3e-3)
+    )
+    picked = []
+    real_fit = ActiveLearner.fit
+
+    def recording_fit(self, X, y, **kwargs):
+        picked.append((X.copy(), self.query_strategy))
+        return real_fit(self, X, y, **kwargs)
+
+    monkeypatch.setattr(ActiveLearner, "fit", recording_fit)
+    config = _config(
+        tmp_path,
+        strategies=("typiclust", "random"),
+        seeds=(0,),
+        budget=40,
+        epochs=2,
+        pretrain="simclr",
+        initial_strategy="typiclust",
+    )
+    results = run_experiments(config)
+    assert [r["round"] for r in read_results(results)] == [0, 1, 0, 1]
+    assert [p.name for p in (tmp_path / "pretrained").iterdir()] == [
+        "simclr_digits_lenet5_0.pkl"
+    ]  # one pretraining serves both strategies
+    (first, typiclust), (second, random) = picked
+    # Both runs start from the same rows: TypiClust's picks on the SimCLR embedding.
+    np.testing.assert_array_equal(first, second)
+    embedding = typiclust.embedding
+    X_pool = DATASETS["digits"]()[0]
+    expected = TypiClust(embedding=embedding, random_state=0).select(None, X_pool, 20)
+    np.testing.assert_array_equal(first, X_pool[expected])
+    assert isinstance(embedding, Embedding) and typiclust.candidates is None
+    assert "embedding" not in random.get_params()
+
+
+def test_initial_strategy_and_pretrain_are_validated(tmp_path):
+    with pytest.raises(ValueError, match="initial_strategy must be one of"):
+        _config(tmp_path, initial_strategy="coreset").validate()
+    with pytest.raises(ValueError, match="pretrain must be"):
+        _config(tmp_path, pretrain="byol").validate()

@@ -3,10 +3,11 @@ import csv
 import numpy as np
 import pytest
 
-from skactive import ActiveLearner
+from skactive import ActiveLearner, simulation
 from skactive.__main__ import main
+from skactive.datasets import DATASETS
 from skactive.simulation import compare_strategies, format_table, plot_learning_curves, simulate
-from skactive.strategies import EntropySampling, RandomSampling
+from skactive.strategies import EntropySampling, RandomSampling, TypiClust
 
 from .conftest import tiny_net
 
@@ -118,3 +119,28 @@ def test_simulate_records_robust_accuracy_and_feeds_a_semi_supervised_learner(di
         n_rounds=1, query_size=10, progress=False,
     )  # fmt: skip
     assert len(semi.estimator_.transduction_) == len(X_init) + len(X_pool)
+
+
+def test_command_line_cold_start_on_simclr(tmp_path, capsys, monkeypatch):
+    from skactive import experiments
+
+    monkeypatch.setattr(
+        experiments, "SIMCLR", dict(n_epochs=1, max_rows=256, temperature=0.2, lr=3e-3)
+    )
+    starts = []
+    real = simulation.simulate
+
+    def recording(learner, X_init, *args, **kwargs):
+        starts.append((np.asarray(X_init).copy(), learner.query_strategy))
+        return real(learner, X_init, *args, **kwargs)
+
+    monkeypatch.setattr(simulation, "simulate", recording)
+    argv = "--strategies typiclust,random --initial 20 --query-size 10 --budget 30 --epochs 1"
+    argv += " --seeds 1 --no-progress --pretrain simclr --initial-strategy typiclust"
+    assert main([*argv.split(), "--output-dir", str(tmp_path)]) == 0
+    (first, typiclust), (second, _) = starts
+    np.testing.assert_array_equal(first, second)  # one initial set for every strategy
+    embedding = typiclust.embedding
+    X_pool = DATASETS["digits"]()[0]
+    chosen = TypiClust(embedding=embedding, random_state=0).select(None, X_pool, 20)
+    np.testing.assert_array_equal(first, X_pool[chosen])
