@@ -30,7 +30,7 @@ from skactive._inference import embed_rows
 from skactive.label_studio.config import LabelConfig, parse_label_config
 from skactive.label_studio.tasks import TaskError, TaskReader
 from skactive.learner import ActiveLearner
-from skactive.param_validation import BOOLEAN, integer, validate_params
+from skactive.param_validation import BOOLEAN, Constraint, integer, validate_params
 
 __all__ = ["VERSION_PREFIX", "AnnotationError", "LabelStudioBackend", "load_backend"]
 
@@ -94,6 +94,11 @@ class LabelStudioBackend:
     n_clusters : int, default=8
         Diversity buckets: k-means on the network's embedding of the
         labelled rows, fitted once per model version.
+    embedding : callable, default=None
+        What the buckets are computed on instead of the network's
+        embedding: a pretrained :class:`~skactive.embeddings.Embedding`
+        (the one a campaign's TypiClust uses), so buckets mean the same
+        thing from the first task on.
     background_refit : bool, default=True
         Refit in a thread after each change (the web server); ``False``
         leaves refits to :meth:`refit` (the poller, tests).
@@ -113,14 +118,23 @@ class LabelStudioBackend:
         access_token: str | None = None,
         n_clusters: int = 8,
         background_refit: bool = True,
+        embedding=None,
     ):
         if not isinstance(learner, ActiveLearner) or not hasattr(learner, "estimator_"):
             raise TypeError(
                 f"learner: expected a fitted ActiveLearner, got {type(learner).__name__}"
             )
         validate_params(
-            {"n_clusters": n_clusters, "background_refit": background_refit},
-            {"n_clusters": [integer(1)], "background_refit": [BOOLEAN]},
+            {
+                "n_clusters": n_clusters,
+                "background_refit": background_refit,
+                "embedding": embedding,
+            },
+            {
+                "n_clusters": [integer(1)],
+                "background_refit": [BOOLEAN],
+                "embedding": [None, Constraint(callable, "a callable mapping rows to vectors")],
+            },
         )
         self.learner = learner
         self.path = None if path is None else Path(path)
@@ -131,6 +145,7 @@ class LabelStudioBackend:
         self.hostname = hostname
         self.access_token = access_token
         self.n_clusters = n_clusters
+        self.embedding = embedding
         self.background_refit = background_refit
         self.config = None
         self.label_config = None
@@ -508,11 +523,12 @@ class LabelStudioBackend:
     def _clusters(self, X: np.ndarray) -> np.ndarray:
         if len(X) == 0:
             return np.zeros(0, dtype=np.int64)
+        model = self.learner.estimator_ if self.embedding is None else self.embedding
         if self._kmeans is None:
-            labeled = embed_rows(self.learner.estimator_, self.learner.X_labeled_)
+            labeled = embed_rows(model, self.learner.X_labeled_)
             k = min(self.n_clusters, len(labeled))
             self._kmeans = KMeans(n_clusters=k, n_init=3, random_state=0).fit(labeled)
-        return self._kmeans.predict(embed_rows(self.learner.estimator_, X))
+        return self._kmeans.predict(embed_rows(model, X))
 
     @staticmethod
     def _choice(config: LabelConfig, label) -> dict:

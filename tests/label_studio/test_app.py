@@ -277,8 +277,29 @@ def test_train_teaches_the_latest_annotation_of_each_exported_task(client, backe
 
 @pytest.mark.parametrize(
     ("params", "match"),
-    [({"n_clusters": 0}, "n_clusters"), ({"background_refit": "yes"}, "background_refit")],
+    [
+        ({"n_clusters": 0}, "n_clusters"),
+        ({"background_refit": "yes"}, "background_refit"),
+        ({"embedding": "simclr"}, "embedding"),
+    ],
 )
 def test_bad_backend_parameters_are_refused_by_name(fitted_learner, params, match):
     with pytest.raises(ValueError, match=match):
         LabelStudioBackend(fitted_learner, **params)
+
+
+def test_clusters_come_from_a_shared_embedding_when_one_is_given(fitted_learner, pool_tasks):
+    from sklearn.cluster import KMeans
+
+    from skactive.embeddings import flattened_rows
+
+    tasks, rows, _ = pool_tasks
+    backend = LabelStudioBackend(
+        fitted_learner, embedding=flattened_rows, n_clusters=4, background_refit=False
+    )
+    backend.setup(3, DIGITS_CONFIG)
+    clusters = [r["cluster"] for r in backend.predict(tasks)]
+    # The known answer: k-means of the labelled rows' pixels, applied to the tasks'.
+    labeled = flattened_rows(fitted_learner.X_labeled_).astype(np.float64)
+    kmeans = KMeans(n_clusters=4, n_init=3, random_state=0).fit(labeled)
+    np.testing.assert_array_equal(clusters, kmeans.predict(flattened_rows(rows).astype(np.float64)))
