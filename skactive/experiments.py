@@ -37,6 +37,7 @@ from skactive.nets import AdversarialTrainingNet
 from skactive.param_validation import BOOLEAN, integer, options, real, satisfies, validate_params
 from skactive.pretraining import pretrain_contrastive, pretrain_deepcluster
 from skactive.registry import (
+    GENERATIVE_AUGMENTATION,
     INITIAL_STRATEGIES,
     LOSS_PREDICTION,
     SHORT_NAMES,
@@ -195,11 +196,11 @@ class ExperimentConfig:
         self._validate_strategy_params()
         if self.semi_supervised and self.adversarial_training:
             raise ValueError("semi_supervised and adversarial_training cannot be combined")
-        loss_nets = sorted(set(self.strategies) & set(LOSS_PREDICTION))
-        if self.semi_supervised and loss_nets:
+        own_nets = sorted(set(self.strategies) & {*LOSS_PREDICTION, *GENERATIVE_AUGMENTATION})
+        if (self.semi_supervised or self.adversarial_training) and own_nets:
             raise ValueError(
-                f"semi_supervised: {loss_nets} train their own LossPredictionNet; run them "
-                "without semi_supervised"
+                f"semi_supervised, adversarial_training: {own_nets} train nets of their own "
+                "(LossPredictionNet, GenerativeAugmentationNet); run them without either"
             )
 
     def _validate_strategy_params(self) -> None:

@@ -61,37 +61,16 @@ class ConvVAE(nn.Module):
         channels, height, side_w = (int(v) for v in input_shape)
         self.input_shape = (channels, height, side_w)
         self.latent_dim = latent_dim
-        side = max(8, 2 ** math.ceil(math.log2(max(height, side_w))))
-        self._side = side
-        n_halvings = int(math.log2(side)) - 1
-        widths = [min(width * 2**i, 8 * width) for i in range(n_halvings)]
-        layers, previous = [], channels
-        for out in widths:
-            layers += [
-                nn.Conv2d(previous, out, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(out),
-                nn.ReLU(),
-            ]
-            previous = out
-        self.encoder = nn.Sequential(*layers, nn.Flatten())
+        self._side = padded_side(height, side_w)
+        widths = conv_widths(self._side, width)
+        self.encoder = down_convolutions(channels, widths)
         flat = widths[-1] * 4
         self.fc_mu = nn.Linear(flat, latent_dim)
         self.fc_logvar = nn.Linear(flat, latent_dim)
         self.fc_decode = nn.Linear(latent_dim, flat)
         self._top = widths[-1]
-        layers = []
-        for out in reversed(widths[:-1]):
-            layers += [
-                nn.ConvTranspose2d(previous, out, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(out),
-                nn.ReLU(),
-            ]
-            previous = out
-        layers.append(nn.ConvTranspose2d(previous, channels, 4, 2, 1))
-        self.decoder = nn.Sequential(*layers)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
-                nn.init.kaiming_normal_(module.weight)
+        self.decoder = up_convolutions(widths, channels)
+        kaiming_init(self)
 
     def forward(self, x: torch.Tensor):
         """``(reconstruction, mu, logvar)``; the latent code is sampled in train mode only."""
@@ -102,6 +81,47 @@ class ConvVAE(nn.Module):
         z = reparameterize(mu, logvar) if self.training else mu
         out = self.fc_decode(z).view(len(x), self._top, 2, 2)
         return self.decoder(out)[:, :, :height, :side_w], mu, logvar
+
+
+def padded_side(height: int, width: int) -> int:
+    """The square side images are zero-padded to: the next power of two, at least 8."""
+    return max(8, 2 ** math.ceil(math.log2(max(height, width))))
+
+
+def conv_widths(side: int, width: int) -> list[int]:
+    """Channels of the stride-2 convolutions that halve ``side`` down to 2 x 2."""
+    return [min(width * 2**i, 8 * width) for i in range(int(math.log2(side)) - 1)]
+
+
+def down_convolutions(channels: int, widths, *, slope: float = 0.0) -> nn.Sequential:
+    """Conv(4, stride 2) - batch norm - (leaky) ReLU per width, then flatten."""
+    layers, previous = [], channels
+    for out in widths:
+        activation = nn.LeakyReLU(slope) if slope else nn.ReLU()
+        layers += [nn.Conv2d(previous, out, 4, 2, 1, bias=False), nn.BatchNorm2d(out), activation]
+        previous = out
+    return nn.Sequential(*layers, nn.Flatten())
+
+
+def up_convolutions(widths, channels: int) -> nn.Sequential:
+    """The mirror of :func:`down_convolutions` from 2 x 2, ending linear in ``channels``."""
+    layers, previous = [], widths[-1]
+    for out in reversed(widths[:-1]):
+        layers += [
+            nn.ConvTranspose2d(previous, out, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(out),
+            nn.ReLU(),
+        ]
+        previous = out
+    layers.append(nn.ConvTranspose2d(previous, channels, 4, 2, 1))
+    return nn.Sequential(*layers)
+
+
+def kaiming_init(module: nn.Module) -> None:
+    """Kaiming-normal weights for every convolution and linear layer of ``module``."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            nn.init.kaiming_normal_(layer.weight)
 
 
 class MLPVAE(nn.Module):
@@ -249,3 +269,128 @@ def _content_order(X) -> np.ndarray:
     for rows in chunk_slices(len(X), 1024):
         keys.extend(row_key(row) for row in np.asarray(X[rows]))
     return np.asarray(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.intp)
+
+
+class ConvEncoder(nn.Module):
+    """The encoder of :class:`ConvVAE` alone: images to ``(mu, logvar)``.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(channels, height, width)``.
+    latent_dim : int, default=16
+    width : int, default=16
+    """
+
+    def __init__(self, input_shape, latent_dim: int = 16, width: int = 16):
+        super().__init__()
+        channels, height, side_w = (int(v) for v in input_shape)
+        self.input_shape = (channels, height, side_w)
+        self._side = padded_side(height, side_w)
+        widths = conv_widths(self._side, width)
+        self.encoder = down_convolutions(channels, widths)
+        self.fc_mu = nn.Linear(widths[-1] * 4, latent_dim)
+        self.fc_logvar = nn.Linear(widths[-1] * 4, latent_dim)
+        kaiming_init(self)
+
+    def forward(self, x: torch.Tensor):
+        """``(mu, logvar)``, each ``(batch, latent_dim)``."""
+        hidden = self.encoder(_pad(x, self.input_shape, self._side))
+        return self.fc_mu(hidden), self.fc_logvar(hidden)
+
+
+class ConditionalGenerator(nn.Module):
+    """``G(z, y)``: a latent code and a class to an image in a value range (ACGAN's generator).
+
+    ``[z, onehot(y)]`` goes through a linear layer to ``2 x 2`` maps and the
+    transposed convolutions of :class:`ConvVAE`'s decoder; a sigmoid scales
+    the output into ``value_range`` (the reference's sigmoid, for images in
+    [0, 1]), and it is cropped to the input's size.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+    n_classes : int
+    latent_dim : int, default=16
+    width : int, default=16
+    value_range : tuple of (float, float), default=(0.0, 1.0)
+    """
+
+    def __init__(
+        self,
+        input_shape,
+        n_classes: int,
+        latent_dim: int = 16,
+        width: int = 16,
+        value_range=(0.0, 1.0),
+    ):
+        super().__init__()
+        channels, height, side_w = (int(v) for v in input_shape)
+        self.input_shape = (channels, height, side_w)
+        self.n_classes, self.latent_dim = int(n_classes), int(latent_dim)
+        self.value_range = (float(value_range[0]), float(value_range[1]))
+        widths = conv_widths(padded_side(height, side_w), width)
+        self._top = widths[-1]
+        self.fc = nn.Linear(self.latent_dim + self.n_classes, widths[-1] * 4)
+        self.decoder = up_convolutions(widths, channels)
+        kaiming_init(self)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Images of shape ``(batch, *input_shape)`` for codes ``z`` and classes ``y``."""
+        onehot = nn.functional.one_hot(y.long(), self.n_classes).to(z.dtype)
+        out = self.fc(torch.cat([z, onehot], dim=1)).view(len(z), self._top, 2, 2)
+        _, height, side_w = self.input_shape
+        raw = self.decoder(torch.relu(out))[:, :, :height, :side_w]
+        low, high = self.value_range
+        return low + (high - low) * torch.sigmoid(raw)
+
+
+class ConvDiscriminator(nn.Module):
+    """``D(x)``: the logit that an image is real (the ACGAN's discriminator).
+
+    Stride-2 convolutions with batch norm and leaky ReLU (slope 0.2, as in
+    DCGAN), then a linear layer to one logit; no sigmoid (the loss is
+    ``binary_cross_entropy_with_logits``, stable where a sigmoid saturates).
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+    width : int, default=16
+    """
+
+    def __init__(self, input_shape, width: int = 16):
+        super().__init__()
+        channels, height, side_w = (int(v) for v in input_shape)
+        self.input_shape = (channels, height, side_w)
+        self._side = padded_side(height, side_w)
+        widths = conv_widths(self._side, width)
+        self.features = down_convolutions(channels, widths, slope=0.2)
+        self.fc = nn.Linear(widths[-1] * 4, 1)
+        kaiming_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One logit per image, shape ``(batch,)``."""
+        return self.fc(self.features(_pad(x, self.input_shape, self._side))).squeeze(1)
+
+
+def _pad(x: torch.Tensor, input_shape, side: int) -> torch.Tensor:
+    _, height, width = input_shape
+    return nn.functional.pad(x, (0, side - width, 0, side - height))
+
+
+def check_image_shape(input_shape, name: str = "input_shape") -> tuple[int, int, int]:
+    """``input_shape`` as ``(channels, height, width)`` if the conv networks can take it.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``, for rows that are not images with sides from 4 to
+        :data:`MAX_SIDE`.
+    """
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) != 3 or min(shape[1:]) < 4 or max(shape[1:]) > MAX_SIDE:
+        raise ValueError(
+            f"{name}: the generator produces images (channels, height, width) with sides "
+            f"from 4 to {MAX_SIDE}, got rows of shape {shape}"
+        )
+    return shape

@@ -9,16 +9,25 @@ import numpy as np
 import torch
 from skorch import NeuralNetClassifier
 from skorch.dataset import unpack_data
-from skorch.utils import to_tensor
+from skorch.utils import TeeGenerator, to_tensor
 
 from skactive import _torch
+from skactive._validation import check_random_state_param
 from skactive.attacks import PGD_PARAMETER_CONSTRAINTS, pgd_batch
+from skactive.generative import (
+    ConditionalGenerator,
+    ConvDiscriminator,
+    ConvEncoder,
+    check_image_shape,
+    kl_divergence,
+)
 from skactive.param_validation import (
     BOOLEAN,
     check_estimator_params,
     integer,
     real,
     satisfies,
+    validate_params,
 )
 
 
@@ -362,3 +371,309 @@ class LossPredictionNet(NeuralNetClassifier):
         size = network.batch_size_for(batch_size)
         with _torch.evaluation_mode(self.loss_module_):
             return _torch.predict_batches(network, X, run, size)
+
+
+class GenerativeAugmentationNet(NeuralNetClassifier):
+    """A skorch classifier trained beside a VAE-ACGAN that generates labelled rows for it.
+
+    BGADL's training side (Tran, Do, Reid & Carneiro, "Bayesian Generative
+    Active Deep Learning", ICML 2019). Beside the task module ``C`` (the
+    one ``predict`` uses) the net trains an encoder ``E``, a class-conditional
+    generator ``G(z, y)`` and a discriminator ``D`` whose auxiliary
+    classifier is ``C`` itself. Every minibatch of labelled rows ``(x, y)``
+    takes four steps, in the reference's order:
+
+    1. **encoder**: ``MSE(G(E(x), y), x)`` plus the KL term (mean over rows);
+    2. **generator**: ``BCE(D(G(z, y)), real) + CE(C(G(z, y)), y) + 0.75 *
+       MSE(G(E(x), y), x)``, ``C`` in eval mode (no dropout) and not updated;
+    3. **discriminator**: real rows against both kinds of fake;
+    4. **classifier**: ``CE(C(x), y) + generated_weight * CE(C(G(z, y)), y)
+       + reconstruction_weight * CE(C(G(E(x), y)), y)``, the fakes detached.
+
+    So the classifier learns from the labelled rows, from a reconstruction
+    of every labelled row with its label (an actively acquired ``x*`` enters
+    as ``G(E(x*), y*)`` with the oracle's label) and from class-conditional
+    samples. ``E``, ``G`` and ``D`` are registered skorch modules
+    (``encoder_``, ``generator_``, ``discriminator_``) with their own Adam
+    optimizers: moved to the device, saved and pickled with the net, and
+    initialised afresh by every ``fit`` (as the reference re-initialises
+    everything each acquisition round). Their weights and the latent
+    noise come from ``random_state``, never from torch's global generator,
+    so with both weights at 0 the classifier trains exactly as the plain
+    ``NeuralNetClassifier`` does.
+
+    Unlike the reference, the scored classifier keeps its dropout (so BALD
+    is not 0 everywhere), the encoder keeps a ``latent_dim`` bottleneck (not
+    one scalar), the discriminator returns logits, and E, G and D use Adam
+    (``generative_lr``, betas 0.5 and 0.999, DCGAN's) instead of Adadelta.
+    Query with :class:`~skactive.strategies.BGADL` (BALD on this net).
+
+    Parameters
+    ----------
+    module : torch.nn.Module class
+        The classifier; returns logits (default criterion ``CrossEntropyLoss``).
+    latent_dim : int, default=16
+    width : int, default=16
+        Channels of the first convolution of E, G and D (see
+        :class:`~skactive.generative.ConvVAE`).
+    generated_weight : float, default=1.0
+        Weight of the classifier's loss on ``G(z, y)``.
+    reconstruction_weight : float, default=1.0
+        Weight of the classifier's loss on ``G(E(x), y)``.
+    generative_lr : float, default=1e-3
+    random_state : int or None, default=None
+        Seeds E, G, D and their noise.
+    **kwargs
+        Any ``NeuralNetClassifier`` parameter.
+
+    Attributes
+    ----------
+    encoder_, generator_, discriminator_ : torch.nn.Module
+    generative_losses_ : list of dict
+        Per epoch, the mean encoder, generator and discriminator losses.
+    """
+
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "latent_dim": [integer(1)],
+        "width": [integer(1)],
+        "generated_weight": [real(0.0)],
+        "reconstruction_weight": [real(0.0)],
+        "generative_lr": [real(0.0, low_open=True)],
+        "random_state": [None, integer(0)],
+    }
+
+    #: The reference's weight of the reconstruction term in the generator step.
+    GENERATOR_RECONSTRUCTION = 0.75
+
+    def __init__(
+        self,
+        module,
+        *args,
+        latent_dim: int = 16,
+        width: int = 16,
+        generated_weight: float = 1.0,
+        reconstruction_weight: float = 1.0,
+        generative_lr: float = 1e-3,
+        random_state: int | None = None,
+        criterion=torch.nn.CrossEntropyLoss,
+        **kwargs,
+    ):
+        super().__init__(module, *args, criterion=criterion, **kwargs)
+        self.latent_dim = latent_dim
+        self.width = width
+        self.generated_weight = generated_weight
+        self.reconstruction_weight = reconstruction_weight
+        self.generative_lr = generative_lr
+        self.random_state = random_state
+
+    def fit(self, X, y=None, **fit_params):
+        """Remember the rows' shape and value range to size the generator, then fit."""
+        self._remember_rows(X)
+        return super().fit(X, y, **fit_params)
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Remember the rows' shape and value range, then train on as skorch does."""
+        self._remember_rows(X)
+        return super().partial_fit(X, y, classes=classes, **fit_params)
+
+    def initialize_for(self, X) -> GenerativeAugmentationNet:
+        """Initialise as ``fit`` does first, sizing E, G and D from the rows ``X``."""
+        self._remember_rows(X)
+        return self.initialize()
+
+    def _remember_rows(self, X) -> None:
+        X = np.asarray(X)
+        self._row_shape = check_image_shape(X.shape[1:], name="X")
+        self._value_range = (float(X.min()), float(X.max()))
+
+    def initialize_module(self):
+        """Build the classifier, then E, G and D sized by the rows and the classifier's outputs."""
+        super().initialize_module()
+        check_estimator_params(self)
+        shape = getattr(self, "_row_shape", None)
+        if shape is None:
+            raise ValueError(
+                "GenerativeAugmentationNet sizes its generator from the data: call fit (or "
+                "partial_fit) instead of initialize"
+            )
+        with torch.no_grad(), _torch.evaluation_mode(self.module_):
+            sample = torch.zeros((1, *shape), device=self.device)
+            n_classes = int(_torch.TorchNetwork(self).as_logits(self.module_(sample)).shape[1])
+        seed = self._seed()
+        # Forked: building E, G and D must not move torch's global generator,
+        # which the classifier's dropout and the batch order draw from.
+        with _torch.seeded(seed):
+            self.encoder_ = ConvEncoder(shape, self.latent_dim, self.width).to(self.device)
+            self.generator_ = ConditionalGenerator(
+                shape, n_classes, self.latent_dim, self.width, self._value_range
+            ).to(self.device)
+            self.discriminator_ = ConvDiscriminator(shape, self.width).to(self.device)
+        self.noise_seed_ = seed + 1
+        self._noise = None
+        self.generative_losses_ = []
+        return self
+
+    def _noise_generator(self) -> torch.Generator:
+        """The latent noise's generator; after unpickling, reseeded by the epochs trained."""
+        if getattr(self, "_noise", None) is None:
+            seed = int(self.noise_seed_) + len(self.history)
+            self._noise = torch.Generator(device=self.device).manual_seed(seed)
+        return self._noise
+
+    def __getstate__(self):
+        # A torch.Generator pickles its state under a memory address, so two
+        # pickles of an unchanged net would differ; it is rebuilt on demand.
+        state = super().__getstate__()
+        state.pop("_noise", None)
+        return state
+
+    def _seed(self) -> int:
+        if self.random_state is not None:
+            return int(self.random_state)
+        return int(np.random.randint(2**31 - 2))
+
+    def get_all_learnable_params(self):
+        """The classifier's parameters only: E, G and D have optimizers of their own."""
+        yield from self.module_.named_parameters()
+        yield from self.criterion_.named_parameters()
+
+    def initialize_optimizer(self, *args, **kwargs):
+        """The net's optimizer for the classifier, Adam for each of E, G and D."""
+        super().initialize_optimizer(*args, **kwargs)
+        adam = dict(lr=self.generative_lr, betas=(0.5, 0.999))
+        self.encoder_optimizer_ = torch.optim.Adam(self.encoder_.parameters(), **adam)
+        self.generator_optimizer_ = torch.optim.Adam(self.generator_.parameters(), **adam)
+        self.discriminator_optimizer_ = torch.optim.Adam(self.discriminator_.parameters(), **adam)
+        return self
+
+    def train_step(self, batch, **fit_params):
+        """The encoder, generator and discriminator steps, then the classifier's."""
+        Xi, yi = unpack_data(batch)
+        x = to_tensor(Xi, device=self.device).float()
+        y = to_tensor(yi, device=self.device).long()
+        fakes = self._generative_steps(x, y)
+        self.optimizer_.zero_grad()
+        step = self.train_step_single(batch, fakes=fakes, **fit_params)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        self.optimizer_.step()
+        return step
+
+    def train_step_single(self, batch, fakes=None, **fit_params):
+        """Cross-entropy on the real rows plus the weighted terms on the generated ones."""
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        target = to_tensor(yi, device=self.device)
+        # A zero weight skips its forward pass: the classifier's dropout then
+        # draws exactly what a plain net's would.
+        for weight, name in (
+            (self.generated_weight, "sampled"),
+            (self.reconstruction_weight, "recon"),
+        ):
+            if weight and fakes is not None:
+                loss = loss + weight * self.get_loss(self.module_(fakes[name]), target)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def _generative_steps(self, x, y) -> dict:
+        E, G, D = self.encoder_, self.generator_, self.discriminator_
+        for part in (E, G, D):
+            part.train()
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        mse = torch.nn.functional.mse_loss
+        # 1. encoder: reconstruction and KL.
+        mu, logvar = E(x)
+        recon = G(self._sample_latent(mu, logvar), y)
+        encoder_loss = mse(recon, x) + kl_divergence(mu, logvar, reduction="mean")
+        self.encoder_optimizer_.zero_grad()
+        encoder_loss.backward()
+        self.encoder_optimizer_.step()
+        # 2. generator: fool D, be classified as y by C, reconstruct x.
+        z = torch.randn(len(x), self.latent_dim, device=x.device, generator=self._noise_generator())
+        sampled = G(z, y)
+        with torch.no_grad():
+            mu, logvar = E(x)
+            code = self._sample_latent(mu, logvar)
+        recon = G(code, y)
+        with _torch.evaluation_mode(self.module_):
+            auxiliary = torch.nn.functional.cross_entropy(
+                _torch.TorchNetwork(self).as_logits(self.module_(sampled)), y
+            )
+        real = torch.ones(len(x), device=x.device)
+        generator_loss = (
+            bce(D(sampled), real) + auxiliary + self.GENERATOR_RECONSTRUCTION * mse(recon, x)
+        )
+        self.generator_optimizer_.zero_grad()
+        generator_loss.backward()
+        self.generator_optimizer_.step()
+        # 3. discriminator: real rows against both kinds of fake.
+        sampled, recon = sampled.detach(), recon.detach()
+        fake = torch.zeros(len(x), device=x.device)
+        discriminator_loss = bce(D(x), real) + bce(D(sampled), fake) + bce(D(recon), fake)
+        self.discriminator_optimizer_.zero_grad()
+        discriminator_loss.backward()
+        self.discriminator_optimizer_.step()
+        self._record_generative_losses(encoder_loss, generator_loss, discriminator_loss)
+        return {"sampled": sampled, "recon": recon}
+
+    def _sample_latent(self, mu, logvar) -> torch.Tensor:
+        noise = torch.randn(
+            mu.shape, device=mu.device, dtype=mu.dtype, generator=self._noise_generator()
+        )
+        return mu + torch.exp(0.5 * logvar) * noise
+
+    def _record_generative_losses(self, *losses) -> None:
+        epoch = len(self.history)
+        if not self.generative_losses_ or self.generative_losses_[-1]["epoch"] != epoch:
+            self.generative_losses_.append(
+                {
+                    "epoch": epoch,
+                    "encoder": 0.0,
+                    "generator": 0.0,
+                    "discriminator": 0.0,
+                    "batches": 0,
+                }
+            )
+        record = self.generative_losses_[-1]
+        for name, value in zip(("encoder", "generator", "discriminator"), losses, strict=True):
+            record[name] += (float(value.detach()) - record[name]) / (record["batches"] + 1)
+        record["batches"] += 1
+
+    def sample(self, n_per_class: int, *, random_state=None):
+        """Class-conditional rows ``G(z, y)``: ``n_per_class`` of every class, in class order.
+
+        Returns
+        -------
+        X : ndarray of shape (n_per_class * n_classes, *row_shape)
+        y : ndarray of shape (n_per_class * n_classes,)
+            Class indices (positions in ``classes_``).
+        """
+        validate_params({"n_per_class": n_per_class}, {"n_per_class": [integer(1)]})
+        self.check_is_fitted()
+        n_classes = self.generator_.n_classes
+        y = torch.arange(n_classes, device=self.device).repeat_interleave(n_per_class)
+        seed = check_random_state_param(random_state).randint(2**31 - 1)
+        noise = torch.Generator(device=self.device).manual_seed(int(seed))
+        z = torch.randn(len(y), self.latent_dim, device=self.device, generator=noise)
+        with torch.no_grad(), _torch.evaluation_mode(self.generator_):
+            X = self.generator_(z, y)
+        return X.cpu().numpy(), y.cpu().numpy()
+
+    def reconstruct(self, X, y) -> np.ndarray:
+        """``G(mu(E(x)), y)`` of every row, eval mode: what the classifier learns ``x`` as."""
+        self.check_is_fitted()
+        x = _torch.as_tensor(np.asarray(X), dtype=torch.float32, device=self.device)
+        target = torch.as_tensor(np.asarray(y), device=self.device).long()
+        with (
+            torch.no_grad(),
+            _torch.evaluation_mode(self.encoder_),
+            _torch.evaluation_mode(self.generator_),
+        ):
+            mu, _ = self.encoder_(x)
+            return self.generator_(mu, target).cpu().numpy()

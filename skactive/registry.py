@@ -10,10 +10,11 @@ strategies in :mod:`skactive.strategies`, not strategies of their own.
 from __future__ import annotations
 
 from skactive.committee import Committee
-from skactive.nets import LossPredictionNet
+from skactive.nets import GenerativeAugmentationNet, LossPredictionNet
 from skactive.strategies import (
     BADGE,
     BALD,
+    BGADL,
     CEAL,
     DFAL,
     DRE,
@@ -41,6 +42,7 @@ from skactive.strategies import (
 
 __all__ = [
     "COMMITTEES",
+    "GENERATIVE_AUGMENTATION",
     "INITIAL_STRATEGIES",
     "LOSS_PREDICTION",
     "RECOMMENDED_SWITCH",
@@ -89,6 +91,10 @@ STRATEGIES = {
     # A control for Learning Loss: random picks, the model the same
     # LossPredictionNet, so a comparison separates selection from the joint loss.
     "random_loss_net": RandomSampling,
+    "bgadl": BGADL,
+    # BGADL's control, the paper's BDA: random picks, the model the same
+    # GenerativeAugmentationNet, so a comparison separates acquisition from augmentation.
+    "random_generative": RandomSampling,
 }
 
 #: Every name make_strategy knows: the strategies above, "schedule" (the
@@ -117,6 +123,9 @@ COMMITTEES = {
 
 #: Short names whose model is a LossPredictionNet (Learning Loss and its control).
 LOSS_PREDICTION = ("learning_loss", "random_loss_net")
+
+#: Short names whose model is a GenerativeAugmentationNet (BGADL and its BDA control).
+GENERATIVE_AUGMENTATION = ("bgadl", "random_generative")
 
 
 def make_strategy(name: str, *, query_size: int, candidates: int | None = None, **params):
@@ -201,10 +210,15 @@ def estimator_for(name: str, estimator):
     """The estimator the strategy called ``name`` queries: a committee of it, or itself.
 
     The names in :data:`LOSS_PREDICTION` turn a skorch net into a
-    :class:`~skactive.nets.LossPredictionNet` with the same settings.
+    :class:`~skactive.nets.LossPredictionNet` with the same settings, and
+    those in :data:`GENERATIVE_AUGMENTATION` into a
+    :class:`~skactive.nets.GenerativeAugmentationNet` (its ``random_state``
+    left None, so an :class:`~skactive.ActiveLearner` seeds it every refit).
     """
 
     if name in LOSS_PREDICTION:
         return LossPredictionNet(**estimator.get_params(deep=False))
+    if name in GENERATIVE_AUGMENTATION:
+        return GenerativeAugmentationNet(**estimator.get_params(deep=False))
     settings = COMMITTEES.get(name)
     return estimator if settings is None else Committee(estimator, **settings)

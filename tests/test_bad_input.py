@@ -19,6 +19,7 @@ TORCH_ONLY = {
     "coreset",
     "qbc",
     "learning_loss",
+    "bgadl",
 }  # refuse a plain LogisticRegression
 FAST_PARAMS = {
     "bald": {"n_samples": 2},
@@ -28,12 +29,16 @@ FAST_PARAMS = {
     "vaal": {"n_iterations": 5},
     "dal": {"max_epochs": 5},
     "bald_vae_twins": {"n_samples": 2, "n_iterations": 5},
+    "bgadl": {"n_samples": 2},
 }
+
+#: Strategies that read a net of their own kind (a loss head, a VAE-ACGAN).
+OWN_NETS = ("learning_loss", "bgadl")
 
 
 def _net_for(name, net):
-    """LearningLoss reads a loss head: its learner trains a LossPredictionNet."""
-    return estimator_for(name, net) if name == "learning_loss" else net
+    """LearningLoss reads a loss head, BGADL a VAE-ACGAN: their learners train those nets."""
+    return estimator_for(name, net) if name in OWN_NETS else net
 
 
 def _strategy(name, **params):

@@ -5,7 +5,7 @@ import pytest
 
 from skactive import ActiveLearner
 from skactive.registry import STRATEGIES, estimator_for
-from skactive.strategies import CoreSet, LearningLoss
+from skactive.strategies import BGADL, CoreSet, LearningLoss
 
 from .conftest import tiny_net
 
@@ -30,6 +30,8 @@ def _campaign(make_strategy, digits_split, seed):
     net = tiny_net(max_epochs=2)
     if isinstance(strategy, LearningLoss):
         net = estimator_for("learning_loss", net)
+    if isinstance(strategy, BGADL):
+        net = estimator_for("bgadl", net)
     learner = ActiveLearner(net, strategy, random_state=seed)
     learner.fit(X_init, y_init)
     queries = []

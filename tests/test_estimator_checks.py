@@ -11,6 +11,7 @@ from skactive.param_validation import real
 from skactive.registry import STRATEGIES
 from skactive.strategies import (
     BALD,
+    BGADL,
     DFAL,
     EGL,
     VAAL,
@@ -31,9 +32,10 @@ ALL_STRATEGIES = [
     *(
         cls()
         for name, cls in sorted(STRATEGIES.items())
-        if name not in ("bald", "coreset", "dal", "vaal", "bald_vae_twins")
+        if name not in ("bald", "bgadl", "coreset", "dal", "vaal", "bald_vae_twins")
     ),
     BALD(n_samples=3),
+    BGADL(n_samples=3),
     # The suite's labelled and pool rows are alike: no MLP reaches 98% quickly.
     DiscriminativeAL(max_epochs=5, n_subqueries=3),
     VAAL(n_iterations=5),

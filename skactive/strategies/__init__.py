@@ -4,6 +4,7 @@ from skactive.strategies.badge import BADGE
 from skactive.strategies.bald import BALD
 from skactive.strategies.bald_vae_twins import BALDWithVAETwins
 from skactive.strategies.batchbald import BatchBALD
+from skactive.strategies.bgadl import BGADL
 from skactive.strategies.ceal import CEAL
 from skactive.strategies.cold_start import ProbCover, TypiClust
 from skactive.strategies.coreset import CoreSet, FarthestFirst
@@ -25,6 +26,7 @@ from skactive.strategies.vaal import VAAL
 __all__ = [
     "BADGE",
     "BALD",
+    "BGADL",
     "CEAL",
     "DFAL",
     "DRE",

@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import functools
 import pickle
@@ -38,7 +39,7 @@ from skactive import _torch
 from skactive.base import QueryStrategy
 from skactive.datasets import load_digits_images
 from skactive.learner import ActiveLearner
-from skactive.nets import LossPredictionNet
+from skactive.nets import GenerativeAugmentationNet, LossPredictionNet
 from skactive.param_validation import parameter_constraints
 
 __all__ = ["check_strategy", "parametrize_with_strategy_checks"]
@@ -86,21 +87,40 @@ class _FailingForward:
         raise _InjectedError("injected failure inside the network's forward pass")
 
 
-@functools.lru_cache(maxsize=1)
+#: The net class the running check fits (see :class:`_BoundCheck`).
+_NET_CLASS: contextvars.ContextVar[type] = contextvars.ContextVar(
+    "conformance_net", default=LossPredictionNet
+)
+
+#: Settings of each conformance net class beyond the shared ones.
+_NET_SETTINGS = {
+    LossPredictionNet: {"loss_dim": 8},
+    GenerativeAugmentationNet: {"latent_dim": 4, "width": 4, "random_state": 0},
+}
+
+
 def _fitted():
+    """(fitted learner, labelled rows, pool) of the running check's net; never mutated."""
+    return _fitted_with(_NET_CLASS.get())
+
+
+@functools.lru_cache(maxsize=2)
+def _fitted_with(net_class):
     """(fitted learner, labelled rows, pool) shared by every check; never mutated.
 
     The net is a :class:`~skactive.nets.LossPredictionNet`, so strategies
     that read its loss head are checked too; to every other strategy it is
-    an ordinary skorch classifier.
+    an ordinary skorch classifier. A strategy that needs another net names
+    its class in ``_conformance_net`` (BGADL: a
+    :class:`~skactive.nets.GenerativeAugmentationNet`).
     """
 
     X, y = load_digits_images()
     X_labeled, y_labeled = X[:_N_LABELED], y[:_N_LABELED]
     pool = X[_N_LABELED : _N_LABELED + _N_POOL]
-    net = LossPredictionNet(
+    net = net_class(
         _ConformanceNet,
-        loss_dim=8,
+        **_NET_SETTINGS[net_class],
         criterion=nn.CrossEntropyLoss,
         optimizer=torch.optim.Adam,
         lr=1e-2,
@@ -505,6 +525,23 @@ _CHECKS: tuple[Callable[[str, QueryStrategy], None], ...] = (
 )
 
 
+class _BoundCheck:
+    """One check, bound to the strategy's name and run on the net class it needs."""
+
+    def __init__(self, func: Callable, name: str, net_class: type):
+        self.func, self.name, self.net_class = func, name, net_class
+
+    def __call__(self, strategy: QueryStrategy) -> None:
+        token = _NET_CLASS.set(self.net_class)
+        try:
+            self.func(self.name, strategy)
+        finally:
+            _NET_CLASS.reset(token)
+
+    def __repr__(self) -> str:
+        return self.func.__name__
+
+
 def _yield_checks(
     strategy: QueryStrategy, expected_failed_checks: dict[str, str] | None
 ) -> Iterator[tuple[Callable, str | None]]:
@@ -512,8 +549,10 @@ def _yield_checks(
     unknown = set(expected) - {check.__name__ for check in _CHECKS}
     if unknown:
         raise ValueError(f"expected_failed_checks names unknown checks {sorted(unknown)}")
+    net_class = getattr(strategy, "_conformance_net", LossPredictionNet)
     for check in _CHECKS:
-        yield functools.partial(check, type(strategy).__name__), expected.get(check.__name__)
+        bound = _BoundCheck(check, type(strategy).__name__, net_class)
+        yield bound, expected.get(check.__name__)
 
 
 def check_strategy(
