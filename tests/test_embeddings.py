@@ -9,10 +9,19 @@ from sklearn.base import clone
 
 from skactive import ActiveLearner
 from skactive._inference import embed_rows
-from skactive.embeddings import Embedding
+from skactive.embeddings import Embedding, flattened_rows
 from skactive.param_validation import InvalidParameterError
 from skactive.pretraining import pretrain_contrastive
-from skactive.strategies import CoreSet, Diversified, EntropySampling, ProbCover, TypiClust
+from skactive.registry import make_initial_strategy, with_embedding
+from skactive.simulation import draw_initial_set
+from skactive.strategies import (
+    CoreSet,
+    Diversified,
+    EntropySampling,
+    ProbCover,
+    Schedule,
+    TypiClust,
+)
 
 from .conftest import tiny_net
 
@@ -157,3 +166,39 @@ def test_strategies_on_a_shared_embedding_through_the_learner(pretrained, digits
         assert len(np.unique(idx)) == 8 and len(learner.y_labeled_) == len(y_init) + 8
         # Pool rows and labelled rows drawn from the pool: nothing new embedded.
         assert embedding.n_cached_ <= counter_before + len(X_init)
+
+
+def test_flattened_rows_are_the_pixels(digits_split):
+    X = digits_split[2][:7]
+    vectors = flattened_rows(X)
+    assert vectors.shape == (7, 64) and vectors.dtype == np.float32
+    np.testing.assert_array_equal(vectors[3], X[3].ravel())
+
+
+def test_with_embedding_reaches_every_strategy_that_takes_one(pretrained):
+    embedding = Embedding(pretrained)
+    assert with_embedding(TypiClust(), embedding).embedding is embedding
+    entropy = EntropySampling()
+    assert with_embedding(entropy, embedding) is entropy  # takes none: unchanged
+    schedule = with_embedding(Schedule([(TypiClust(), 30), (CoreSet(), None)]), embedding)
+    assert all(stage.embedding is embedding for stage, _ in schedule.phases)
+    assert with_embedding(TypiClust(), None).embedding is None
+
+
+def test_initial_strategies_choose_rows_before_any_label(pretrained, digits_split):
+    X_pool = digits_split[2][:300]
+    assert make_initial_strategy("random", embedding=flattened_rows) is None
+    # The random draw is the one every campaign has always used.
+    np.testing.assert_array_equal(
+        draw_initial_set(X_pool, 20, 4), np.random.RandomState(4).choice(300, 20, replace=False)
+    )
+    embedding = Embedding(pretrained).fit(X_pool)
+    chooser = make_initial_strategy("typiclust", embedding=embedding)
+    picks = draw_initial_set(X_pool, 20, 4, strategy=chooser)
+    expected = TypiClust(embedding=embedding, random_state=4).select(None, X_pool, 20)
+    np.testing.assert_array_equal(picks, expected)
+    assert chooser.random_state is None  # the template is cloned, never seeded in place
+    subset = make_initial_strategy("probcover", embedding=embedding, candidates=100)
+    assert isinstance(subset, ProbCover) and subset.candidates == 100
+    with pytest.raises(ValueError, match="initial_strategy: unknown 'badge'"):
+        make_initial_strategy("badge", embedding=embedding)
