@@ -131,8 +131,10 @@ def test_pretrain_without_a_method_means_deepcluster(tmp_path):
     config, _ = run_experiments.parse(["--quick", "--pretrain", "--output-dir", str(tmp_path)])
     assert config.pretrain == "deepcluster" and config.initial_strategy == "random"
     config, _ = run_experiments.parse(
-        ["--quick", "--pretrain", "simclr", "--initial-strategy", "probcover"]
-        + ["--output-dir", str(tmp_path)]
+        [
+            *("--quick", "--pretrain", "simclr", "--initial-strategy", "probcover"),
+            *("--output-dir", str(tmp_path)),
+        ]
     )
     assert config.pretrain == "simclr" and config.initial_strategy == "probcover"
 

@@ -14,6 +14,7 @@ from skactive.strategies import (
     BGADL,
     DFAL,
     EGL,
+    SEALS,
     VAAL,
     BALDWithVAETwins,
     CoreSet,
@@ -53,6 +54,8 @@ ALL_STRATEGIES = [
     Diversified(DFAL(max_iter=20), factor=3),
     Diversified(EntropySampling(), method="kmeans++"),
     Diversified(ShiftedTwins(MarginSampling()), factor=2),
+    SEALS(EntropySampling(), n_neighbors=5),
+    SEALS(DFAL(max_iter=20), n_neighbors=3, index="sklearn"),
 ]
 
 

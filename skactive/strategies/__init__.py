@@ -18,6 +18,7 @@ from skactive.strategies.learning_loss import LearningLoss
 from skactive.strategies.query_by_committee import QueryByCommittee
 from skactive.strategies.random import RandomSampling
 from skactive.strategies.schedule import Schedule
+from skactive.strategies.seals import SEALS
 from skactive.strategies.shifted_twins import ShiftedTwins
 from skactive.strategies.suggestive_annotation import SuggestiveAnnotation
 from skactive.strategies.uncertainty import EntropySampling, LeastConfidence, MarginSampling
@@ -32,6 +33,7 @@ __all__ = [
     "DRE",
     "EGL",
     "EMOC",
+    "SEALS",
     "VAAL",
     "BALDWithVAETwins",
     "BatchBALD",
