@@ -17,7 +17,10 @@ one run prints:
   same SimCLR vectors of ``--peer-rows`` pool rows: seconds and picks in
   common.
 
-Usage: ``python benchmarks/bench_pretraining.py [--epochs 20] [--rows 20000]``
+Usage: ``python benchmarks/bench_pretraining.py [--epochs 20] [--rows 20000]``;
+``--pretrained FILE`` reuses a net the runner pretrained (``results/.../
+pretrained/simclr_*.pkl``, a pickle this project wrote) and reports its
+recorded epoch times instead of pretraining again.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_cold_start import peer  # noqa: E402
 
+from skactive._files import load_pickle  # noqa: E402
 from skactive.datasets import DATASETS  # noqa: E402
 from skactive.embeddings import Embedding, flattened_rows  # noqa: E402
 from skactive.experiments import SIMCLR  # noqa: E402
@@ -77,6 +81,7 @@ def main(argv=None) -> int:
     parser.add_argument("--peer-rows", type=int, default=10_000)
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--pretrained", type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     name, (X_pool, y_pool, X_test, y_test) = data()
@@ -87,7 +92,12 @@ def main(argv=None) -> int:
     settings = dict(SIMCLR, n_epochs=args.epochs, max_rows=args.rows)
     print(f"{name}, LeNet5, SimCLR {settings}, {args.threads} torch threads")
 
-    pretrained = pretrain_contrastive(net, X_pool, random_state=0, **settings)
+    if args.pretrained is None:
+        pretrained = pretrain_contrastive(net, X_pool, random_state=0, **settings)
+    else:
+        # Written by this project's runner, so trusted.
+        pretrained = load_pickle(args.pretrained, object, kind="pretrained")
+        print(f"reusing {args.pretrained} (its own settings; epoch times as recorded)")
     history = dict(pretrained.callbacks)["pretrained_weights"].history
     simclr_epoch = float(np.median([h["seconds"] for h in history]))
     plain = plain_epoch_seconds(net, X_pool[subset], y_pool[subset])
