@@ -35,7 +35,7 @@ from skactive.metrics import robust_accuracy
 from skactive.models import ARCHITECTURES, make_net_for
 from skactive.nets import AdversarialTrainingNet
 from skactive.param_validation import BOOLEAN, integer, options, real, satisfies, validate_params
-from skactive.pretraining import pretrain_contrastive, pretrain_deepcluster
+from skactive.pretraining import PretrainedWeights, pretrain_contrastive, pretrain_deepcluster
 from skactive.registry import (
     GENERATIVE_AUGMENTATION,
     INITIAL_STRATEGIES,
@@ -548,23 +548,28 @@ def pretrained_net(method: str, net, X_pool, *, random_state, optimizer: str = "
 
 
 def _pretrained(config, key, net, X_pool):
-    """``net`` pretrained on the pool (DeepCluster or SimCLR), once per dataset, network and seed.
+    """``net`` starting from weights pretrained on the pool, once per dataset, network and seed.
 
-    Kept in ``pretrained/`` under the output folder, which several output
-    folders may share (a link), so that one pretraining serves every grid
-    run with the same seed.
+    The weights (a :class:`~skactive.pretraining.PretrainedWeights`
+    callback) are kept, not the net: runs whose nets differ in class or
+    settings (label propagation, adversarial training) share one
+    pretraining of the same architecture. They live in ``pretrained/`` under
+    the output folder, which several output folders may share (a link).
     """
     dataset, network, _, seed = key
-    name = f"{config.pretrain}_{_key_name((dataset, network, seed))}.pkl"
+    name = f"{config.pretrain}_{_key_name((dataset, network, seed))}_weights.pkl"
     path = Path(config.output_dir) / "pretrained" / name
     if path.is_file():  # written by this runner: trusted
-        return load_pickle(path, object, kind="pretrained")
-    path.parent.mkdir(exist_ok=True)
-    pretrained = pretrained_net(
-        config.pretrain, net, X_pool, random_state=seed, optimizer=config.pretrain_optimizer
-    )
-    save_pickle(pretrained, path, kind="pretrained")
-    return pretrained
+        weights = load_pickle(path, PretrainedWeights, kind="pretrained weights")
+    else:
+        path.parent.mkdir(exist_ok=True)
+        pretrained = pretrained_net(
+            config.pretrain, net, X_pool, random_state=seed, optimizer=config.pretrain_optimizer
+        )
+        weights = dict(pretrained.callbacks)["pretrained_weights"]
+        save_pickle(weights, path, kind="pretrained weights")
+    callbacks = [*(net.callbacks or []), ("pretrained_weights", weights)]
+    return clone(net).set_params(callbacks=callbacks)
 
 
 def _checkpoint(path: Path, state: _Checkpoint) -> None:

@@ -17,6 +17,7 @@ from skactive.experiments import (
     transfer_table,
 )
 from skactive.learner import ActiveLearner
+from skactive.semi_supervised import LabelPropagationNet
 from skactive.strategies import TypiClust
 
 
@@ -315,7 +316,7 @@ def test_runner_cold_start_on_a_simclr_embedding(tmp_path, monkeypatch):
     results = run_experiments(config)
     assert [r["round"] for r in read_results(results)] == [0, 1, 0, 1]
     assert [p.name for p in (tmp_path / "pretrained").iterdir()] == [
-        "simclr_digits_lenet5_0.pkl"
+        "simclr_digits_lenet5_0_weights.pkl"
     ]  # one pretraining serves both strategies
     (first, typiclust), (second, random) = picked
     # Both runs start from the same rows: TypiClust's picks on the SimCLR embedding.
@@ -333,3 +334,31 @@ def test_initial_strategy_and_pretrain_are_validated(tmp_path):
         _config(tmp_path, initial_strategy="coreset").validate()
     with pytest.raises(ValueError, match="pretrain must be"):
         _config(tmp_path, pretrain="byol").validate()
+
+
+def test_a_shared_pretraining_serves_nets_of_another_class(tmp_path, monkeypatch):
+    # The weights are shared, not the net: a semi-supervised grid reusing a
+    # plain grid's pretraining still trains its LabelPropagationNet.
+    monkeypatch.setattr(
+        experiments, "SIMCLR", dict(n_epochs=1, max_rows=256, temperature=0.2, lr=3e-3)
+    )
+    monkeypatch.setitem(experiments.SEMI_SUPERVISED, "max_unlabeled", 200)
+    common = dict(strategies=("random",), seeds=(0,), budget=40, epochs=2, pretrain="simclr")
+    run_experiments(_config(tmp_path / "plain", **common))
+    shared = tmp_path / "semi"
+    shared.mkdir()
+    (shared / "pretrained").symlink_to(tmp_path / "plain" / "pretrained")
+    fitted = []
+    real_fit = ActiveLearner.fit
+
+    def recording_fit(self, X, y, **kwargs):
+        fitted.append(self)
+        return real_fit(self, X, y, **kwargs)
+
+    monkeypatch.setattr(ActiveLearner, "fit", recording_fit)
+    run_experiments(_config(shared, **common, semi_supervised=True))
+    (learner,) = fitted
+    assert isinstance(learner.estimator_, LabelPropagationNet)
+    weights = dict(learner.estimator_.callbacks)["pretrained_weights"]
+    assert len(list((tmp_path / "plain" / "pretrained").iterdir())) == 1  # not pretrained again
+    assert weights.history and len(weights.history) == 1
