@@ -18,6 +18,19 @@ def _views(augment, x, seed):
     return augment(x, torch.Generator().manual_seed(seed))
 
 
+def _only(**changes):
+    """Every transform off (the identity), except ``changes``."""
+    identity = dict(
+        crop_scale=(1.0, 1.0),
+        crop_ratio=(1.0, 1.0),
+        rotation=0.0,
+        brightness=0.0,
+        contrast=0.0,
+        noise=0.0,
+    )
+    return ImageAugmentation(**{**identity, **changes})
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_views_keep_shape_dtype_and_value_range(channels, dtype):
@@ -42,29 +55,12 @@ def test_views_are_reproducible_from_the_generator_and_differ_between_draws():
 
 def test_the_identity_settings_return_the_batch():
     x = _batch()
-    identity = ImageAugmentation(
-        crop_scale=(1.0, 1.0),
-        crop_ratio=(1.0, 1.0),
-        rotation=0.0,
-        brightness=0.0,
-        contrast=0.0,
-        noise=0.0,
-    )
-    torch.testing.assert_close(_views(identity, x, 0), x, atol=1e-5, rtol=0)
+    torch.testing.assert_close(_views(_only(), x, 0), x, atol=1e-5, rtol=0)
 
 
 def test_a_flip_mirrors_the_image():
     x = _batch(n=64)
-    flip_only = ImageAugmentation(
-        crop_scale=(1.0, 1.0),
-        crop_ratio=(1.0, 1.0),
-        flip=True,
-        rotation=0.0,
-        brightness=0.0,
-        contrast=0.0,
-        noise=0.0,
-    )
-    view = _views(flip_only, x, 0)
+    view = _views(_only(flip=True), x, 0)
     mirrored = torch.isclose(view, x.flip(-1), atol=1e-5).flatten(1).all(1)
     kept = torch.isclose(view, x, atol=1e-5).flatten(1).all(1)
     assert bool((mirrored | kept).all())
@@ -74,9 +70,7 @@ def test_a_flip_mirrors_the_image():
 def test_brightness_keeps_a_black_background_black_and_contrast_keeps_the_mean():
     x = torch.zeros(8, 1, 10, 10)
     x[:, :, 3:7, 3:7] = 0.5
-    bright = ImageAugmentation(
-        crop_scale=(1.0, 1.0), rotation=0.0, contrast=0.0, noise=0.0, brightness=0.5
-    ).set_params(crop_ratio=(1.0, 1.0), value_range=(0.0, 1.0))
+    bright = _only(brightness=0.5, value_range=(0.0, 1.0))
     view = _views(bright, x, 0)
     assert torch.all(view[:, :, 0, :] == 0)
     assert not torch.allclose(view, x)
@@ -90,28 +84,13 @@ def test_a_crop_zooms_in():
     # A centred square: a crop of a quarter of the area makes it cover more of the image.
     x = torch.zeros(32, 1, 16, 16)
     x[:, :, 4:12, 4:12] = 1.0
-    crop = ImageAugmentation(
-        crop_scale=(0.25, 0.25),
-        crop_ratio=(1.0, 1.0),
-        rotation=0.0,
-        brightness=0.0,
-        contrast=0.0,
-        noise=0.0,
-    )
+    crop = _only(crop_scale=(0.25, 0.25))
     assert float(_views(crop, x, 0).mean()) > float(x.mean())
 
 
 def test_grayscale_averages_channels_and_noise_scales_with_the_range():
     x = _batch(n=32, channels=3)
-    grey = ImageAugmentation(
-        crop_scale=(1.0, 1.0),
-        crop_ratio=(1.0, 1.0),
-        rotation=0.0,
-        brightness=0.0,
-        contrast=0.0,
-        noise=0.0,
-        grayscale=1.0,
-    )
+    grey = _only(grayscale=1.0)
     view = _views(grey, x, 0)
     torch.testing.assert_close(view[:, 0], view[:, 1])
     torch.testing.assert_close(view[:, 0], x.mean(dim=1), atol=1e-5, rtol=0)
