@@ -62,7 +62,8 @@ def main(argv=None) -> int:
         )
         for name in args.strategy_names
     }
-    initial = make_initial_strategy(args.initial_strategy, embedding=embedding or flattened_rows)
+    pixels_or_embedding = flattened_rows if embedding is None else embedding
+    initial = make_initial_strategy(args.initial_strategy, embedding=pixels_or_embedding)
     records = compare_strategies(
         net,
         strategies,

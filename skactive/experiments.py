@@ -360,7 +360,11 @@ def run_settings(config, strategy: str) -> dict:
     A resumed run must continue with exactly these: a checkpoint written
     with other values is refused (see :func:`check_checkpoints`).
     """
-    params = config.strategy(strategy).get_params(deep=False)
+    # A SimCLR run's strategy ranks on an embedding made from the pool; a
+    # stand-in gives the candidates it uses, and the embedding is not a setting.
+    stand_in = flattened_rows if config.pretrain == "simclr" else None
+    params = config.strategy(strategy, stand_in).get_params(deep=False)
+    params.pop("embedding", None)
     return {
         "n_initial": config.n_initial,
         "query_size": config.query_size,
@@ -449,7 +453,7 @@ def _run_one(config, key, data, results: Path) -> None:
         embedding = Embedding(net).fit(X_pool) if config.pretrain == "simclr" else None
         chooser = make_initial_strategy(
             config.initial_strategy,
-            embedding=embedding or flattened_rows,
+            embedding=flattened_rows if embedding is None else embedding,
             candidates=CANDIDATES_ON_EMBEDDING.get(config.initial_strategy),
         )
         init = draw_initial_set(X_pool, config.n_initial, seed, strategy=chooser)
