@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow  # sweeps over every strategy or example
@@ -55,3 +56,17 @@ def test_unlabeled_pool_guide_examples_run():
     assert namespace["n_seen"] == 1000  # 80 labelled rows + the 920 left in the pool
     assert len(namespace["idx"]) == 10
     assert namespace["learner"].estimator_.loss_module_ is not None
+    # The SimCLR block: 20 distinct first rows chosen before any label, then fitted.
+    assert len(set(namespace["first"].tolist())) == 20
+    assert len(namespace["simclr_learner"].y_labeled_) == 20
+
+
+def test_bgadl_guide_example_runs():
+    (block,) = [
+        b for b in _python_blocks(ROOT / "docs/user_guide/representation.rst") if "BGADL" in b
+    ]
+    namespace: dict = {}
+    exec(compile(block, "representation.rst", "exec"), namespace)
+    assert namespace["X_fake"].shape == (80, 1, 8, 8)
+    np.testing.assert_array_equal(namespace["y_fake"], np.repeat(np.arange(10), 8))
+    assert namespace["X_rec"].shape == (20, 1, 8, 8) and len(set(namespace["idx"])) == 20
