@@ -15,7 +15,7 @@ from sklearn.base import clone
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
-from skactive._chunking import RowView, take_rows
+from skactive._chunking import take_rows
 from skactive._inference import embed_rows
 from skactive._validation import check_n, check_random_state_param, check_rows
 from skactive.base import QueryStrategy
@@ -122,7 +122,7 @@ class SEALS(QueryStrategy):
         found = np.empty(0, dtype=np.intp)
         if X_labeled is not None and len(X_labeled):
             model = estimator if self.embedding is None else self.embedding
-            pool = embed_rows(model, RowView(X_pool, np.arange(len(X_pool)))).astype(np.float32)
+            pool = embed_rows(model, X_pool).astype(np.float32)
             queries = embed_rows(model, X_labeled).astype(np.float32)
             k = min(int(self.n_neighbors), len(pool))
             found = np.unique(nearest_rows(pool, queries, k, index=self.index))
