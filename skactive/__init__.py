@@ -3,6 +3,16 @@
 from skactive._version import __version__
 from skactive.base import QueryStrategy, TrainingExtras
 from skactive.committee import Committee
+from skactive.config import config_context, get_config, set_config
 from skactive.learner import ActiveLearner
 
-__all__ = ["ActiveLearner", "Committee", "QueryStrategy", "TrainingExtras", "__version__"]
+__all__ = [
+    "ActiveLearner",
+    "Committee",
+    "QueryStrategy",
+    "TrainingExtras",
+    "__version__",
+    "config_context",
+    "get_config",
+    "set_config",
+]

@@ -12,6 +12,7 @@ import hashlib
 import numbers
 
 import numpy as np
+from sklearn import get_config
 from sklearn.utils import check_random_state
 
 from skactive._chunking import DatasetPool, chunk_slices, take_rows
@@ -28,6 +29,8 @@ def check_rows(X, *, name: str, feature_shape: tuple | None = None) -> np.ndarra
     X : array-like of shape (n_samples, ...) or torch Dataset
         Samples, one per row. ``numpy.memmap`` arrays are not copied; a torch
         ``Dataset`` is wrapped in a lazy :class:`~skactive._chunking.DatasetPool`.
+        Float rows are checked for NaN and infinity, chunk by chunk, unless
+        inside ``sklearn.config_context(assume_finite=True)``.
     name : str
         Parameter name used in error messages.
     feature_shape : tuple, optional
@@ -70,7 +73,10 @@ def check_rows(X, *, name: str, feature_shape: tuple | None = None) -> np.ndarra
 
 
 def _check_finite(X: np.ndarray, name: str) -> None:
-    if X.dtype.kind != "f":
+    # scikit-learn's switch: inside ``sklearn.config_context(assume_finite=True)``
+    # the caller vouches for the rows, and a pool on disk is read one pass
+    # fewer.
+    if X.dtype.kind != "f" or get_config()["assume_finite"]:
         return
     # Chunked so that a memory-mapped pool is never loaded whole.
     for rows in chunk_slices(X.shape[0], _FINITE_CHECK_ROWS):

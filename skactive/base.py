@@ -18,10 +18,12 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
 
 from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
 from skactive._validation import check_n, check_random_state_param, check_rows
+from skactive.config import get_config
 from skactive.param_validation import (
     BATCH_SIZE,
     CANDIDATES,
@@ -299,24 +301,44 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         return rank_scores(scores, n, greater_is_better=self._greater_is_better, rng=rng), scores
 
     def _score_candidates(self, model, X_pool, candidates) -> np.ndarray:
-        """Score the candidates chunk by chunk, through joblib.
+        """Score the candidates chunk by chunk (see :meth:`_map_chunks`)."""
+        with self._scoring_context(model):
+            return self._map_chunks(
+                self._score_chunk, model, X_pool, candidates, self._chunk_size(), what="scoring"
+            )
+
+    def _map_chunks(self, function, model, X_pool, candidates, chunk_size, *, what):
+        """``function(model, rows, chunk_index)`` over chunks of the candidates, through joblib.
 
         With ``n_jobs=None`` and no active joblib backend the chunks run one
         after the other in this process; ``n_jobs`` or a backend context
         (``joblib.parallel_backend("dask")``) spreads them over workers.
-        Only one chunk per worker (plus the dispatch queue) is in memory.
+        Chunks are read here, lazily, so only one chunk per worker (plus the
+        dispatch queue) is in memory. Returns one float64 per candidate.
         """
-        chunks = list(chunk_slices(len(candidates), self._chunk_size()))
-        with self._scoring_context(model):
-            parts = Parallel(n_jobs=getattr(self, "n_jobs", None))(
-                delayed(self._score_chunk)(model, take_rows(X_pool, candidates[rows]), i)
-                for i, rows in enumerate(chunks)
-            )
+        chunks = list(chunk_slices(len(candidates), chunk_size))
+        progress = tqdm(
+            total=len(candidates),
+            desc=f"{type(self).__name__} {what}",
+            unit="row",
+            unit_scale=True,
+            disable=not get_config()["show_progress"],
+        )
+
+        def tasks():
+            for i, rows in enumerate(chunks):
+                yield delayed(function)(model, take_rows(X_pool, candidates[rows]), i)
+                # Reached when joblib asks for the next chunk: this one is
+                # done (in process) or dispatched (to workers).
+                progress.update(rows.stop - rows.start)
+
+        with progress:
+            parts = Parallel(n_jobs=getattr(self, "n_jobs", None))(tasks())
         for rows, part in zip(chunks, parts, strict=True):
             if len(part) != rows.stop - rows.start:
                 raise RuntimeError(
-                    f"{type(self).__name__}._score returned {len(part)} scores for a chunk "
-                    f"of {rows.stop - rows.start} rows; it must return one score per row"
+                    f"{type(self).__name__}: {what} returned {len(part)} values for a chunk "
+                    f"of {rows.stop - rows.start} rows; it must return one per row"
                 )
         return np.concatenate(parts).astype(np.float64) if parts else np.empty(0)
 

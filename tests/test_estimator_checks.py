@@ -241,7 +241,7 @@ def test_the_suite_catches_strategies_that_change_what_they_are_given(
         (_Duplicates(), "_Duplicates returned repeated or out-of-range positions"),
         (_LeavesTrainMode(), "check_eval_mode_while_scoring_and_modes_restored failed"),
         (_ValidatesInInit(), "check_bad_parameters_rejected_in_select failed"),
-        (_WrongLength(), "_WrongLength._score returned 59 scores for a chunk of 60 rows"),
+        (_WrongLength(), "_WrongLength: scoring returned 59 values for a chunk of 60 rows"),
     ],
 )
 def test_the_suite_catches_broken_strategies(strategy, message):
@@ -253,7 +253,7 @@ def test_wrong_score_length_names_the_strategy():
     from skactive.utils.estimator_checks import _fitted
 
     learner, _, pool = _fitted()
-    with pytest.raises(RuntimeError, match=r"_WrongLength._score returned 59 scores for a chunk"):
+    with pytest.raises(RuntimeError, match=r"_WrongLength: scoring returned 59 values for a chunk"):
         _WrongLength().select(learner.estimator_, pool, 2)
 
 

@@ -170,6 +170,7 @@ LAYERS = {
         "skactive._chunking",
         "skactive._validation",
         "skactive.param_validation",
+        "skactive.config",
         "skactive._unlabeled",
         "skactive.preprocessing",
         "skactive._estimators",

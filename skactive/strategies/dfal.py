@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from skactive import _torch
-from skactive._chunking import chunk_slices, take_rows
+from skactive._chunking import take_rows
 from skactive.attacks import DEEPFOOL_PARAMETER_CONSTRAINTS, deepfool, deepfool_screen
 from skactive.base import QueryStrategy, TrainingExtras, rank_scores
 from skactive.param_validation import BOOLEAN, integer, options
@@ -166,6 +166,9 @@ class DFAL(QueryStrategy):
     def _score(self, network, X_chunk: np.ndarray) -> np.ndarray:
         return self._attack(network, X_chunk).norms
 
+    def _screen_chunk(self, network, X_chunk: np.ndarray, chunk_index: int) -> np.ndarray:
+        return deepfool_screen(network, X_chunk, norm=self.norm, batch_size=self.batch_size)
+
     @contextlib.contextmanager
     def _scoring_context(self, network):
         with super()._scoring_context(network), _torch.cpu_channels_last(network.module):
@@ -180,16 +183,8 @@ class DFAL(QueryStrategy):
             self.n_not_converged_ = int(np.isinf(scores).sum())
             return positions, scores
         with self._scoring_context(network):
-            estimate = np.concatenate(
-                [
-                    deepfool_screen(
-                        network,
-                        take_rows(X_pool, candidates[rows]),
-                        norm=self.norm,
-                        batch_size=self.batch_size,
-                    )
-                    for rows in chunk_slices(len(candidates), _SCREEN_CHUNK)
-                ]
+            estimate = self._map_chunks(
+                self._screen_chunk, network, X_pool, candidates, _SCREEN_CHUNK, what="screen"
             )
         order = np.argsort(estimate, kind="stable")
         scores = np.full(len(candidates), np.inf)
