@@ -23,6 +23,7 @@ from skorch import NeuralNet
 
 from skactive import _torch
 from skactive._chunking import chunk_slices
+from skactive._files import load_pickle, save_pickle
 from skactive._inference import embed_rows, unit_rows
 from skactive._validation import check_rows
 from skactive.param_validation import BOOLEAN, Constraint, integer, validate_params
@@ -169,6 +170,36 @@ class Embedding(TransformerMixin, BaseEstimator):
     def n_cached_(self) -> int:
         check_is_fitted(self, "network_")
         return len(self._keys)
+
+    def save(self, path) -> Path:
+        """Save the fitted embedding (its network and settings, not its cache).
+
+        Written atomically, in the headed pickle format of
+        :meth:`skactive.ActiveLearner.save`, so
+        ``python -m skactive serve --embedding FILE`` can load it. A pickle:
+        :meth:`load` must only be used on trusted files.
+
+        Parameters
+        ----------
+        path : path-like
+
+        Returns
+        -------
+        path : Path
+        """
+        check_is_fitted(self, "network_")
+        return save_pickle(self, path, kind="embedding")
+
+    @classmethod
+    def load(cls, path) -> Embedding:
+        """Load an embedding saved with :meth:`save` (trusted files only).
+
+        Raises
+        ------
+        ValueError
+            If ``path`` is not a saved embedding or has an incompatible format.
+        """
+        return load_pickle(path, cls, kind="embedding")
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -111,6 +111,20 @@ def test_pickles_and_clones_embed_the_same_and_drop_the_cache(pretrained, digits
     np.testing.assert_allclose(refitted(X), embedding(X), atol=1e-6)
 
 
+def test_save_and_load_embed_the_same_and_refuse_other_files(pretrained, digits_split, tmp_path):
+    X = digits_split[2][:30]
+    embedding = Embedding(pretrained).fit(X)
+    path = embedding.save(tmp_path / "simclr.embedding")
+    loaded = Embedding.load(path)
+    np.testing.assert_allclose(loaded(X), embedding(X), atol=1e-6)
+    learner_file = ActiveLearner(tiny_net()).save(tmp_path / "campaign.skactive")
+    with pytest.raises(ValueError, match="is not a saved skactive embedding"):
+        Embedding.load(learner_file)
+    with pytest.raises(Exception, match="not fitted"):
+        Embedding(pretrained).save(tmp_path / "unfitted.embedding")
+    assert not (tmp_path / "unfitted.embedding").exists()
+
+
 def test_a_fitted_net_is_used_as_it_is(digits_split):
     X_init, y_init, X_pool, *_ = digits_split
     net = tiny_net(max_epochs=2).fit(X_init, y_init)

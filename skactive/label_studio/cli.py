@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from skactive._cli import positive_int
+from skactive.embeddings import Embedding
 from skactive.label_studio.app import MAX_REQUEST_BYTES, serve
 from skactive.label_studio.backend import FILE_KIND, LabelStudioBackend, load_backend
 from skactive.label_studio.poller import ONE_BY_ONE_LIMIT, PUSH_MODES, LabelStudioClient, sync
@@ -91,6 +92,12 @@ def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-root", type=Path, help="folder tasks may name image paths in")
     parser.add_argument(
         "--clusters", type=positive_int, default=8, help="diversity buckets for predictions (8)"
+    )
+    parser.add_argument(
+        "--embedding",
+        type=Path,
+        help="file of a fitted Embedding (Embedding.save) whose vectors make the diversity "
+        "buckets, instead of the network's; a pickle: only files you trust",
     )
 
 
@@ -167,6 +174,8 @@ def open_backend(parser, args, *, background_refit: bool) -> LabelStudioBackend:
             parser.error(f"--learner: {source} holds a learner that was never fitted")
         backend = LabelStudioBackend(learner, path=state, n_clusters=args.clusters, **runtime)
     backend.n_clusters = args.clusters
+    if args.embedding is not None:
+        backend.embedding = _embedding(parser, args.embedding)
     if args.label_config is not None:
         try:
             backend.use_config(args.label_config.read_text())
@@ -179,6 +188,13 @@ def open_backend(parser, args, *, background_refit: bool) -> LabelStudioBackend:
             parser.error(f"--project: {exc}")
         backend.project = args.project
     return backend
+
+
+def _embedding(parser, path) -> Embedding:
+    try:
+        return Embedding.load(path)
+    except (OSError, ValueError) as exc:
+        parser.error(f"--embedding: {exc}")
 
 
 def _pool(parser, path):

@@ -5,10 +5,12 @@ import pickle
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from skactive import ActiveLearner
 from skactive.__main__ import main
+from skactive.embeddings import Embedding
 from skactive.label_studio import LabelStudioBackend, load_backend
 from skactive.label_studio.cli import build_parser, command_parsers, open_backend
 
@@ -88,6 +90,29 @@ def test_a_backend_file_is_continued_and_a_learner_file_starts_one(
     saved.save()
     with pytest.raises(SystemExit):
         open_backend(parser, other, background_refit=False)
+
+
+def test_embedding_flag_gives_the_backend_a_saved_embedding(
+    learner_file, fitted_learner, tmp_path, capsys
+):
+    path = Embedding(fitted_learner.estimator_).fit().save(tmp_path / "trunk.embedding")
+    parser = build_parser()
+    args = parser.parse_args(["serve", "--learner", str(learner_file), "--embedding", str(path)])
+    backend = open_backend(parser, args, background_refit=False)
+    rows = fitted_learner.X_labeled_[:5]
+    np.testing.assert_allclose(backend.embedding(rows), Embedding.load(path)(rows), atol=1e-6)
+    before = learner_file.read_bytes()
+    _refused(
+        ["serve", "--learner", str(learner_file), "--embedding", str(learner_file)],
+        capsys,
+        "--embedding: path:",
+    )
+    _refused(
+        ["serve", "--learner", str(learner_file), "--embedding", str(tmp_path / "none")],
+        capsys,
+        "--embedding:",
+    )
+    assert learner_file.read_bytes() == before
 
 
 def test_every_flag_is_documented_in_the_user_guide():
