@@ -19,9 +19,9 @@ one run prints:
   (mean of 3 seeds) and picks in common (seed 0).
 
 Usage: ``python benchmarks/bench_pretraining.py [--epochs 20] [--rows 20000]``;
-``--pretrained FILE`` reuses a net the runner pretrained (``results/.../
-pretrained/simclr_*.pkl``, a pickle this project wrote) for the probes and
-the peers, and times one fresh SimCLR epoch for the cost.
+``--pretrained FILE`` reuses the weights the runner pretrained (``results/.../
+pretrained/simclr_*_weights.pkl``, a pickle this project wrote) for the probes
+and the peers, and times one fresh SimCLR epoch for the cost.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from skactive.datasets import DATASETS  # noqa: E402
 from skactive.embeddings import Embedding, flattened_rows  # noqa: E402
 from skactive.experiments import SIMCLR  # noqa: E402
 from skactive.models import make_net_for  # noqa: E402
-from skactive.pretraining import pretrain_contrastive  # noqa: E402
+from skactive.pretraining import PretrainedWeights, pretrain_contrastive  # noqa: E402
 from skactive.strategies import ProbCover, TypiClust  # noqa: E402
 
 
@@ -97,8 +97,13 @@ def main(argv=None) -> int:
         pretrained = pretrain_contrastive(net, X_pool, random_state=0, **settings)
         history = dict(pretrained.callbacks)["pretrained_weights"].history
     else:
-        # Written by this project's runner, so trusted.
-        pretrained = load_pickle(args.pretrained, object, kind="pretrained")
+        # Written by this project's runner, so trusted: the weights it caches
+        # now (``*_weights.pkl``), or a whole pretrained net (older runs).
+        loaded = load_pickle(args.pretrained, object, kind="pretrained")
+        if isinstance(loaded, PretrainedWeights):
+            pretrained = clone(net).set_params(callbacks=[("pretrained_weights", loaded)])
+        else:
+            pretrained = loaded
         recorded = dict(pretrained.callbacks)["pretrained_weights"].history
         print(
             f"reusing {args.pretrained}: loss {recorded[0]['loss']:.3f} -> "
