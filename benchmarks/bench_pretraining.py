@@ -99,11 +99,11 @@ def main(argv=None) -> int:
     else:
         # Written by this project's runner, so trusted: the weights it caches
         # now (``*_weights.pkl``), or a whole pretrained net (older runs).
-        loaded = load_pickle(args.pretrained, object, kind="pretrained")
-        if isinstance(loaded, PretrainedWeights):
-            pretrained = clone(net).set_params(callbacks=[("pretrained_weights", loaded)])
+        if args.pretrained.name.endswith("_weights.pkl"):
+            weights = load_pickle(args.pretrained, PretrainedWeights, kind="pretrained weights")
+            pretrained = clone(net).set_params(callbacks=[("pretrained_weights", weights)])
         else:
-            pretrained = loaded
+            pretrained = load_pickle(args.pretrained, object, kind="pretrained")
         recorded = dict(pretrained.callbacks)["pretrained_weights"].history
         print(
             f"reusing {args.pretrained}: loss {recorded[0]['loss']:.3f} -> "
