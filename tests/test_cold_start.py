@@ -87,6 +87,26 @@ def test_probcover_never_picks_a_blob_a_label_covers(blobs):
     assert sorted(blob[picks]) == [1, 2]
 
 
+@pytest.mark.parametrize(("alpha", "delta", "purity"), [(1.0, 0.5, 1.0), (0.6, 0.8, 0.6)])
+def test_probcover_purity_is_the_share_of_balls_without_another_cluster(alpha, delta, purity):
+    # Two clusters on the unit circle, at angles 0, 0.1, 0.2 and 1.0, 1.1 rad.
+    angles = np.array([0.0, 0.1, 0.2, 1.0, 1.1])
+    X = np.c_[np.cos(angles), np.sin(angles)]
+    clusters = angles > 0.5
+    # Brute force: a closed ball is pure when no row of the other cluster lies in it.
+    distances = np.linalg.norm(X[:, None] - X[None], axis=-1)
+    expected = {
+        d: np.mean([not np.any((distances[i] <= d) & (clusters != clusters[i])) for i in range(5)])
+        for d in (0.5, 0.8, 0.9)
+    }
+    assert expected == {0.5: 1.0, 0.8: 0.6, 0.9: 0.2}
+    strategy = ProbCover(
+        embedding=lambda rows: rows, n_clusters=2, deltas=[0.5, 0.8, 0.9], alpha=alpha
+    )
+    strategy.select(None, X, 1)
+    assert strategy.delta_ == delta and strategy.purity_ == pytest.approx(purity)
+
+
 def test_probcover_chooses_delta_by_purity(blobs):
     X, blob = blobs
     embedding = lambda rows: rows - X.mean(axis=0)  # noqa: E731

@@ -321,10 +321,13 @@ class ProbCover(_EmbeddingStrategy):
         n_clusters = min(self.n_clusters or default_clusters, len(points))
         clusterer = KMeans(n_clusters, n_init="auto", random_state=rng.randint(2**31 - 1))
         labels = _cluster(clusterer, points)
-        near = NearestNeighbors().fit(points)
+        # A ball is pure while its radius stays below the distance from its
+        # centre to the nearest row of another cluster: one neighbour search
+        # answers every radius (instead of a radius search per radius).
+        foreign = _nearest_other_cluster(points, labels)
         best, best_purity, first_purity = float(deltas[0]), None, None
         for delta in deltas:
-            purity = _purity(near, points, labels, float(delta))
+            purity = float(np.mean(foreign > delta))
             first_purity = purity if first_purity is None else first_purity
             if purity < self.alpha:
                 break
@@ -340,14 +343,21 @@ class ProbCover(_EmbeddingStrategy):
         return best, best_purity
 
 
-def _purity(near: NearestNeighbors, points, labels, delta: float) -> float:
-    """Share of points whose delta-ball holds only points of their own cluster."""
-    pure = 0
-    for rows in chunk_slices(len(points), _NEIGHBOUR_CHUNK):
-        balls = near.radius_neighbors(points[rows], radius=delta, return_distance=False)
-        own = labels[rows]
-        pure += sum(bool(np.all(labels[ball] == c)) for ball, c in zip(balls, own, strict=True))
-    return pure / len(points)
+def _nearest_other_cluster(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Distance from every point to the nearest point of another cluster (inf: none).
+
+    The delta-ball around a point holds only its own cluster exactly when
+    this distance exceeds delta (balls are closed: ``radius_neighbors``
+    keeps distances equal to the radius).
+    """
+    distances = np.full(len(points), np.inf)
+    for cluster in np.unique(labels):
+        inside = labels == cluster
+        if inside.all():
+            continue
+        others = NearestNeighbors(n_neighbors=1).fit(points[~inside])
+        distances[inside] = others.kneighbors(points[inside], return_distance=True)[0][:, 0]
+    return distances
 
 
 def _ball_graph(points: np.ndarray, delta: float) -> sparse.csr_matrix:
