@@ -91,7 +91,8 @@ PRETRAINING_METHODS = ("deepcluster", "simclr")
 #: Candidates of the cold-start strategies when the nets are SimCLR-pretrained
 #: and they rank on its embedding (cached, so the pool costs a lookup):
 #: TypiClust sees the whole pool (about 2 s on 60,000 rows); ProbCover 10,000
-#: random rows (its ball graph over all 60,000 takes over 2 minutes a query).
+#: random rows, the setting of the published campaigns (chosen when a query
+#: over all 60,000 took over 2 minutes; it now takes about 25 s).
 CANDIDATES_ON_EMBEDDING = {"typiclust": None, "probcover": 10_000}
 
 #: DeepCluster's optimizer: the task net's own, or the original's SGD
