@@ -101,7 +101,11 @@ def test_probcover_purity_is_the_share_of_balls_without_another_cluster(alpha, d
     }
     assert expected == {0.5: 1.0, 0.8: 0.6, 0.9: 0.2}
     strategy = ProbCover(
-        embedding=lambda rows: rows, n_clusters=2, deltas=[0.5, 0.8, 0.9], alpha=alpha
+        embedding=lambda rows: rows,
+        n_clusters=2,
+        deltas=[0.5, 0.8, 0.9],
+        alpha=alpha,
+        random_state=0,
     )
     strategy.select(None, X, 1)
     assert strategy.delta_ == delta and strategy.purity_ == pytest.approx(purity)
