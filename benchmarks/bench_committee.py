@@ -11,7 +11,8 @@ Printed, in one run:
   rows (target <= 1.2x);
 * committee training time with ``n_jobs=1`` and ``n_jobs=2`` (processes).
 
-Usage: ``python benchmarks/bench_committee.py [--sizes 10000 50000] [--epochs 5]``
+Usage: ``python benchmarks/bench_committee.py [--sizes 10000 50000] [--epochs 5]
+[--device cpu]``
 """
 
 from __future__ import annotations
@@ -37,30 +38,36 @@ from skactive.models import make_net  # noqa: E402
 from skactive.strategies import QueryByCommittee  # noqa: E402
 
 
-def main(argv=None) -> int:
+def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--members", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     X, y, name = load_data()
     order = np.random.RandomState(0).permutation(len(X))
     train = order[:1000]
-    net = make_net("lenet5", image_size=X.shape[-1], max_epochs=args.epochs)
+    net = make_net("lenet5", image_size=X.shape[-1], max_epochs=args.epochs, device=args.device)
 
-    print(f"{name}, committee of {args.members} LeNet5, 1 torch thread per process")
-    committees = {}
+    print(
+        f"{name}, committee of {args.members} LeNet5, 1 torch thread per process, "
+        f"device {args.device}"
+    )
+    committees, figures = {}, {"training_seconds": {}, "scoring": {}}
     for n_jobs in (1, 2):
         committee = Committee(net, n_members=args.members, n_jobs=n_jobs, random_state=0)
         start = time.perf_counter()
         committees[n_jobs] = committee.fit(X[train], y[train])
-        print(f"  training, n_jobs={n_jobs}: {time.perf_counter() - start:7.2f} s")
+        figures["training_seconds"][n_jobs] = time.perf_counter() - start
+        print(f"  training, n_jobs={n_jobs}: {figures['training_seconds'][n_jobs]:7.2f} s")
     same = np.array_equal(
         committees[1].predict_proba(X[order[1000:1200]]),
         committees[2].predict_proba(X[order[1000:1200]]),
     )
     print(f"  the two committees are identical: {same}")
+    figures["identical"] = same
 
     committee = committees[1]
     for size in args.sizes:
@@ -80,8 +87,13 @@ def main(argv=None) -> int:
             f"{seconds / single:4.2f}x five single-net predictions ({single:6.2f} s), "
             f"peak RSS {peak:6.0f} MiB, {peak - before:5.0f} MiB above the RSS before scoring"
         )
-    return 0
+        figures["scoring"][size] = {
+            "seconds": seconds,
+            "over_single": seconds / single,
+            "rows": len(pool),
+        }
+    return figures
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(0 if main()["identical"] else 1)

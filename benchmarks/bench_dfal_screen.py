@@ -75,7 +75,7 @@ def main(argv=None) -> list[dict]:
     net, pool = _data(args.pool, args.seed, args.device)
     exact, exact_s = _exact_norms(net, pool, args.cache, args.seed, args.device)
     truth = set(np.argsort(exact, kind="stable")[: args.n].tolist())
-    rows = [{"path": "exact", "seconds": exact_s, "top_n_recall": 1.0}]
+    rows = [{"path": "exact", "seconds": exact_s, "top_n_recall": 1.0, "rows": len(pool)}]
     rows.append({"path": "screen alone", "seconds": None})
     print(f"seed={args.seed}, pool={len(pool)}, n={args.n}; exact DeepFool: {exact_s:.1f} s")
     with _torch.cpu_channels_last(net.module_):

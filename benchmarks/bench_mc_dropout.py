@@ -15,7 +15,8 @@ in one run and prints their times and ratios:
 It checks that the cached scores equal the full passes' bit for bit.
 Targets: skactive at least 5x faster than full passes, and ahead of baal.
 
-Usage: ``python benchmarks/bench_mc_dropout.py [--pool 2000] [--samples 20] [--repeats 3]``
+Usage: ``python benchmarks/bench_mc_dropout.py [--pool 2000] [--samples 20] [--repeats 3]
+[--device cpu]``
 """
 
 from __future__ import annotations
@@ -63,19 +64,21 @@ def score(net, pool, samples, mode):
     return seconds, strategy.scores_
 
 
-def main(argv=None) -> int:
+def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pool", type=int, default=2000)
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     X, y, name = load_data()
     rng = np.random.RandomState(0)
     order = rng.permutation(len(X))
     train, pool = order[:1000], order[1000 : 1000 + args.pool]
-    net = make_net("lenet5", image_size=X.shape[-1], max_epochs=5).fit(X[train], y[train])
+    net = make_net("lenet5", image_size=X.shape[-1], max_epochs=5, device=args.device)
+    net.fit(X[train], y[train])
     modes = ["full passes", "skactive"]
     try:
         import baal.bayesian.caching_utils  # noqa: F401
@@ -88,7 +91,10 @@ def main(argv=None) -> int:
         for mode in modes:
             seconds, scores[mode] = score(net, X[pool], args.samples, mode)
             best[mode] = min(best.get(mode, np.inf), seconds)
-    print(f"{name}, LeNet5, {args.pool} rows, {args.samples} samples, {args.threads} thread(s)")
+    print(
+        f"{name}, LeNet5, {args.pool} rows, {args.samples} samples, "
+        f"{args.threads} thread(s), device {args.device}"
+    )
     print("best of", args.repeats, "runs:")
     for mode in modes:
         ratio = best[mode] / best["full passes"]
@@ -98,8 +104,8 @@ def main(argv=None) -> int:
         print(f"skactive vs baal: {best['baal'] / best['skactive']:.1f}x faster")
     identical = np.array_equal(scores["skactive"], scores["full passes"])
     print(f"cached scores identical to full passes: {identical}")
-    return 0 if identical else 1
+    return {"seconds": best, "identical": identical, "rows": len(pool)}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(0 if main()["identical"] else 1)
