@@ -1,12 +1,11 @@
 """The GPU checks in one command, for the day a GPU machine is lent.
 
-Runs ``pytest -m gpu`` (the tests that skip without CUDA), the batched
-DeepFool benchmark and the DFAL screen benchmark on ``--device``, and prints
-one table of their figures. The defaults fit in about 8 minutes on a GPU;
-``--quick`` shrinks every size for a rehearsal on the CPU (which is how this
-script is tested: no GPU has been lent to the project so far). The
-MC-dropout and committee benchmarks have no device option yet and are not
-part of the suite.
+Runs ``pytest -m gpu`` (the tests that skip without CUDA) and the batched
+DeepFool, DFAL screen, MC-dropout and committee benchmarks on ``--device``,
+and prints one table of their figures. The defaults fit in about 8 minutes
+on a GPU; ``--quick`` shrinks every size for a rehearsal on the CPU, which is
+how the suite tests this script (``tests/test_benchmarks.py``): no GPU has
+been lent to the project so far.
 
 Usage: ``python benchmarks/gpu_suite.py [--device cuda] [--quick]``
 """
@@ -20,8 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_committee
 import bench_deepfool
 import bench_dfal_screen
+import bench_mc_dropout
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,6 +33,31 @@ def _gpu_tests() -> str:
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     return f"{lines[-1] if lines else 'no output'} (exit {done.returncode})"
+
+
+def _mc_dropout_rows(device: str, quick: bool) -> list[tuple[str, str]]:
+    """BALD at 20 samples with and without the cached deterministic prefix."""
+    pool = "200" if quick else "10000"
+    figures = bench_mc_dropout.main(["--device", device, "--pool", pool, "--repeats", "1"])
+    seconds = figures["seconds"]
+    return [
+        (f"BALD, {figures['rows']} rows, 20 samples: cached s", f"{seconds['skactive']:.2f}"),
+        ("BALD: speed-up over full passes", f"{seconds['full passes'] / seconds['skactive']:.1f}x"),
+        ("BALD: cached scores identical", str(figures["identical"])),
+    ]
+
+
+def _committee_rows(device: str, quick: bool) -> list[tuple[str, str]]:
+    """Five members' training and streamed variation-ratio scoring."""
+    size = 2000 if quick else 50_000
+    epochs = "1" if quick else "5"
+    figures = bench_committee.main(["--device", device, "--sizes", str(size), "--epochs", epochs])
+    scoring = figures["scoring"][size]
+    return [
+        ("committee of 5: training s (n_jobs=1)", f"{figures['training_seconds'][1]:.2f}"),
+        (f"committee: scoring {scoring['rows']} rows s", f"{scoring['seconds']:.2f}"),
+        ("committee: over five single predictions", f"{scoring['over_single']:.2f}x"),
+    ]
 
 
 def main(argv=None) -> list[tuple[str, str]]:
@@ -54,11 +80,13 @@ def main(argv=None) -> list[tuple[str, str]]:
         rows = bench_dfal_screen.main([*screen_args, "--cache", cache])
     exact, screen, screened = rows[0], rows[1], rows[2]
     table += [
-        (f"DFAL, {screen_pool} rows, n=100: exact s", f"{exact['seconds']:.2f}"),
+        (f"DFAL, {exact['rows']} rows, n=100: exact s", f"{exact['seconds']:.2f}"),
         ("DFAL: screen alone s", f"{screen['seconds']:.2f}"),
         ("DFAL: screened query s (shortlist 10n)", f"{screened['seconds']:.2f}"),
         ("DFAL: exact top-100 kept", f"{screened['top_n_recall']:.0%}"),
     ]
+    table += _mc_dropout_rows(args.device, quick=args.quick)
+    table += _committee_rows(args.device, quick=args.quick)
     table.append(("suite wall time s", f"{time.perf_counter() - start:.0f}"))
     width = max(len(name) for name, _ in table)
     print(f"\nGPU suite on {args.device}")
