@@ -119,10 +119,11 @@ class MemberStack:
         return found
 
     def context(self):
-        """Eval mode for every torch member, set once around all chunks."""
+        """Eval mode (and the CPU layout) for every torch member, set once around all chunks."""
         stack = contextlib.ExitStack()
         for network in self.networks():
             stack.enter_context(_torch.evaluation_mode(network.module))
+            stack.enter_context(_torch.cpu_channels_last(network.module))
         return stack
 
     def __call__(self, X_chunk: np.ndarray, seed: int | None = None) -> np.ndarray:
@@ -149,9 +150,12 @@ class MCDropoutStack:
     def __init__(self, network, n_samples: int, batch_size: int | None = None):
         self.network, self.n_samples, self.batch_size = network, n_samples, batch_size
 
+    @contextlib.contextmanager
     def context(self):
-        """MC-dropout mode, set once around all chunks."""
-        return _torch.mc_dropout(self.network.module)
+        """MC-dropout mode and the CPU layout, set once around all chunks."""
+        module = self.network.module
+        with _torch.mc_dropout(module), _torch.cpu_channels_last(module):
+            yield
 
     def __call__(self, X_chunk: np.ndarray, seed: int | None = None) -> np.ndarray:
         network = self.network
@@ -177,9 +181,12 @@ class ConsistentMCDropoutStack(MCDropoutStack):
     chunk; a row's samples depend on neither its batch nor its position.
     """
 
+    @contextlib.contextmanager
     def context(self):
-        """Eval mode for the whole net; the masks are applied by hooks per call."""
-        return _torch.evaluation_mode(self.network.module)
+        """Eval mode and the CPU layout for the whole net; hooks apply the masks per call."""
+        module = self.network.module
+        with _torch.evaluation_mode(module), _torch.cpu_channels_last(module):
+            yield
 
     def __call__(self, X_chunk: np.ndarray, seed: int | None = None) -> np.ndarray:
         network = self.network

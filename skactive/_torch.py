@@ -264,10 +264,20 @@ def network_of(model) -> TorchNetwork | None:
         return None
 
 
-def inference_context(model):
-    """Eval mode for the network behind ``model`` (no-op for other models)."""
+@contextlib.contextmanager
+def inference_context(model) -> Iterator[None]:
+    """Eval mode, and on CPU the ``channels_last`` layout, for the network behind ``model``.
+
+    A no-op for models without a torch network. The layout makes a CPU conv
+    net's forward passes faster (LeNet5's 1.4x: its max-pooling most) and
+    changes its outputs by float32 rounding only.
+    """
     network = network_of(model)
-    return contextlib.nullcontext() if network is None else evaluation_mode(network.module)
+    if network is None:
+        yield
+        return
+    with evaluation_mode(network.module), cpu_channels_last(network.module):
+        yield
 
 
 @contextlib.contextmanager
@@ -580,11 +590,12 @@ def seeded(seed: int | None) -> Iterator[None]:
 def predict_batches(network: TorchNetwork, X, fn: Callable, batch_size: int) -> np.ndarray:
     """Apply ``fn(network, x_tensor) -> tensor`` to ``X`` in batches, without grad.
 
-    The module runs in eval mode on its own device; results are gathered on
-    the host as one array.
+    The module runs in eval mode on its own device (a CPU conv net in
+    ``channels_last`` layout, see :func:`cpu_channels_last`); results are
+    gathered on the host as one array.
     """
     outputs = []
-    with torch.no_grad(), evaluation_mode(network.module):
+    with torch.no_grad(), evaluation_mode(network.module), cpu_channels_last(network.module):
         for rows in chunk_slices(len(X), batch_size):
             outputs.append(fn(network, network.to_input(X[rows])).cpu())
     return torch.cat(outputs).numpy()

@@ -6,7 +6,6 @@ Networks: a Margin Based Approach", arXiv:1802.09841, 2018.
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from typing import ClassVar
 
@@ -168,11 +167,6 @@ class DFAL(QueryStrategy):
 
     def _screen_chunk(self, network, X_chunk: np.ndarray, chunk_index: int) -> np.ndarray:
         return deepfool_screen(network, X_chunk, norm=self.norm, batch_size=self.batch_size)
-
-    @contextlib.contextmanager
-    def _scoring_context(self, network):
-        with super()._scoring_context(network), _torch.cpu_channels_last(network.module):
-            yield
 
     def _rank_candidates(self, network, X_pool, candidates, n, rng, **labeled):
         size = int(self.shortlist) * n
