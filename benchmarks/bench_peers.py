@@ -33,7 +33,10 @@ and the share of picks in common with skactive. A peer that is not
 installed, or whose call fails, is reported and skipped. Not part of the
 test suite.
 
-Usage: ``python benchmarks/bench_peers.py [--pool 2000] [--repeats 3]``
+``--tasks entropy bald`` runs only the tasks whose names start with those
+words (case-insensitive).
+
+Usage: ``python benchmarks/bench_peers.py [--pool 2000] [--repeats 3] [--tasks ...]``
 """
 
 from __future__ import annotations
@@ -265,7 +268,15 @@ def main(argv=None) -> int:
     parser.add_argument("--pool", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tasks", nargs="+", metavar="WORD", help="first words of task names")
     args = parser.parse_args(argv)
+    tasks = {
+        task: runs
+        for task, runs in TASKS.items()
+        if not args.tasks or any(task.lower().startswith(w.lower()) for w in args.tasks)
+    }
+    if not tasks:
+        parser.error(f"--tasks: no task starts with {args.tasks}; tasks: {list(TASKS)}")
     X, _, name, order, net = lenet_on_1000_rows(args.threads)
     pool = X[order[1000 : 1000 + args.pool]]
     network = _torch.find_network(net)
@@ -274,7 +285,7 @@ def main(argv=None) -> int:
         _torch.embed(network, pool).astype(np.float64),
     )
     print(f"{name}, LeNet5, {args.pool} pool rows, {N} picks, {args.threads} thread(s)")
-    for task, runs in TASKS.items():
+    for task, runs in tasks.items():
         inputs = (embedded,) if task in EMBEDDED_TASKS else (net, pool)
         ours_seconds, ours_picks = _timed(runs[0][1], inputs, args.repeats)
         print(f"{task}:")
