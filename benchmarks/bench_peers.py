@@ -28,7 +28,8 @@ with their documented fast options:
   k-means++ at random after the same first pick, so only part of the picks
   can agree.
 
-Printed: seconds (best of ``--repeats``), each peer's time over skactive's,
+Printed: seconds (best of ``--repeats``, the implementations of a task
+taking turns at each repeat), each peer's time over skactive's,
 and the share of picks in common with skactive. A peer that is not
 installed, or whose call fails, is reported and skipped. Not part of the
 test suite.
@@ -254,13 +255,35 @@ TASKS = {
 EMBEDDED_TASKS = ("k-center greedy",)
 
 
-def _timed(fn, args, repeats):
-    best, picks = np.inf, None
+def _timed_round_robin(runs, args, repeats) -> dict:
+    """Best seconds and picks of each ``(name, fn)``, the implementations taking turns.
+
+    Each repeat calls every implementation once, so a slow spell of a shared
+    machine falls on all of them instead of on whichever ran then. A peer
+    that fails is recorded with its reason and not called again; skactive
+    (the first) failing raises.
+    """
+    results = {name: {"seconds": np.inf, "picks": None} for name, _ in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        picks = fn(*args)
-        best = min(best, time.perf_counter() - start)
-    return best, np.asarray(picks)
+        for name, fn in runs:
+            if "skipped" in results[name]:
+                continue
+            start = time.perf_counter()
+            try:
+                picks = fn(*args)
+            except Exception as exc:
+                if name == runs[0][0]:
+                    raise  # skactive's own failure is a bug, not a skip
+                results[name]["skipped"] = (
+                    f"not installed ({exc.name})"
+                    if isinstance(exc, ImportError)
+                    else f"{type(exc).__name__}: {exc}"
+                )
+                continue
+            seconds = time.perf_counter() - start
+            results[name]["seconds"] = min(results[name]["seconds"], seconds)
+            results[name]["picks"] = np.asarray(picks)
+    return results
 
 
 def main(argv=None) -> int:
@@ -287,22 +310,20 @@ def main(argv=None) -> int:
     print(f"{name}, LeNet5, {args.pool} pool rows, {N} picks, {args.threads} thread(s)")
     for task, runs in tasks.items():
         inputs = (embedded,) if task in EMBEDDED_TASKS else (net, pool)
-        ours_seconds, ours_picks = _timed(runs[0][1], inputs, args.repeats)
+        results = _timed_round_robin(runs, inputs, args.repeats)
+        ours = results["skactive"]
         print(f"{task}:")
-        print(f"  {'skactive':16s} {ours_seconds:7.3f} s")
-        for peer, fn in runs[1:]:
-            try:
-                seconds, picks = _timed(fn, inputs, args.repeats)
-            except ImportError as exc:
-                print(f"  {peer:16s} skipped: not installed ({exc.name})")
+        print(f"  {'skactive':16s} {ours['seconds']:7.3f} s")
+        for peer, _ in runs[1:]:
+            theirs = results[peer]
+            if "skipped" in theirs:
+                print(f"  {peer:16s} skipped: {theirs['skipped']}")
                 continue
-            except Exception as exc:
-                print(f"  {peer:16s} skipped: {type(exc).__name__}: {exc}")
-                continue
-            common = len(set(picks.tolist()) & set(ours_picks.tolist())) / len(ours_picks)
+            common = len(set(theirs["picks"].tolist()) & set(ours["picks"].tolist()))
             print(
-                f"  {peer:16s} {seconds:7.3f} s   {seconds / ours_seconds:5.2f}x skactive's "
-                f"time, {common:.0%} of picks in common"
+                f"  {peer:16s} {theirs['seconds']:7.3f} s   "
+                f"{theirs['seconds'] / ours['seconds']:5.2f}x skactive's time, "
+                f"{common / len(ours['picks']):.0%} of picks in common"
             )
     return 0
 
