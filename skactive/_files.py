@@ -9,11 +9,17 @@ through here; :mod:`skactive.persistence` is the public face.
 
 from __future__ import annotations
 
+import glob
 import os
 import pickle
 import tempfile
 import warnings
 from pathlib import Path
+
+try:  # POSIX advisory locks; elsewhere a second writer is not detected
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 from skactive._version import __version__
 
@@ -40,6 +46,83 @@ def atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """The temporary files that interrupted atomic writes of ``path`` left behind.
+
+    A writer killed between creating its temporary file and replacing the
+    target leaves a full-size ``.<name>.<random>.tmp`` beside it; remove
+    them with :func:`remove_stale_temporaries` when no other process writes
+    ``path`` (the caller holds its :class:`WriterLock`).
+    """
+    path = Path(path)
+    return sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete :func:`stale_temporaries` of ``path``; return what was deleted."""
+    removed = stale_temporaries(path)
+    for tmp in removed:
+        tmp.unlink(missing_ok=True)
+    return removed
+
+
+class FileInUseError(OSError):
+    """Another process holds the writer's lock of a file."""
+
+
+class WriterLock:
+    """One writer per file across processes: an advisory lock on ``<file>.lock``.
+
+    Two programs saving the same file (a server and a one-shot sync) would
+    overwrite each other's saves; the second to :meth:`acquire` is refused
+    by name. The lock lives as long as this object (or until
+    :meth:`release`), and the operating system drops it when the process
+    dies, so a killed writer never blocks the next one.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._stream = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._stream is not None
+
+    def acquire(self) -> WriterLock:
+        """Take the lock, or raise :class:`FileInUseError` naming the holder's process."""
+        if self._stream is not None or fcntl is None:
+            return self
+        try:
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            stream = self.lock_path.open("a+")
+        except OSError as exc:
+            raise OSError(f"path: cannot lock {self.path}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            stream.seek(0)
+            holder = stream.read().strip() or "unknown"
+            stream.close()
+            raise FileInUseError(
+                f"path: {self.path} is being written by another backend (process {holder}); "
+                "stop it or use another file"
+            ) from None
+        stream.seek(0)
+        stream.truncate()
+        stream.write(str(os.getpid()))
+        stream.flush()
+        self._stream = stream
+        return self
+
+    def release(self) -> None:
+        """Give the lock up (closing its file drops it)."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
 
 
 def save_pickle(learner, path: str | os.PathLike, *, kind: str = "learner") -> Path:
@@ -93,9 +176,9 @@ def load_pickle(path: str | os.PathLike, expected: type, *, kind: str = "learner
             f"(skactive {header.get('skactive')}); this skactive reads version {FORMAT_VERSION}"
         )
     if not isinstance(learner, expected):
-        raise ValueError(
-            f"path: {path} holds a {type(learner).__name__}, not an {expected.__name__}"
-        )
+        kinds = expected if isinstance(expected, tuple) else (expected,)
+        wanted = " or ".join(t.__name__ for t in kinds)
+        raise ValueError(f"path: {path} holds a {type(learner).__name__}, not an {wanted}")
     _warn_other_version(header.get("skactive"), path)
     return learner
 

@@ -206,6 +206,8 @@ LAYERS = {
         "skactive.utils.estimator_checks",
         "skactive.label_studio",
         "skactive.label_studio.config",
+        "skactive.label_studio.credentials",
+        "skactive.label_studio.annotations",
         "skactive.label_studio.tasks",
         "skactive.label_studio.backend",
         "skactive.label_studio.app",

@@ -1,38 +1,67 @@
 """The learner behind Label Studio: predictions in the strategy's order, answers taught.
 
-:class:`LabelStudioBackend` holds an :class:`~skactive.ActiveLearner`, the
-project's label configuration and a ledger of the annotations it taught.
-The web app (:func:`~skactive.label_studio.make_app`) and the poller
+:class:`LabelStudioBackend` holds one :class:`BackendState` (the learner,
+the ledger of annotations it taught, the model version) and the runtime
+pieces that are never saved (the pool, the token, locks). The web app
+(:func:`~skactive.label_studio.make_app`) and the poller
 (:func:`~skactive.label_studio.sync`) are two doors into the same object.
 
+Every change follows one rule: compute the new state, save it, then adopt
+it. A change is made on a shallow copy of the learner (its ``teach``,
+``relabel``, ``forget`` and ``refit`` swap the copy's campaign, never the
+original's); if the save fails, the backend keeps the state it had and the
+caller is told (HTTP 503), so an answer is acknowledged only once it is on
+disk, and a retry is taught, never taken for a duplicate.
+
 Score mapping (Label Studio serves the *lowest* score first): the tasks of
-one request are ranked by the learner's query strategy, as one
-``learner.query(rows, n=len(rows))``, and the task at rank ``r`` of ``m``
-gets ``score = r / m``. The strategy's first pick scores 0; a task the
-backend cannot read scores 1 and comes last. Scores compare within one
-request: Label Studio's "Retrieve predictions" and :func:`sync` send every
-unlabelled task at once.
+one request are ranked by the learner's query strategy and the task at
+rank ``r`` of ``m`` gets ``score = r / m``. The ranking costs one scoring
+pass: the strategy picks its first row (``query(rows, n=1)``), and when that
+row is the extreme of the strategy's ``scores_`` the others follow in the
+order of those scores; a strategy without per-row scores, or whose first
+pick is not their extreme, ranks the whole request itself. A task the
+backend cannot read scores 1 and comes last.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 from sklearn.cluster import KMeans
 
-from skactive._files import load_pickle, save_pickle
+from skactive._files import WriterLock, load_pickle, remove_stale_temporaries, save_pickle
 from skactive._inference import embed_rows
+from skactive.label_studio.annotations import (
+    VOTES,
+    Answer,
+    TaskEntry,
+    parse_annotation,
+    parse_task,
+    task_label,
+)
 from skactive.label_studio.config import LabelConfig, parse_label_config
+from skactive.label_studio.credentials import Credential, origin_of
 from skactive.label_studio.tasks import TaskError, TaskReader
 from skactive.learner import ActiveLearner
-from skactive.param_validation import BOOLEAN, Constraint, integer, validate_params
+from skactive.param_validation import BOOLEAN, Constraint, integer, options, validate_params
 
-__all__ = ["VERSION_PREFIX", "AnnotationError", "LabelStudioBackend", "load_backend"]
+__all__ = [
+    "VERSION_PREFIX",
+    "AnnotationError",
+    "BackendState",
+    "Change",
+    "LabelStudioBackend",
+    "SaveError",
+    "load_backend",
+]
 
 logger = logging.getLogger("skactive.label_studio")
 
@@ -50,6 +79,65 @@ class AnnotationError(ValueError):
     """An annotation the backend cannot teach; the message names the field."""
 
 
+class SaveError(RuntimeError):
+    """A change could not be saved, so it was not made; the message names the file."""
+
+
+@dataclass(frozen=True)
+class BackendState:
+    """Everything a backend saves: its file holds exactly this.
+
+    Attributes
+    ----------
+    learner : ActiveLearner
+    ledger : dict of int to TaskEntry
+        Each taught task: its row in ``learner.X_labeled_``, its label and
+        its standing annotations.
+    version : int
+        Refits so far (the model version is ``skactive-v{version}``).
+    changes, trained_changes : int
+        Label changes so far, and how many the current model was fitted after.
+    n_trained : int
+        Labelled rows the current model was fitted on.
+    label_config : str or None
+    project : int or None
+    hostname : str or None
+        Label Studio's address as ``/setup`` gave it (not a secret; the
+        token is never saved).
+    n_clusters : int
+    embedding : callable or None
+    vote : {"latest", "majority"}
+    """
+
+    learner: ActiveLearner
+    ledger: dict = field(default_factory=dict)
+    version: int = 0
+    changes: int = 0
+    trained_changes: int = 0
+    n_trained: int = 0
+    label_config: str | None = None
+    project: int | None = None
+    hostname: str | None = None
+    n_clusters: int = 8
+    embedding: object = None
+    vote: str = "latest"
+
+
+def _setting(name: str, doc: str):
+    def get(self):
+        return getattr(self._state, name)
+
+    def set_(self, value):
+        # Startup configuration (the command line): saved with the next change.
+        self._state = replace(self._state, **{name: value})
+
+    return property(get, set_, doc=doc)
+
+
+def _state_field(name: str, doc: str):
+    return property(lambda self: getattr(self._state, name), doc=doc)
+
+
 class LabelStudioBackend:
     """An active learner serving one Label Studio project.
 
@@ -58,16 +146,17 @@ class LabelStudioBackend:
     after (in a background thread with ``background_refit=True``) and each
     gives a new ``model_version``.
 
-    What annotations do, per task (the ledger holds one label per task,
-    from its latest annotation):
+    What annotations do (the ledger keeps every standing annotation of a
+    task; ``vote`` decides the task's label from them):
 
     * a new annotation of an unlabelled task teaches its row;
     * the same annotation again (a retried webhook, the poller after the
       webhook) changes nothing;
-    * an updated annotation, or a newer one from another annotator with a
-      different label, relabels the row (:meth:`ActiveLearner.relabel`);
-    * deleting the annotation that gave the label withdraws the row
-      (:meth:`ActiveLearner.forget`) until the task is annotated again;
+    * an updated annotation, or another annotator's, that changes the
+      vote relabels the row (:meth:`ActiveLearner.relabel`);
+    * a deleted or skipped annotation no longer counts: the label falls
+      back to the vote of the annotations that remain, and the row is
+      withdrawn (:meth:`ActiveLearner.forget`) when none remains;
     * a skipped (cancelled) annotation teaches nothing.
 
     Parameters
@@ -76,33 +165,57 @@ class LabelStudioBackend:
         Fitted on an initial labelled set; its classes are the choices.
     path : path-like, default=None
         File the backend saves to after every change (a pickle: load it only
-        from a path you trust).
+        from a path you trust). One process writes it at a time.
     label_config : str, default=None
         The project's XML; otherwise given by Label Studio at ``/setup``.
     project : int, default=None
         The only project served; by default the first that calls ``/setup``.
     pool : array-like, default=None
-        Rows that tasks name by position (``data.row``).
+        Rows that tasks name by position (``data.row``); never saved.
     transform : callable, default=None
         ``transform(image_bytes) -> row`` (default
         :class:`~skactive.label_studio.ImageTransform`).
     image_root : path-like, default=None
         Folder whose files tasks may name by path.
-    hostname, access_token : str, default=None
-        Label Studio's address and a token to fetch its files (``/setup``
-        sends both; the token is never saved).
+    hostname : str, default=None
+        Label Studio's address, given by the operator: ``/setup`` cannot
+        move it.
+    access_token : str, default=None
+        A token (legacy or personal) for ``hostname``, sent nowhere else
+        and never saved. ``/setup`` may also send one with its address.
     n_clusters : int, default=8
         Diversity buckets: k-means on the network's embedding of the
         labelled rows, fitted once per model version.
+    background_refit : bool, default=True
+        Refit in a thread after each change (the web server); ``False``
+        leaves refits to :meth:`refit` (the poller, tests).
     embedding : callable, default=None
         What the buckets are computed on instead of the network's
         embedding: a pretrained :class:`~skactive.embeddings.Embedding`
         (the one a campaign's TypiClust uses), so buckets mean the same
         thing from the first task on.
-    background_refit : bool, default=True
-        Refit in a thread after each change (the web server); ``False``
-        leaves refits to :meth:`refit` (the poller, tests).
+    vote : {"latest", "majority"}, default="latest"
+        Which of a task's annotations gives its label (several annotators).
+    allow_private : bool, default=False
+        Let task images come from loopback, private and link-local
+        addresses other than Label Studio's own (see
+        :class:`~skactive.label_studio.TaskReader`).
     """
+
+    learner = _state_field("learner", "The ActiveLearner of the saved state.")
+    ledger = property(
+        lambda self: MappingProxyType(self._state.ledger),
+        doc="Taught tasks: task id to TaskEntry (read-only; changes go through apply).",
+    )
+    version = _state_field("version", "Refits so far.")
+    changes = _state_field("changes", "Label changes so far.")
+    trained_changes = _state_field("trained_changes", "Changes the current model has seen.")
+    n_trained = _state_field("n_trained", "Rows the current model was fitted on.")
+    label_config = _state_field("label_config", "The project's XML configuration.")
+    project = _setting("project", "The project served.")
+    n_clusters = _setting("n_clusters", "Diversity buckets.")
+    embedding = _setting("embedding", "What the buckets are computed on.")
+    vote = _setting("vote", "How a task's label follows from its annotations.")
 
     def __init__(
         self,
@@ -119,42 +232,33 @@ class LabelStudioBackend:
         n_clusters: int = 8,
         background_refit: bool = True,
         embedding=None,
+        vote: str = "latest",
+        allow_private: bool = False,
     ):
         if not isinstance(learner, ActiveLearner) or not hasattr(learner, "estimator_"):
             raise TypeError(
                 f"learner: expected a fitted ActiveLearner, got {type(learner).__name__}"
             )
-        validate_params(
-            {
-                "n_clusters": n_clusters,
-                "background_refit": background_refit,
-                "embedding": embedding,
-            },
-            {
-                "n_clusters": [integer(1)],
-                "background_refit": [BOOLEAN],
-                "embedding": [None, Constraint(callable, "a callable mapping rows to vectors")],
-            },
+        _check_settings(n_clusters=n_clusters, embedding=embedding, vote=vote)
+        self._state = BackendState(
+            learner,
+            n_trained=len(learner.y_labeled_),
+            project=project,
+            n_clusters=n_clusters,
+            embedding=embedding,
+            vote=vote,
         )
-        self.learner = learner
-        self.path = None if path is None else Path(path)
-        self.project = project
-        self.pool = pool
-        self.transform = transform
-        self.image_root = image_root
-        self.hostname = hostname
-        self.access_token = access_token
-        self.n_clusters = n_clusters
-        self.embedding = embedding
-        self.background_refit = background_refit
-        self.config = None
-        self.label_config = None
-        self.version = 0
-        self.n_trained = len(learner.y_labeled_)
-        # Label changes so far, and how many the current model was fitted after.
-        self.changes = self.trained_changes = 0
-        self.ledger: dict[int, dict] = {}
         self._init_runtime()
+        self.configure(
+            path=path,
+            pool=pool,
+            transform=transform,
+            image_root=image_root,
+            hostname=hostname,
+            access_token=access_token,
+            background_refit=background_refit,
+            allow_private=allow_private,
+        )
         if label_config is not None:
             self.use_config(label_config)
 
@@ -163,25 +267,113 @@ class LabelStudioBackend:
         self._wanted = threading.Event()
         self._stopping = threading.Event()
         self._worker = None
-        self._kmeans = None
+        self._kmeans = None  # (version, fitted KMeans)
+        self._writer = None
+        self.config = None
+        self.path = None
+        self.pool = self.transform = self.image_root = None
+        self.credential = None
+        self._pinned_hostname = False
+        self.background_refit = True
+        self.allow_private = False
+
+    def configure(self, **runtime) -> LabelStudioBackend:
+        """Set what is never saved: ``path``, ``pool``, ``transform``, ``image_root``,
+        ``hostname`` with ``access_token`` or ``credential``, ``background_refit``,
+        ``allow_private``; and the settings ``n_clusters``, ``embedding``, ``vote``.
+
+        A ``hostname`` given here is the operator's: ``/setup`` cannot move it.
+        """
+        settings = {k: runtime.pop(k) for k in ("n_clusters", "embedding", "vote") if k in runtime}
+        if settings:
+            _check_settings(**settings)
+            self._state = replace(self._state, **settings)
+        token = runtime.pop("access_token", None)
+        if "hostname" in runtime:
+            hostname = runtime.pop("hostname")
+            if hostname is not None:
+                self._state = replace(self._state, hostname=_address(hostname, "hostname"))
+                self._pinned_hostname = True
+        if token is not None:
+            if self.hostname is None:
+                raise ValueError(
+                    "access_token: a token is sent only to the address it belongs to; pass "
+                    "hostname= with it"
+                )
+            runtime["credential"] = Credential(self.hostname, token)
+        if "path" in runtime:
+            path = runtime.pop("path")
+            self.close_file()
+            self.path = None if path is None else Path(path)
+        if "background_refit" in runtime:
+            validate_params(
+                {"background_refit": runtime["background_refit"]},
+                {"background_refit": [BOOLEAN]},
+            )
+        for name, value in runtime.items():
+            if name not in _RUNTIME:
+                raise TypeError(f"configure: unknown setting {name!r}")
+            setattr(self, name, value)
+        return self
 
     # -- persistence ---------------------------------------------------------
 
-    def __getstate__(self):
-        # Locks, threads and caches are rebuilt by _init_runtime on loading.
-        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-        state["access_token"] = None  # a credential stays in memory, never on disk
-        return state
+    @property
+    def state(self) -> BackendState:
+        """The state saved last (and served now)."""
+        return self._state
 
-    def __setstate__(self, state):
-        self.__dict__.update(state)
+    @property
+    def hostname(self) -> str | None:
+        """Label Studio's address, for files tasks name by path (``/data/...``)."""
+        return self._state.hostname
+
+    def __reduce__(self):
+        # A backend pickles as its saved state: no pool, token, lock or thread.
+        return (_restored, (self._state,))
+
+    def __setstate__(self, legacy: dict):
+        # Files written before the state record: the backend's own attributes.
         self._init_runtime()
+        self._state = _legacy_state(legacy)
+
+    def claim(self) -> LabelStudioBackend:
+        """Become the only writer of ``path`` and remove temporaries a killed save left.
+
+        Raises
+        ------
+        FileInUseError
+            Another process (or backend) writes ``path``.
+        """
+        if self.path is not None and self._writer is None:
+            writer = WriterLock(self.path).acquire()
+            self._writer = writer
+            for stale in remove_stale_temporaries(self.path):
+                logger.info("removed %s, left by an interrupted save", stale)
+        return self
+
+    def close_file(self) -> None:
+        """Give up ``path`` for another writer."""
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
 
     def save(self) -> None:
-        """Write the backend (learner, ledger, version) to ``path`` atomically."""
+        """Write the current state to ``path`` (see :meth:`_commit` for changes)."""
+        with self._lock:
+            self._commit(self._state)
+
+    def _commit(self, state: BackendState) -> None:
+        """Save ``state``, then adopt it; if the save fails nothing changes (SaveError)."""
         if self.path is not None:
-            with self._lock:
-                save_pickle(self, self.path, kind=FILE_KIND)
+            try:
+                self.claim()
+                save_pickle(state, self.path, kind=FILE_KIND)
+            except OSError as exc:
+                raise SaveError(
+                    f"state: cannot save {self.path} ({exc}); nothing was changed, retry later"
+                ) from exc
+        self._state = state
 
     @property
     def model_version(self) -> str:
@@ -196,41 +388,80 @@ class LabelStudioBackend:
         ``n_labeled`` counts the labels saved; ``n_trained`` those the model of
         ``model_version`` was fitted on (fewer while a refit is due).
         """
+        state = self._state
         return {
             "status": "UP",
-            "model_class": type(self.learner.estimator_).__name__,
-            "model_version": self.model_version,
-            "n_labeled": len(self.learner.y_labeled_),
-            "n_trained": self.n_trained,
-            "refit_due": self.refit_due,
+            "model_class": type(state.learner.estimator_).__name__,
+            "model_version": f"{VERSION_PREFIX}{state.version}",
+            "n_labeled": len(state.learner.y_labeled_),
+            "n_trained": state.n_trained,
+            "refit_due": state.changes != state.trained_changes,
         }
 
     def setup(self, project, label_config, *, hostname=None, access_token=None) -> dict:
         """``/setup``: check the project and its configuration; remember how to fetch files.
 
+        A token is kept (in memory only) for the address it came with: with
+        ``hostname``, or the address already known. An operator's address
+        (``hostname=`` at start, ``--url``) is never moved.
+
         Raises
         ------
         ValueError
-            A project other than the one served, or a configuration the
-            learner cannot serve (see :meth:`use_config`).
+            A project other than the one served, a configuration the
+            learner cannot serve (see :meth:`use_config`), a malformed address.
         """
         project_id = self.check_project(project)
+        config = self._checked_config(label_config)
+        address = None if hostname is None else _address(hostname, "hostname")
         with self._lock:
-            before = (self.label_config, self.project)
-            self.use_config(label_config)
-            if self.project is None:
-                self.project = project_id
-            self.hostname = hostname or self.hostname
-            self.access_token = access_token or self.access_token
-            if (self.label_config, self.project) != before:
-                self.save()
+            state = self._state
+            if address is not None and self._pinned_hostname and address != state.hostname:
+                logger.warning(
+                    "setup: keeping Label Studio at %s, not %s (set by the operator)",
+                    state.hostname,
+                    address,
+                )
+                address, access_token = None, None
+            changed = replace(
+                state,
+                label_config=label_config,
+                project=state.project if state.project is not None else project_id,
+                hostname=address or state.hostname,
+            )
+            if changed != state:
+                self._commit(changed)
+            self.config = config
+            self._take_token(access_token, address)
         return {"model_version": self.model_version}
+
+    def _take_token(self, token, address) -> None:
+        if not token:
+            moved = address is not None and self.credential is not None
+            if moved and self.credential.origin != origin_of(address):
+                # The token belongs to the old address: it never goes to the new one.
+                self.credential = None
+            return
+        target = address or self.hostname
+        if target is None:
+            logger.warning("setup: a token came without an address; it will not be used")
+            return
+        if self.credential is None or not (
+            self.credential.same_token(token) and self.credential.origin == origin_of(target)
+        ):
+            self.credential = Credential(target, token)
 
     def use_config(self, label_config: str) -> LabelConfig:
         """Take ``label_config`` if its choices are the learner's classes."""
+        config = self._checked_config(label_config)
+        with self._lock:
+            self._state = replace(self._state, label_config=label_config)
+            self.config = config
+        return config
+
+    def _checked_config(self, label_config) -> LabelConfig:
         config = parse_label_config(label_config)
         config.check_classes(self.learner.classes_)
-        self.config, self.label_config = config, label_config
         return config
 
     def check_project(self, project) -> int | None:
@@ -244,6 +475,8 @@ class LabelStudioBackend:
         if project is None:
             return None
         raw = project.get("id") if isinstance(project, dict) else project
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise ValueError(f"project: expected a project id, got {raw!r}")
         try:
             project_id = int(str(raw).split(".")[0])
         except ValueError:
@@ -261,7 +494,8 @@ class LabelStudioBackend:
         these tasks, divided by their number: lower is labelled first),
         ``cluster`` (the task's diversity bucket) and ``model_version``. A
         task that cannot be read gets an empty result, score 1 and
-        ``error``.
+        ``error``. Images are read before the backend's lock is taken, so
+        a slow image never holds up an answer.
         """
         config = self._config()
         reader = self.reader()
@@ -275,11 +509,12 @@ class LabelStudioBackend:
                 errors[i] = str(exc)
                 logger.warning("predict: %s", exc)
         with self._lock:
+            state = self._state
             X = rows[readable]
-            ranks = self._ranks(X)
-            labels = self.learner.predict(X) if len(X) else []
-            clusters = self._clusters(X)
-            version = self.model_version
+            ranks = _ranks(copy.copy(state.learner), X)
+            labels = state.learner.predict(X) if len(X) else []
+            clusters = self._clusters(state, X)
+        version = f"{VERSION_PREFIX}{state.version}"
         results = [None] * len(tasks)
         for j, i in enumerate(readable):
             results[i] = {
@@ -306,126 +541,163 @@ class LabelStudioBackend:
             transform=self.transform,
             pool=self.pool,
             hostname=self.hostname,
-            access_token=self.access_token,
+            credential=self.credential,
             image_root=self.image_root,
+            allow_private=self.allow_private,
         )
 
     # -- annotations -----------------------------------------------------------
+
+    def parse_annotation(self, annotation, *, where="annotation", task_id=None) -> Answer:
+        """An :class:`Answer` of Label Studio's annotation JSON (``ValueError`` if malformed)."""
+        config = self._config()
+        return parse_annotation(
+            annotation, config, self.learner.classes_, where=where, task_id=task_id
+        )
 
     def teach_annotation(self, task: dict, annotation: dict) -> str:
         """Record one annotation of ``task``; return what happened.
 
         Returns one of ``"taught"``, ``"relabeled"``, ``"duplicate"``,
-        ``"skipped"`` (a cancelled annotation). The backend is saved before
-        this returns.
+        ``"skipped"`` (a cancelled annotation), ``"forgotten"`` (an update
+        that left the task no standing annotation). The backend is saved
+        before this returns.
 
         Raises
         ------
         AnnotationError, TaskError
             Naming the field: no choice for the configuration's
             ``<Choices>``, a choice that is not a class, an unreadable task.
+        SaveError
+            The change could not be saved, so it was not made.
         """
-        config = self._config()
-        task_id = _identifier(task, "task")
-        annotation_id = _identifier(annotation, "annotation")
-        if annotation.get("was_cancelled"):
-            return "skipped"
-        label = self._label_of(config, annotation, annotation_id)
-        with self._lock:
-            entry = self.ledger.get(task_id)
-            if entry is not None and entry["label"] == str(label):
-                outcome = "duplicate"
-                if entry["annotation"] == annotation_id:
-                    return outcome  # nothing to save
-                entry["annotation"] = annotation_id  # another annotator agreed
-            elif entry is not None:
-                self.learner.relabel([entry["position"]], [label], refit=False)
-                entry.update(annotation=annotation_id, label=str(label))
-                outcome = "relabeled"
-            else:
-                row = self.reader().read(task)
-                self.learner.teach(row[None], [label], refit=False)
-                position = len(self.learner.y_labeled_) - 1
-                self.ledger[task_id] = {
-                    "annotation": annotation_id,
-                    "label": str(label),
-                    "position": position,
-                }
-                outcome = "taught"
-            if outcome != "duplicate":
-                self.changes += 1
-            self.save()
-        if outcome != "duplicate":
-            self._wake()
+        parse_task(task)
+        answer = self.parse_annotation(annotation, task_id=task["id"])
+        (outcome,) = self._apply([Change.answer(task, answer)])
+        if isinstance(outcome, Exception):
+            raise outcome
         return outcome
 
-    def teach_latest(self, task: dict) -> str:
-        """Teach the latest annotation of a task exported with its annotations.
+    def teach_task(self, task: dict) -> str:
+        """Teach a task exported with all its annotations (``/train``); see :meth:`apply`.
 
-        For the poller and ``/train``, which see tasks rather than events:
-        the annotation updated last (then the highest id) counts;
-        ``"unannotated"`` if there is none. See :meth:`teach_annotation`.
+        Returns ``"unannotated"`` for a task without annotations.
         """
-        annotations = [a for a in task.get("annotations") or [] if isinstance(a, dict)]
-        if not annotations:
-            return "unannotated"
-        latest = max(annotations, key=lambda a: (str(a.get("updated_at") or ""), a.get("id") or 0))
-        return self.teach_annotation(task, latest)
+        (outcome,) = self.apply([self.task_change(task)])
+        return outcome
+
+    def task_change(self, task: dict, *, where: str = "task") -> Change:
+        """The :class:`Change` that makes a task's answers those it is exported with.
+
+        Raises
+        ------
+        ValueError
+            A malformed task or annotation, naming the field.
+        """
+        task_id = parse_task(task, where)
+        annotations = task.get("annotations")
+        if annotations is None:
+            annotations = []
+        if not isinstance(annotations, list):
+            raise ValueError(f"{where}.annotations: expected a list, got {annotations!r:.80}")
+        answers = [
+            self.parse_annotation(a, where=f"{where}.annotations[{i}]", task_id=task_id)
+            for i, a in enumerate(annotations)
+        ]
+        return Change.answers(task, answers)
 
     def reconcile(self, tasks) -> tuple[Counter, list]:
         """Bring the ledger in line with every task of the project (the poller's view).
 
-        Each annotated task's latest annotation is taught (see
-        :meth:`teach_latest`); a task the ledger holds that has no
-        annotation any more (deleted, or the task removed) is forgotten. All
-        under one lock, so a background refit sees the whole batch or none.
+        Each task's standing annotations become the ledger's; a task the
+        ledger holds that has no annotation any more (deleted, or the task
+        removed) is forgotten. A malformed or unreadable task is one error
+        and the others go on. Saved once, at the end.
 
         Returns
         -------
         outcomes : Counter
-            How many annotations were ``taught``, ``relabeled``,
-            ``duplicate``, ``skipped``, ``forgotten`` or refused (``error``).
+            How many tasks were ``taught``, ``relabeled``, ``duplicate``,
+            ``skipped``, ``forgotten`` or refused (``error``).
         errors : list of str
-            Why annotations were refused.
+            Why tasks were refused.
         """
-        outcomes, errors, annotated = Counter(), [], set()
+        changes, errors, kept = [], [], set()
+        for i, task in enumerate(tasks):
+            try:
+                change = self.task_change(task, where=f"tasks[{i}]")
+            except ValueError as exc:
+                errors.append(str(exc))
+                # A malformed task keeps what the ledger holds of it.
+                kept.add(task.get("id") if isinstance(task, dict) else None)
+                continue
+            if change.task_answers:
+                kept.add(change.task_id)
+                changes.append(change)
         with self._lock:
-            for task in tasks:
-                if not task.get("annotations"):
-                    continue
-                annotated.add(task.get("id"))
-                try:
-                    outcomes[self.teach_latest(task)] += 1
-                except (AnnotationError, TaskError) as exc:
-                    outcomes["error"] += 1
-                    errors.append(str(exc))
-            for task_id in [t for t in self.ledger if t not in annotated]:
-                outcomes[self.forget_task(task_id)] += 1
-        return outcomes, errors
+            gone = [t for t in self.ledger if t not in kept]
+            outcomes = self._apply(changes + [Change.dropped(t) for t in gone])
+        counts = Counter(error=len(errors))
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                counts["error"] += 1
+                errors.append(str(outcome))
+            else:
+                counts[outcome] += 1
+        return +counts, errors
 
     def forget_annotation(self, annotation_id) -> str:
-        """Withdraw the label a deleted annotation gave; ``"forgotten"`` or ``"unknown"``."""
-        with self._lock:
-            found = [t for t, e in self.ledger.items() if e["annotation"] == annotation_id]
-            if not found:
-                return "unknown"
-            return self.forget_task(found[0])
+        """Withdraw a deleted annotation; see :meth:`apply`. ``"unknown"`` if not held."""
+        (outcome,) = self.apply([Change.deleted(annotation_id)])
+        return outcome
 
     def forget_task(self, task_id: int) -> str:
         """Withdraw the label of ``task_id`` (its annotations were all deleted)."""
+        (outcome,) = self.apply([Change.dropped(task_id)])
+        return outcome
+
+    def apply(self, changes) -> list[str]:
+        """Make ``changes`` (a list of :class:`Change`) together; one outcome each.
+
+        Rows of tasks taught for the first time are read before the lock
+        is taken. The new state is computed on a copy, saved once, then
+        adopted: if the save fails, nothing changes and :class:`SaveError`
+        is raised. A change that cannot be made (an unreadable task, an
+        annotation that names no class) is ``"error: ..."`` and leaves the
+        others.
+        """
+        return [
+            f"error: {outcome}" if isinstance(outcome, Exception) else outcome
+            for outcome in self._apply(changes)
+        ]
+
+    def _apply(self, changes) -> list:
+        """:meth:`apply`, with the exception itself for a change that could not be made."""
+        rows = self._rows_for(changes)
         with self._lock:
-            entry = self.ledger.pop(task_id, None)
-            if entry is None:
-                return "unknown"
-            position = entry["position"]
-            self.learner.forget([position], refit=False)
-            for other in self.ledger.values():
-                if other["position"] > position:
-                    other["position"] -= 1
-            self.changes += 1
-            self.save()
-        self._wake()
-        return "forgotten"
+            work = _Transaction(self._state, rows, self.reader)
+            outcomes = [work.apply(change) for change in changes]
+            if work.ledger != self._state.ledger:
+                self._commit(work.state())
+        if work.changes:
+            self._wake()
+        return outcomes
+
+    def _rows_for(self, changes) -> dict:
+        """Rows of the tasks the changes would teach for the first time, or their errors."""
+        ledger, rows = self._state.ledger, {}
+        reader = None
+        for change in changes:
+            if change.task is None or change.task_id in ledger or change.task_id in rows:
+                continue
+            if not any(a.stands for a in change.task_answers):
+                continue
+            reader = reader or self.reader()
+            try:
+                rows[change.task_id] = reader.read(change.task)
+            except TaskError as exc:
+                rows[change.task_id] = exc
+        return rows
 
     # -- refitting -------------------------------------------------------------
 
@@ -435,16 +707,24 @@ class LabelStudioBackend:
         return self.changes != self.trained_changes
 
     def refit(self) -> str:
-        """Refit the learner on everything taught, save, and return the new version."""
+        """Refit the learner on everything taught, save, and return the new version.
+
+        If the refit or the save fails, the previous model keeps serving.
+        """
         with self._lock:
-            changes = self.changes
-            self.learner.refit()
-            self.version += 1
-            self.n_trained = len(self.learner.y_labeled_)
-            self.trained_changes = changes
-            self._kmeans = None
-            self.save()
-            logger.info("refit on %d labels: %s", len(self.learner.y_labeled_), self.model_version)
+            state = self._state
+            learner = copy.copy(state.learner)
+            learner.refit()
+            self._commit(
+                replace(
+                    state,
+                    learner=learner,
+                    version=state.version + 1,
+                    n_trained=len(learner.y_labeled_),
+                    trained_changes=state.changes,
+                )
+            )
+            logger.info("refit on %d labels: %s", len(learner.y_labeled_), self.model_version)
             return self.model_version
 
     def refit_if_due(self) -> str | None:
@@ -459,6 +739,7 @@ class LabelStudioBackend:
     def start(self) -> LabelStudioBackend:
         """Start the background refit thread (``background_refit=True``)."""
         if self.background_refit and self._worker is None:
+            self._stopping.clear()
             self._worker = threading.Thread(
                 target=self._refit_loop, name="skactive-refit", daemon=True
             )
@@ -474,6 +755,11 @@ class LabelStudioBackend:
         if self._worker is not None:
             self._worker.join(timeout)
             self._worker = None
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop refitting and give up the state file."""
+        self.stop(timeout)
+        self.close_file()
 
     def wait_for_refit(self, timeout: float = 60.0) -> bool:
         """Wait until the model has every label (no refit due); ``False`` on timeout."""
@@ -495,40 +781,34 @@ class LabelStudioBackend:
             self._wanted.clear()
             if self._stopping.is_set():
                 return
-            with self._lock:
-                try:
-                    self.refit_if_due()  # nothing to do if the poller came first
-                except Exception:  # the labels are saved; the next change retries
-                    logger.exception("refit failed; the previous model keeps serving")
+            try:
+                self.refit_if_due()  # nothing to do if the poller came first
+            except Exception:  # the labels are saved; the next change retries
+                logger.exception("refit failed; the previous model keeps serving")
 
     # -- helpers ---------------------------------------------------------------
 
     def _config(self) -> LabelConfig:
         if self.config is None:
+            if self.label_config is not None:
+                self.config = self._checked_config(self.label_config)
+                return self.config
             raise ValueError(
                 "label_config: the backend has no label configuration yet; connect it to a "
                 "project (Label Studio calls /setup) or pass label_config="
             )
         return self.config
 
-    def _ranks(self, X: np.ndarray) -> np.ndarray:
-        """Each row's position in the strategy's ranking of ``X`` (0: label first)."""
-        ranks = np.zeros(len(X), dtype=np.int64)
-        if len(X) == 0:
-            return ranks
-        order = self.learner.query(X, n=len(X))
-        ranks[order] = np.arange(len(X))
-        return ranks
-
-    def _clusters(self, X: np.ndarray) -> np.ndarray:
+    def _clusters(self, state: BackendState, X: np.ndarray) -> np.ndarray:
         if len(X) == 0:
             return np.zeros(0, dtype=np.int64)
-        model = self.learner.estimator_ if self.embedding is None else self.embedding
-        if self._kmeans is None:
-            labeled = embed_rows(model, self.learner.X_labeled_)
-            k = min(self.n_clusters, len(labeled))
-            self._kmeans = KMeans(n_clusters=k, n_init=3, random_state=0).fit(labeled)
-        return self._kmeans.predict(embed_rows(model, X))
+        model = state.learner.estimator_ if state.embedding is None else state.embedding
+        if self._kmeans is None or self._kmeans[0] != state.version:
+            labeled = embed_rows(model, state.learner.X_labeled_)
+            k = min(state.n_clusters, len(labeled))
+            kmeans = KMeans(n_clusters=k, n_init=3, random_state=0).fit(labeled)
+            self._kmeans = (state.version, kmeans)
+        return self._kmeans[1].predict(embed_rows(model, X))
 
     @staticmethod
     def _choice(config: LabelConfig, label) -> dict:
@@ -539,51 +819,248 @@ class LabelStudioBackend:
             "value": {"choices": [str(label)]},
         }
 
-    def _label_of(self, config: LabelConfig, annotation: dict, annotation_id):
-        results = annotation.get("result")
-        if not isinstance(results, list):
-            raise AnnotationError(f"annotation {annotation_id}: result must be a list")
-        for item in results:
-            if (
-                isinstance(item, dict)
-                and item.get("from_name") == config.from_name
-                and item.get("type") == "choices"
-            ):
-                choices = (item.get("value") or {}).get("choices") or []
-                if len(choices) != 1:
-                    raise AnnotationError(
-                        f"annotation {annotation_id}: value.choices must hold one label, got "
-                        f"{choices!r}"
-                    )
-                try:
-                    return config.class_of(str(choices[0]), self.learner.classes_)
-                except ValueError as exc:
-                    raise AnnotationError(f"annotation {annotation_id}: {exc}") from None
-        raise AnnotationError(
-            f"annotation {annotation_id}: result holds no answer of <Choices "
-            f"name={config.from_name!r}>"
+
+#: What :meth:`LabelStudioBackend.configure` sets on the object itself.
+_RUNTIME = frozenset(
+    {"path", "pool", "transform", "image_root", "credential", "background_refit", "allow_private"}
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to a task's annotations, for :meth:`LabelStudioBackend.apply`.
+
+    Build it with :meth:`answer` (a webhook's new or updated annotation),
+    :meth:`answers` (a task exported with all its annotations),
+    :meth:`deleted` (an annotation id) or :meth:`dropped` (a task id).
+    """
+
+    kind: str
+    task: dict | None = None
+    task_id: int | None = None
+    task_answers: tuple = ()
+    annotation_id: int | None = None
+
+    @classmethod
+    def answer(cls, task: dict, answer: Answer) -> Change:
+        return cls("answer", task, task["id"], (answer,))
+
+    @classmethod
+    def answers(cls, task: dict, answers) -> Change:
+        return cls("answers", task, task["id"], tuple(answers))
+
+    @classmethod
+    def deleted(cls, annotation_id) -> Change:
+        return cls("deleted", annotation_id=annotation_id)
+
+    @classmethod
+    def dropped(cls, task_id) -> Change:
+        return cls("dropped", task_id=task_id)
+
+
+class _Transaction:
+    """A new backend state, computed change by change from ``state`` without touching it."""
+
+    def __init__(self, state: BackendState, rows: dict, reader):
+        self.base = state
+        self.learner = copy.copy(state.learner)  # teach/relabel/forget swap this copy's campaign
+        self.ledger = dict(state.ledger)
+        self.rows = rows
+        self.reader = reader
+        self.changes = 0
+
+    def state(self) -> BackendState:
+        return replace(
+            self.base,
+            learner=self.learner,
+            ledger=self.ledger,
+            changes=self.base.changes + self.changes,
         )
 
+    def apply(self, change: Change):
+        """The outcome of ``change``, or the exception that kept it from being made."""
+        try:
+            return self._apply(change)
+        except (TaskError, AnnotationError) as exc:
+            return exc
+        except ValueError as exc:  # the learner refused the row or the forgetting
+            return TaskError(f"task {change.task_id}: {exc}")
 
-def _identifier(obj, what: str) -> int:
-    value = obj.get("id") if isinstance(obj, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise AnnotationError(f"{what}.id: expected an integer, got {value!r}")
-    return value
+    def _apply(self, change: Change) -> str:
+        if change.kind == "deleted":
+            task_id = next(
+                (t for t, e in self.ledger.items() if change.annotation_id in e.answer_ids()), None
+            )
+            if task_id is None:
+                return "unknown"
+            entry = self.ledger[task_id]
+            kept = [a for a in entry.answers if a.id != change.annotation_id]
+            return self._settle(task_id, None, kept)
+        if change.kind == "dropped":
+            if change.task_id not in self.ledger:
+                return "unknown"
+            return self._settle(change.task_id, None, [])
+        entry = self.ledger.get(change.task_id)
+        held = list(entry.answers) if entry is not None else []
+        if change.kind == "answers":
+            if not change.task_answers:
+                return "unannotated"
+            standing = [a for a in change.task_answers if a.stands]
+            outcome = self._settle(change.task_id, change.task, standing)
+            if outcome == "unchanged":
+                return _idle_outcome(change.task_answers)
+            return outcome
+        (answer,) = change.task_answers
+        # The new or updated annotation replaces its earlier version; a skip or an
+        # unusable update withdraws it, and the task falls back on the others.
+        kept = [a for a in held if a.id != answer.id] + ([answer] if answer.stands else [])
+        outcome = self._settle(change.task_id, change.task, kept)
+        if answer.error is not None:
+            raise AnnotationError(answer.error)
+        if outcome == "unchanged":
+            return "skipped" if answer.cancelled else "duplicate"
+        return outcome
+
+    def _settle(self, task_id: int, task, answers) -> str:
+        """Give ``task_id`` the answers ``answers`` and its row the label they vote for."""
+        answers = tuple(sorted(answers, key=lambda a: a.id))
+        entry = self.ledger.get(task_id)
+        label = task_label(answers, self.base.vote)
+        if label is None:
+            if entry is None:
+                return "unchanged"
+            self._forget(task_id, entry)
+            return "forgotten"
+        if entry is None:
+            position = self._teach(task_id, task, label)
+            self.ledger[task_id] = TaskEntry(position, label, answers)
+            return "taught"
+        self.ledger[task_id] = TaskEntry(entry.position, label, answers)
+        if label == entry.label:
+            return "unchanged" if answers == entry.answers else "duplicate"
+        self.learner.relabel([entry.position], [self._class(label)], refit=False)
+        self.changes += 1
+        return "relabeled"
+
+    def _teach(self, task_id: int, task, label: str) -> int:
+        row = self.rows.get(task_id)
+        if row is None:  # another door forgot the task after the rows were read
+            row = self.reader().read(task)
+        if isinstance(row, Exception):
+            raise row
+        self.learner.teach(row[None], [self._class(label)], refit=False)
+        self.changes += 1
+        return len(self.learner.y_labeled_) - 1
+
+    def _forget(self, task_id: int, entry: TaskEntry) -> None:
+        self.learner.forget([entry.position], refit=False)
+        del self.ledger[task_id]
+        for other, held in self.ledger.items():
+            if held.position > entry.position:
+                self.ledger[other] = replace(held, position=held.position - 1)
+        self.changes += 1
+
+    def _class(self, label: str):
+        classes = self.learner.classes_
+        return classes[[str(c) for c in np.asarray(classes).tolist()].index(label)]
+
+
+def _idle_outcome(answers) -> str:
+    if any(a.stands for a in answers):
+        return "duplicate"
+    errors = [a.error for a in answers if a.error is not None]
+    if errors:
+        raise AnnotationError(errors[-1])
+    return "skipped"
+
+
+def _ranks(learner: ActiveLearner, X: np.ndarray) -> np.ndarray:
+    """Each row's position in the strategy's ranking of ``X`` (0: label first).
+
+    One scoring pass: the strategy's first pick, then the other rows in the
+    order of the scores it gave them, when that pick is the extreme of its
+    scores (the strategy's direction); otherwise the strategy ranks all.
+    """
+    ranks = np.zeros(len(X), dtype=np.int64)
+    if len(X) == 0:
+        return ranks
+    first = learner.query(X, n=1)
+    order = _order_by_scores(learner.query_strategy_, first[0], len(X))
+    if order is None:
+        order = learner.query(X, n=len(X)) if len(X) > 1 else first
+    ranks[order] = np.arange(len(X))
+    return ranks
+
+
+def _order_by_scores(strategy, first: int, n_rows: int):
+    scores = getattr(strategy, "scores_", None)
+    candidates = getattr(strategy, "candidates_", None)
+    if scores is None or candidates is None or np.ndim(scores) != 1:
+        return None
+    scores = np.asarray(scores, dtype=np.float64)
+    where = np.flatnonzero(candidates == first)
+    finite = scores[np.isfinite(scores)]
+    if len(where) != 1 or len(finite) == 0 or not np.isfinite(scores[where[0]]):
+        return None
+    picked = scores[where[0]]
+    if picked == finite.max():
+        sign = -1.0
+    elif picked == finite.min():
+        sign = 1.0
+    else:  # a pick that is not the best score: the strategy does more than sort
+        return None
+    key = np.full(n_rows, np.inf)
+    key[candidates] = np.where(np.isfinite(scores), sign * scores, np.inf)
+    key[first] = -np.inf
+    return np.argsort(key, kind="stable")
+
+
+def _check_settings(**settings) -> None:
+    constraints = {
+        "n_clusters": [integer(1)],
+        "embedding": [None, Constraint(callable, "a callable mapping rows to vectors")],
+        "vote": [options(*VOTES)],
+    }
+    validate_params(settings, {k: constraints[k] for k in settings})
+
+
+def _address(url, name: str) -> str:
+    try:
+        origin_of(url)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    return str(url).rstrip("/")
+
+
+def _restored(state: BackendState) -> LabelStudioBackend:
+    backend = LabelStudioBackend.__new__(LabelStudioBackend)
+    backend._init_runtime()
+    backend._state = state
+    return backend
+
+
+def _legacy_state(saved: dict) -> BackendState:
+    """A :class:`BackendState` of a backend pickled by skactive before the record existed."""
+    ledger = {
+        task_id: TaskEntry(
+            entry["position"],
+            entry["label"],
+            (Answer(entry["annotation"], task_id, entry["label"]),),
+        )
+        for task_id, entry in saved.get("ledger", {}).items()
+    }
+    names = {f.name for f in fields(BackendState)} - {"ledger"}
+    return BackendState(ledger=ledger, **{k: v for k, v in saved.items() if k in names})
 
 
 def load_backend(file, **runtime) -> LabelStudioBackend:
     """Load a backend saved by :meth:`LabelStudioBackend.save` (trusted files only).
 
-    ``runtime`` sets what is not saved or may change between runs:
-    ``access_token``, ``hostname``, ``pool``, ``transform``,
-    ``image_root``, ``background_refit``; ``path`` (where it saves next)
+    ``runtime`` sets what is not saved or may change between runs (see
+    :meth:`LabelStudioBackend.configure`); ``path`` (where it saves next)
     defaults to ``file``.
     """
-    backend = load_pickle(file, LabelStudioBackend, kind=FILE_KIND)
-    backend.path = Path(runtime.pop("path", file))
-    for name, value in runtime.items():
-        if not hasattr(backend, name) or name.startswith("_"):
-            raise TypeError(f"load_backend: unknown setting {name!r}")
-        setattr(backend, name, value)
-    return backend
+    saved = load_pickle(file, (BackendState, LabelStudioBackend), kind=FILE_KIND)
+    backend = saved if isinstance(saved, LabelStudioBackend) else _restored(saved)
+    runtime.setdefault("path", file)
+    return backend.configure(**runtime)

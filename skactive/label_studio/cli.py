@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
+import socket
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from skactive._cli import positive_int
+from skactive._files import FileInUseError
 from skactive.embeddings import Embedding
+from skactive.label_studio.annotations import VOTES
 from skactive.label_studio.app import MAX_REQUEST_BYTES, serve
 from skactive.label_studio.backend import FILE_KIND, LabelStudioBackend, load_backend
+from skactive.label_studio.credentials import origin_of
 from skactive.label_studio.poller import ONE_BY_ONE_LIMIT, PUSH_MODES, LabelStudioClient, sync
 from skactive.learner import ActiveLearner
 
@@ -48,7 +53,15 @@ def _parsers():
     server = commands.add_parser("serve", help="run the ML backend server")
     _add_backend_flags(server)
     server.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    server.add_argument("--port", type=int, default=9090, help="port (9090)")
+    server.add_argument("--port", type=_port, default=9090, help="port, 1 to 65535 (9090)")
+    server.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this Host name (repeatable; '*' for any); by default "
+        "only the bound address and loopback names",
+    )
     server.add_argument(
         "--basic-auth",
         metavar="USER:PASSWORD",
@@ -57,13 +70,13 @@ def _parsers():
     )
     server.add_argument(
         "--max-request-mb",
-        type=float,
+        type=_megabytes,
         default=MAX_REQUEST_BYTES / 2**20,
         help="largest request body in MiB (64)",
     )
     server.add_argument(
         "--poll",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         help="also sync with Label Studio every SECONDS (needs --url, --token, --project)",
     )
@@ -91,6 +104,18 @@ def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool", type=Path, help=".npy rows that tasks name as data.row")
     parser.add_argument("--image-root", type=Path, help="folder tasks may name image paths in")
     parser.add_argument(
+        "--allow-private-images",
+        action="store_true",
+        help="let task images come from loopback, private and link-local addresses (refused by "
+        "default, except Label Studio's own)",
+    )
+    parser.add_argument(
+        "--vote",
+        choices=VOTES,
+        default=None,
+        help="which annotation of a task with several gives its label (latest)",
+    )
+    parser.add_argument(
         "--clusters", type=positive_int, default=8, help="diversity buckets for predictions (8)"
     )
     parser.add_argument(
@@ -106,7 +131,8 @@ def _add_connection_flags(parser: argparse.ArgumentParser, *, required: bool) ->
     parser.add_argument(
         "--token",
         default=os.environ.get("LABEL_STUDIO_API_KEY"),
-        help="access token (or $LABEL_STUDIO_API_KEY)",
+        help="access token; prefer $LABEL_STUDIO_API_KEY (a flag is visible to other users "
+        "in the process list)",
     )
     parser.add_argument("--project", type=int, required=required, help="the project's id")
     parser.add_argument(
@@ -128,9 +154,20 @@ def main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if "--token" in argv or any(a.startswith("--token=") for a in argv):
+        logger.warning(
+            "--token is visible to other users in the process list; use $LABEL_STUDIO_API_KEY"
+        )
+    options = _server_options(parser, args) if args.command == "serve" else {}
     backend = open_backend(parser, args, background_refit=args.command == "serve")
+    try:
+        # Label Studio is asked last: every local mistake is named first, offline.
+        client = _client(parser, args) if _needs_label_studio(args) else None
+    except SystemExit:
+        backend.close_file()
+        raise
     if args.command == "label-studio":
-        report = sync(backend, _client(parser, args), args.project, **_sync_options(args))
+        report = sync(backend, client, args.project, **_sync_options(args))
         print(
             f"project {args.project}: {dict(report.outcomes)}; {report.n_predictions} "
             f"predictions of {report.model_version}"
@@ -138,25 +175,37 @@ def main(argv) -> int:
         for error in report.errors:
             print(f"refused: {error}")
         return 0
+    if args.poll is not None:
+        _start_poller(args, backend, client)
+    serve(backend, host=args.host, port=args.port, allowed_hosts=args.allowed_host, **options)
+    return 0
+
+
+def _server_options(parser, args) -> dict:
+    _check_address(parser, args.host, args.port)
     options = {"max_request_bytes": int(args.max_request_mb * 2**20)}
     if args.basic_auth:
         user, sep, password = args.basic_auth.partition(":")
         if not sep or not user:
             parser.error("--basic-auth: expected USER:PASSWORD")
         options["basic_auth"] = (user, password)
-    if args.poll is not None:
-        _start_poller(parser, args, backend)
-    serve(backend, host=args.host, port=args.port, **options)
-    return 0
+    return options
+
+
+def _needs_label_studio(args) -> bool:
+    """Whether the command talks to Label Studio's REST API (so it must be reachable now)."""
+    return args.command == "label-studio" or getattr(args, "poll", None) is not None
 
 
 def open_backend(parser, args, *, background_refit: bool) -> LabelStudioBackend:
     """The backend of ``--state`` if it holds one, else a new one around ``--learner``."""
     state = args.state or args.learner
+    _check_state_folder(parser, state)
     runtime = {
         "pool": _pool(parser, args.pool),
         "image_root": args.image_root,
         "background_refit": background_refit,
+        "allow_private": args.allow_private_images,
     }
     source = state if state.is_file() else args.learner
     if not source.is_file():
@@ -173,7 +222,12 @@ def open_backend(parser, args, *, background_refit: bool) -> LabelStudioBackend:
         if not hasattr(learner, "estimator_"):
             parser.error(f"--learner: {source} holds a learner that was never fitted")
         backend = LabelStudioBackend(learner, path=state, n_clusters=args.clusters, **runtime)
+    _check_pool(parser, backend)
     backend.n_clusters = args.clusters
+    if args.vote is not None:
+        backend.vote = args.vote
+    if getattr(args, "url", None):
+        _operator_connection(parser, args, backend)
     if args.embedding is not None:
         backend.embedding = _embedding(parser, args.embedding)
     if args.label_config is not None:
@@ -187,6 +241,13 @@ def open_backend(parser, args, *, background_refit: bool) -> LabelStudioBackend:
         except ValueError as exc:
             parser.error(f"--project: {exc}")
         backend.project = args.project
+    # Last: a second writer of the same file is refused by name.
+    try:
+        backend.claim()
+    except FileInUseError as exc:
+        parser.error(f"--state: {exc}")
+    except OSError as exc:
+        parser.error(f"--state: cannot write beside {state} ({exc})")
     return backend
 
 
@@ -207,23 +268,97 @@ def _pool(parser, path):
 
 
 def _client(parser, args) -> LabelStudioClient:
+    """A client that has reached the project once (exit 2 naming the flag otherwise)."""
     if not args.url or not args.token or args.project is None:
         parser.error("--url, --token, --project: all three are needed to reach Label Studio")
+    _check_url(parser, args.url)
     try:
-        return LabelStudioClient(args.url, args.token)
-    except Exception as exc:  # a refused token or an unreachable server
-        parser.error(f"--url/--token: cannot reach Label Studio ({exc})")
+        client = LabelStudioClient(args.url, args.token, timeout=10.0)
+        client.project(args.project)
+    except Exception as exc:  # a refused token, an unknown project, nobody listening
+        parser.error(f"--url/--token/--project: cannot reach the project at {args.url} ({exc})")
+    return client
+
+
+def _operator_connection(parser, args, backend: LabelStudioBackend) -> None:
+    """Label Studio's address (and token) from the command line: /setup cannot move them."""
+    _check_url(parser, args.url)
+    try:
+        backend.configure(hostname=args.url, access_token=args.token or None)
+    except ValueError as exc:
+        parser.error(f"--url: {exc}")
+
+
+def _check_url(parser, url: str) -> None:
+    try:
+        origin_of(url)
+    except ValueError as exc:
+        parser.error(f"--url: {exc}")
+
+
+def _check_address(parser, host: str, port: int) -> None:
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        parser.error(f"--host: cannot bind {host!r}: it is not an address of this machine ({exc})")
+
+
+def _check_state_folder(parser, state: Path) -> None:
+    folder = state.parent
+    for ancestor in (folder, *folder.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                parser.error(f"--state: {ancestor} is a file, so {state} cannot be written")
+            if not os.access(ancestor, os.W_OK):
+                parser.error(f"--state: {ancestor} is not writable, so {state} cannot be saved")
+            return
+
+
+def _check_pool(parser, backend: LabelStudioBackend) -> None:
+    pool = backend.pool
+    if pool is not None and tuple(pool.shape[1:]) != tuple(backend.learner.row_shape_):
+        parser.error(
+            f"--pool: rows of shape {tuple(pool.shape[1:])}, the learner's rows are "
+            f"{tuple(backend.learner.row_shape_)}"
+        )
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port, 1 to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {value}")
+    return value
+
+
+def _positive_number(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected {what}, finite and > 0, got {text!r}")
+    return value
+
+
+def _megabytes(text: str) -> float:
+    """argparse type: a size in MiB, finite and > 0."""
+    return _positive_number(text, "a size in MiB")
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a period in seconds, finite and > 0."""
+    return _positive_number(text, "a number of seconds")
 
 
 def _sync_options(args) -> dict:
     return {"set_sampling": not args.keep_sampling, "push": args.push}
 
 
-def _start_poller(parser, args, backend: LabelStudioBackend) -> None:
-    if args.poll <= 0:
-        parser.error(f"--poll: expected seconds > 0, got {args.poll}")
-    client = _client(parser, args)
-
+def _start_poller(args, backend: LabelStudioBackend, client: LabelStudioClient) -> None:
     def loop():
         while True:
             try:

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from skactive.label_studio.backend import VERSION_PREFIX, LabelStudioBackend
+from skactive.label_studio.credentials import Credential
 from skactive.param_validation import BOOLEAN, options, validate_params
 
 __all__ = [
@@ -52,7 +53,9 @@ class LabelStudioClient:
     token : str
         An access token (Account & Settings). A legacy token is sent as
         ``Authorization: Token ...``; a personal access token (a JWT
-        refresh token) is exchanged for an access token first.
+        refresh token) is exchanged for a short-lived access token, sent as
+        ``Bearer``, and exchanged again before it expires or after a 401
+        (see :class:`~skactive.label_studio.credentials.Credential`).
     timeout : float, default=30.0
     """
 
@@ -62,29 +65,33 @@ class LabelStudioClient:
         if not url or not token:
             raise ValueError("url, token: both are needed to reach Label Studio")
         self.url = url.rstrip("/")
-        self.token = token
+        self.credential = Credential(self.url, token, timeout=timeout)
         self.timeout = timeout
         self.session = requests.Session()
-        self.session.headers["Authorization"] = self._authorization(token)
-
-    def _authorization(self, token: str) -> str:
-        if token.count(".") != 2:  # not a JWT: a legacy token
-            return f"Token {token}"
-        response = self.session.post(
-            f"{self.url}/api/token/refresh", json={"refresh": token}, timeout=self.timeout
-        )
-        response.raise_for_status()
-        return f"Bearer {response.json()['access']}"
 
     def request(self, method: str, path: str, **kwargs):
         """The JSON answer of ``method path``; an HTTP error raises with its body."""
-        response = self.session.request(method, f"{self.url}{path}", timeout=self.timeout, **kwargs)
+        response = self._send(method, path, **kwargs)
+        if response.status_code == 401 and self.credential.is_personal:
+            self.credential.refresh()  # the access token expired early: exchange it again
+            response = self._send(method, path, **kwargs)
         if response.status_code >= 400:
             raise RuntimeError(
                 f"Label Studio answered {response.status_code} to {method} {path}: "
                 f"{response.text[:500]}"
             )
         return response.json() if response.content else None
+
+    def _send(self, method: str, path: str, **kwargs):
+        headers = {"Authorization": self.credential.header()}
+        return self.session.request(
+            method,
+            f"{self.url}{path}",
+            headers=headers,
+            timeout=self.timeout,
+            allow_redirects=False,
+            **kwargs,
+        )
 
     def project(self, project: int) -> dict:
         """The project, with its ``label_config``."""
@@ -197,7 +204,10 @@ def sync(
     report, clock = SyncReport(), time.perf_counter()
     project = backend.check_project(project)
     info = client.project(project)
-    backend.setup(project, info.get("label_config"), hostname=client.url, access_token=client.token)
+    backend.setup(project, info.get("label_config"), hostname=client.url)
+    credential = getattr(client, "credential", None)
+    if credential is not None:  # pinned to its own origin: sent nowhere else
+        backend.configure(credential=credential)
     tasks = list(client.tasks(project))
     report.seconds["read"] = time.perf_counter() - clock
 

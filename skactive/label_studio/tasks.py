@@ -14,17 +14,29 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import ipaddress
 import math
 import os
+import socket
+import time
+import warnings
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlparse
+from urllib.parse import unquote, urljoin, urlparse, urlsplit
 
 import numpy as np
 
-__all__ = ["ImageTransform", "TaskError", "TaskReader"]
+from skactive.label_studio.credentials import origin_of
+
+__all__ = ["MAX_IMAGE_PIXELS", "ImageTransform", "TaskError", "TaskReader"]
 
 #: Largest image file read, in bytes; a larger one is a bad task, not a memory spike.
 MAX_IMAGE_BYTES = 20 * 2**20
+
+#: Largest image decoded, in pixels (4096 x 4096): a small file can hold a huge image.
+MAX_IMAGE_PIXELS = 2**24
+
+#: Redirects followed for one image, each checked like the first address.
+MAX_REDIRECTS = 5
 
 
 class TaskError(ValueError):
@@ -49,31 +61,57 @@ class ImageTransform:
     scale : float, default=1.0
         Value of a white pixel (``load_digits_images`` and
         ``load_fashion_mnist`` rows lie in ``[0, 1]``).
+    max_pixels : int, default=MAX_IMAGE_PIXELS
+        Largest image decoded (width times height), checked from the file's
+        header before any pixel is decoded: a 160 KB PNG can hold 13,000 x
+        13,000 pixels (324 MiB decoded). A JPEG is decoded at reduced size
+        when the rows are much smaller.
     """
 
-    def __init__(self, row_shape, *, scale: float = 1.0):
+    def __init__(self, row_shape, *, scale: float = 1.0, max_pixels: int = MAX_IMAGE_PIXELS):
         self.row_shape = tuple(int(s) for s in row_shape)
         self.scale = float(scale)
+        self.max_pixels = int(max_pixels)
         self.channels, self.height, self.width = _image_geometry(self.row_shape)
 
     def __call__(self, data: bytes) -> np.ndarray:
         from PIL import Image, UnidentifiedImageError
 
         try:
-            with Image.open(io.BytesIO(data)) as image:
-                image = image.convert("L" if self.channels == 1 else "RGB")
-                shrinking = image.width >= self.width and image.height >= self.height
-                # Area averaging when shrinking (no aliasing; an image enlarged
-                # by an integer factor comes back exactly), bilinear when enlarging.
-                resample = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
-                image = image.resize((self.width, self.height), resample)
-                pixels = np.asarray(image, dtype=np.float32)
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            with warnings.catch_warnings():
+                # Pillow only warns between its own bound and twice that.
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                pixels = self._decode(Image.open(io.BytesIO(data)))
+        except (
+            UnidentifiedImageError,
+            OSError,
+            ValueError,
+            Image.DecompressionBombError,
+            Image.DecompressionBombWarning,
+        ) as exc:
             raise ValueError(f"cannot decode the image ({exc})") from None
         pixels = pixels * (self.scale / 255.0)
         if self.channels == 3:
             pixels = pixels.transpose(2, 0, 1)
         return pixels.reshape(self.row_shape)
+
+    def _decode(self, image) -> np.ndarray:
+        from PIL import Image
+
+        with image:
+            if image.width * image.height > self.max_pixels:
+                raise ValueError(
+                    f"{image.width}x{image.height} pixels is more than max_pixels={self.max_pixels}"
+                )
+            mode = "L" if self.channels == 1 else "RGB"
+            image.draft(mode, (self.width, self.height))  # JPEG: decode at a reduced scale
+            image = image.convert(mode)
+            shrinking = image.width >= self.width and image.height >= self.height
+            # Area averaging when shrinking (no aliasing; an image enlarged
+            # by an integer factor comes back exactly), bilinear when enlarging.
+            resample = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
+            image = image.resize((self.width, self.height), resample)
+            return np.asarray(image, dtype=np.float32)
 
 
 def _image_geometry(row_shape: tuple) -> tuple[int, int, int]:
@@ -93,6 +131,12 @@ def _image_geometry(row_shape: tuple) -> tuple[int, int, int]:
 class TaskReader:
     """Turn Label Studio tasks into rows.
 
+    Secure by default: a task's image address may not make the server fetch
+    a loopback, private, link-local or otherwise non-global address (checked
+    for every redirect, before any connection), except Label Studio's own;
+    the token goes only to the address it came with; an image gets a total
+    deadline and a pixel bound; a local path must lie under ``image_root``.
+
     Parameters
     ----------
     row_shape : tuple of int
@@ -108,13 +152,21 @@ class TaskReader:
         ``.npy``; tasks then need no image.
     hostname : str, default=None
         Label Studio's address, to fetch files it serves (``/data/...``).
-    access_token : str, default=None
-        Token sent with those requests (``Authorization: Token ...``).
+    credential : Credential, default=None
+        Label Studio's token, sent only to the origin it belongs to.
     image_root : path-like, default=None
         Folder whose files tasks may name by path; ``None`` refuses paths,
         so a task cannot make the server read an arbitrary file.
     timeout : float, default=10.0
-        Seconds to wait for an image over HTTP.
+        Seconds one image may take over HTTP in all (connection, redirects
+        and every byte): a server sending a byte a second fails its task.
+    allow_private : bool, default=False
+        Fetch images from loopback, private and link-local addresses too
+        (an image server on the labelling team's own network). Label
+        Studio's own address (``hostname``, the credential's) is always
+        allowed.
+    resolver : callable, default=socket.getaddrinfo
+        How host names become addresses for that check (tests replace it).
     """
 
     def __init__(
@@ -125,18 +177,22 @@ class TaskReader:
         transform=None,
         pool=None,
         hostname: str | None = None,
-        access_token: str | None = None,
+        credential=None,
         image_root=None,
         timeout: float = 10.0,
+        allow_private: bool = False,
+        resolver=socket.getaddrinfo,
     ):
         self.row_shape = tuple(int(s) for s in row_shape)
         self.data_key = data_key
         self.transform = ImageTransform(self.row_shape) if transform is None else transform
         self.pool = pool
         self.hostname = hostname
-        self.access_token = access_token
+        self.credential = credential
         self.image_root = None if image_root is None else Path(image_root).resolve()
         self.timeout = timeout
+        self.allow_private = allow_private
+        self.resolver = resolver
         if pool is not None and tuple(np.shape(pool)[1:]) != self.row_shape:
             raise ValueError(
                 f"pool: rows of shape {tuple(np.shape(pool)[1:])}, the learner's are "
@@ -144,7 +200,7 @@ class TaskReader:
             )
 
     def read(self, task) -> np.ndarray:
-        """The row of one task, shaped ``row_shape``, float32.
+        """The row of one task, shaped ``row_shape``, float32 and finite.
 
         Raises
         ------
@@ -157,23 +213,27 @@ class TaskReader:
         if not isinstance(data, dict):
             raise TaskError(f"{where}: no data object")
         if self.pool is not None and "row" in data:
-            return self._pool_row(data["row"], where)
-        if self.data_key not in data:
+            row, field = self._pool_row(data["row"], where), "data.row"
+        elif self.data_key not in data:
             wanted = f"data.{self.data_key}" + (" or data.row" if self.pool is not None else "")
             raise TaskError(f"{where}: missing {wanted}")
-        source = data[self.data_key]
-        try:
-            row = np.asarray(self.transform(self._image_bytes(source)), dtype=np.float32)
-        except (ValueError, OSError) as exc:
-            raise TaskError(f"{where}: data.{self.data_key}: {exc}") from None
+        else:
+            row, field = self._image_row(data[self.data_key], where), f"data.{self.data_key}"
         if row.shape != self.row_shape:
             raise TaskError(
-                f"{where}: data.{self.data_key} gave a row of shape {row.shape}, the learner's "
-                f"rows are {self.row_shape}"
+                f"{where}: {field} gave a row of shape {row.shape}, the learner's rows are "
+                f"{self.row_shape}"
             )
         if not np.isfinite(row).all():
-            raise TaskError(f"{where}: data.{self.data_key} gave NaN or infinite values")
+            raise TaskError(f"{where}: {field} gave NaN or infinite values")
         return row
+
+    def _image_row(self, source, where: str) -> np.ndarray:
+        try:
+            return np.asarray(self.transform(self._image_bytes(source)), dtype=np.float32)
+        except Exception as exc:  # a user's transform may raise anything
+            # Whatever one image does, it stays that task's problem.
+            raise TaskError(f"{where}: data.{self.data_key}: {exc}") from None
 
     def _pool_row(self, value, where: str) -> np.ndarray:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -195,7 +255,13 @@ class TaskReader:
         return self._local_file(source)
 
     def _fetch(self, source: str) -> bytes:
-        url, headers = source, {}
+        try:
+            import requests
+        except ImportError:
+            raise ValueError(
+                f"fetching {source} needs requests: pip install 'skactive[label-studio]'"
+            ) from None
+        url = source
         if source.startswith("/"):
             if not self.hostname:
                 raise ValueError(
@@ -203,25 +269,83 @@ class TaskReader:
                     "it from (Label Studio sends it at /setup; or pass hostname=)"
                 )
             url = urljoin(self.hostname, source)
-        same_host = self.hostname and urlparse(url).netloc == urlparse(self.hostname).netloc
-        if same_host and self.access_token:
-            # The token goes to Label Studio only, never to a third-party host.
-            headers["Authorization"] = f"Token {self.access_token}"
+        deadline = time.monotonic() + self.timeout
+        retried = False
+        for _ in range(MAX_REDIRECTS + 1):
+            self._check_target(url)
+            headers = self.credential.header_for(url) if self.credential is not None else {}
+            response = self._get(requests, url, headers, deadline)
+            if response.is_redirect:
+                response.close()
+                url = urljoin(url, response.headers.get("location", ""))
+                continue
+            if response.status_code == 401 and headers and not retried:
+                # An expired access token: exchange the personal token again, once.
+                response.close()
+                self.credential.refresh()
+                retried = True
+                continue
+            with response:
+                if response.status_code >= 400:
+                    raise ValueError(f"cannot fetch {url} (HTTP {response.status_code})")
+                return self._body(response, url, deadline)
+        raise ValueError(f"cannot fetch {source}: more than {MAX_REDIRECTS} redirects")
+
+    def _get(self, requests, url: str, headers: dict, deadline: float):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ValueError(f"cannot fetch {url} within {self.timeout} s")
         try:
-            import requests
-        except ImportError:
-            raise ValueError(
-                f"fetching {url} needs requests: pip install 'skactive[label-studio]'"
-            ) from None
+            return requests.get(
+                url, headers=headers, timeout=remaining, stream=True, allow_redirects=False
+            )
+        except requests.RequestException:
+            # One message for every failure: the error must not tell open ports from closed.
+            raise ValueError(f"cannot fetch {url} (no answer)") from None
+
+    def _body(self, response, url: str, deadline: float) -> bytes:
+        import requests
+
+        chunks, size = [], 0
         try:
-            response = requests.get(url, headers=headers, timeout=self.timeout, stream=True)
-            response.raise_for_status()
-            data = response.raw.read(MAX_IMAGE_BYTES + 1, decode_content=True)
-        except requests.RequestException as exc:
-            raise ValueError(f"cannot fetch {url} ({exc})") from None
-        if len(data) > MAX_IMAGE_BYTES:
-            raise ValueError(f"{url} is larger than {MAX_IMAGE_BYTES} bytes")
-        return data
+            while True:
+                if time.monotonic() > deadline:
+                    raise ValueError(f"cannot fetch {url} within {self.timeout} s")
+                # read1 returns what has arrived, so the deadline is checked as bytes trickle in.
+                chunk = response.raw.read1(64 * 2**10, decode_content=True)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > MAX_IMAGE_BYTES:
+                    raise ValueError(f"{url} is larger than {MAX_IMAGE_BYTES} bytes")
+                chunks.append(chunk)
+        except (requests.RequestException, OSError, _urllib3_errors()):
+            raise ValueError(f"cannot fetch {url} (the answer broke off)") from None
+
+    def _check_target(self, url: str) -> None:
+        """Refuse, before connecting, an address the server must not reach."""
+        try:
+            origin = origin_of(url)
+        except ValueError as exc:
+            raise ValueError(f"cannot fetch {url!r}: {exc}") from None
+        trusted = {origin_of(self.hostname)} if self.hostname else set()
+        if self.credential is not None:
+            trusted.add(self.credential.origin)
+        if self.allow_private or origin in trusted:
+            return
+        parts = urlsplit(url)
+        try:
+            infos = self.resolver(parts.hostname, None, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            raise ValueError(f"cannot fetch {url} (its host does not resolve)") from None
+        for info in infos:
+            address = _ip(info[4][0])
+            if address is None or not address.is_global or address.is_multicast:
+                raise ValueError(
+                    f"refused {url}: {parts.hostname} is a loopback, private, link-local or "
+                    "reserved address; the server fetches those only from Label Studio's own "
+                    "address unless told to (allow_private=True, --allow-private-images)"
+                )
 
     def _local_file(self, source: str) -> bytes:
         if self.image_root is None:
@@ -239,6 +363,22 @@ class TaskReader:
             return path.read_bytes()
         except OSError as exc:
             raise ValueError(f"cannot read {path} ({exc.strerror or exc})") from None
+
+
+def _ip(text: str):
+    """The address of ``text`` (an IPv4-mapped IPv6 address as IPv4), or None."""
+    try:
+        address = ipaddress.ip_address(text.split("%")[0])
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped if mapped is not None else address
+
+
+def _urllib3_errors():
+    from urllib3.exceptions import HTTPError
+
+    return HTTPError
 
 
 def _data_url_bytes(source: str) -> bytes:

@@ -15,7 +15,7 @@ from skactive.label_studio import LabelStudioBackend, load_backend
 from skactive.label_studio.cli import build_parser, command_parsers, open_backend
 
 from ..conftest import tiny_net
-from .conftest import DIGITS_CONFIG
+from .conftest import DIGITS_CONFIG, annotation, task
 
 
 @pytest.fixture
@@ -76,18 +76,19 @@ def test_a_backend_file_is_continued_and_a_learner_file_starts_one(
     args = parser.parse_args(["serve", "--learner", str(learner_file), "--state", str(state)])
     fresh = open_backend(parser, args, background_refit=False)
     assert isinstance(fresh, LabelStudioBackend) and fresh.path == state and fresh.ledger == {}
+    fresh.close_file()
     saved = LabelStudioBackend(
-        copy.deepcopy(fitted_learner), path=state, label_config=DIGITS_CONFIG
+        copy.deepcopy(fitted_learner), path=state, label_config=DIGITS_CONFIG, project=3
     )
-    saved.ledger[7] = {"annotation": 1, "label": "3", "position": 40}
-    saved.save()
+    saved.teach_annotation(task(7, fitted_learner.X_labeled_[0]), annotation(1, 7, 3))
+    saved.close_file()
     continued = open_backend(parser, args, background_refit=False)
     assert continued.ledger == load_backend(state).ledger == saved.ledger
+    assert continued.ledger[7].label == "3"
+    continued.close_file()
     other = parser.parse_args(
         ["serve", "--learner", str(learner_file), "--state", str(state), "--project", "5"]
     )
-    saved.project = 3
-    saved.save()
     with pytest.raises(SystemExit):
         open_backend(parser, other, background_refit=False)
 

@@ -121,7 +121,7 @@ def test_updates_deletions_and_bad_answers(backend, studio, labels):
     report = sync(backend, studio, 3)
     assert report.outcomes == {"relabeled": 1, "forgotten": 1, "error": 1}
     assert "'cat' is not one of the classes" in report.errors[0]
-    assert backend.ledger[100]["label"] == str((labels[100] + 1) % 10)
+    assert backend.ledger[100].label == str((labels[100] + 1) % 10)
     assert list(backend.ledger) == [100]
     assert len(backend.learner.y_labeled_) == 41
 
@@ -131,11 +131,9 @@ def test_the_latest_of_several_annotations_counts(backend, studio, labels):
     second = annotation(2, 100, (labels[100] + 3) % 10, updated_at="2026-12-03T12:00:00")
     studio.tasks_[100]["annotations"] = [second, first]
     sync(backend, studio, 3)
-    assert backend.ledger[100] == {
-        "annotation": 2,
-        "label": str((labels[100] + 3) % 10),
-        "position": 40,
-    }
+    entry = backend.ledger[100]
+    assert (entry.label, entry.position) == (str((labels[100] + 3) % 10), 40)
+    assert entry.answer_ids() == {1, 2}  # both kept: deleting one falls back on the other
 
 
 def test_bulk_pushes_go_in_one_import_and_auto_switches_to_it_beyond_the_limit(
@@ -161,6 +159,7 @@ def test_a_sync_refits_answers_a_stopped_server_saved_but_never_trained(
         copy.deepcopy(fitted_learner), path=path, label_config=DIGITS_CONFIG, background_refit=False
     )
     backend.teach_annotation(studio.tasks_[100], annotation(1, 100, labels[100]))
+    backend.close_file()  # the server stopped
     restarted = load_backend(path, background_refit=False)
     assert restarted.refit_due and restarted.n_trained == 40
     studio.tasks_[100]["annotations"] = [annotation(1, 100, labels[100])]
