@@ -29,9 +29,18 @@ FORMAT_VERSION = 2
 
 
 def atomic_write(path: Path, write) -> None:
+    """Write ``path`` through ``write(stream)`` so that it is whole or untouched.
+
+    The temporary file is named ``.<name>.<pid>.<random>.tmp``, so that
+    :func:`remove_stale_temporaries` can tell a dead writer's leftovers from
+    a live writer's file. The folder is synced after the rename: a save that
+    returned survives a power loss.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        handle, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
+        )
     except OSError as exc:
         raise OSError(f"path: cannot save to {path}: {exc.strerror or exc}") from exc
     try:
@@ -40,6 +49,7 @@ def atomic_write(path: Path, write) -> None:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(tmp, path)
+        _sync_folder(path.parent)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise OSError(f"path: cannot save to {path}: {exc.strerror or exc}") from exc
@@ -48,16 +58,34 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
+def _sync_folder(folder: Path) -> None:
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:  # a platform without directory handles (Windows)
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass  # some file systems refuse fsync on a folder; the rename is still atomic
+    finally:
+        os.close(handle)
+
+
 def stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """The temporary files that interrupted atomic writes of ``path`` left behind.
+    """The temporary files that interrupted atomic writes left behind.
 
     A writer killed between creating its temporary file and replacing the
-    target leaves a full-size ``.<name>.<random>.tmp`` beside it; remove
-    them with :func:`remove_stale_temporaries` when no other process writes
-    ``path`` (the caller holds its :class:`WriterLock`).
+    target leaves a full-size ``.<name>.<pid>.<random>.tmp`` beside it.
+    For a file ``path``: those of that file; for a folder: those of every
+    file below it. A temporary whose writer process is still alive is
+    another writer's work in progress and is not listed.
     """
     path = Path(path)
-    return sorted(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+    if path.is_dir():
+        found = path.rglob(".*.tmp")
+    else:
+        found = path.parent.glob(f".{glob.escape(path.name)}.*.tmp")
+    return sorted(tmp for tmp in found if tmp.is_file() and not _writer_alive(tmp))
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
@@ -66,6 +94,23 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     for tmp in removed:
         tmp.unlink(missing_ok=True)
     return removed
+
+
+def _writer_alive(tmp: Path) -> bool:
+    """Whether the process named in ``.<name>.<pid>.<random>.tmp`` still runs."""
+    parts = tmp.name.split(".")
+    pid = parts[-3] if len(parts) >= 4 else ""
+    if not pid.isdigit():
+        return False  # written before temporaries named their writer
+    if int(pid) == os.getpid():
+        return True  # another thread's save in progress (a failed save removes its own)
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
 
 
 class FileInUseError(OSError):

@@ -27,7 +27,7 @@ import torch
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from skactive._files import atomic_write, load_pickle, save_pickle
+from skactive._files import atomic_write, load_pickle, remove_stale_temporaries, save_pickle
 from skactive.datasets import DATASETS
 from skactive.embeddings import Embedding, flattened_rows
 from skactive.learner import ActiveLearner
@@ -316,6 +316,8 @@ def run_experiments(config: ExperimentConfig) -> Path:
     out = Path(config.output_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     (out / "sets").mkdir(exist_ok=True)
+    # A killed run leaves its half-written files; they are never read, only in the way.
+    remove_stale_temporaries(out)
     results = out / "results.csv"
     last_rounds = {
         (r["dataset"], r["network"], r["strategy"], r["seed"])

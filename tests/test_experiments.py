@@ -362,3 +362,17 @@ def test_a_shared_pretraining_serves_nets_of_another_class(tmp_path, monkeypatch
     weights = dict(learner.estimator_.callbacks)["pretrained_weights"]
     assert len(list((tmp_path / "plain" / "pretrained").iterdir())) == 1  # not pretrained again
     assert weights.history and len(weights.history) == 1
+
+
+def test_a_killed_runs_half_written_files_are_removed_at_the_next_start(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()  # a writer that is gone
+    (tmp_path / "checkpoints").mkdir()
+    stale = tmp_path / "checkpoints" / f".run.pkl.{process.pid}.x1.tmp"
+    stale.write_bytes(b"x" * 1000)
+    monkeypatch.setattr(experiments, "_run_one", lambda *args: None)
+    run_experiments(_config(tmp_path, strategies=("random",), seeds=(0,)))
+    assert not stale.exists()

@@ -250,3 +250,55 @@ def test_a_learner_saved_in_the_previous_format_is_refused_clearly(tmp_path):
     old.write_bytes(pickle.dumps(({"format": FORMAT, "version": FORMAT_VERSION - 1}, None)))
     with pytest.raises(ValueError, match=f"format version {FORMAT_VERSION - 1}"):
         ActiveLearner.load(old)
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_temporaries_of_dead_writers_are_stale_and_a_live_writers_are_not(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from skactive._files import remove_stale_temporaries, stale_temporaries
+
+    target = tmp_path / "campaign.skactive"
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = tmp_path / f".campaign.skactive.{_dead_pid()}.abc.tmp"
+        legacy = tmp_path / ".campaign.skactive.k1ll3d.tmp"  # written before names had a pid
+        running = tmp_path / f".campaign.skactive.{live.pid}.def.tmp"
+        mine = tmp_path / f".campaign.skactive.{os.getpid()}.ghi.tmp"
+        other = tmp_path / f".other.skactive.{_dead_pid()}.jkl.tmp"
+        for file in (dead, legacy, running, mine, other):
+            file.write_bytes(b"half a pickle")
+        assert stale_temporaries(target) == sorted([dead, legacy])
+        assert remove_stale_temporaries(target) == sorted([dead, legacy])
+        assert not dead.exists() and not legacy.exists()
+        assert running.exists() and mine.exists() and other.exists()
+        assert remove_stale_temporaries(tmp_path) == [other]  # a folder: every file below it
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_a_save_names_its_writer_in_the_temporary_file(campaign, tmp_path, monkeypatch):
+    import os
+
+    learner, _ = campaign
+    seen = []
+    real_replace = os.replace
+
+    def spy(source, target):
+        seen.append(os.path.basename(source))
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", spy)
+    learner.save(tmp_path / "campaign.skal")
+    assert seen and seen[0].startswith(f".campaign.skal.{os.getpid()}.")

@@ -128,6 +128,8 @@ def _setting(name: str, doc: str):
         return getattr(self._state, name)
 
     def set_(self, value):
+        if name != "project":
+            _check_settings(**{name: value})
         # Startup configuration (the command line): saved with the next change.
         self._state = replace(self._state, **{name: value})
 

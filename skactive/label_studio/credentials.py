@@ -2,7 +2,7 @@
 
 Label Studio 1.23 has two kinds of token. A *legacy* token is sent as it is
 (``Authorization: Token ...``). A *personal access token* is a JWT refresh
-token: it is exchanged at ``/api/token/refresh`` for an access token that
+token: it is exchanged at ``/api/token/refresh/`` for an access token that
 lives about five minutes and is sent as ``Authorization: Bearer ...``.
 :class:`Credential` hides the difference, refreshes the access token before
 it expires or after a 401, and is never pickled: a token stays in memory.
@@ -124,7 +124,7 @@ class Credential:
 
         try:
             response = requests.post(
-                f"{self.url}/api/token/refresh",
+                f"{self.url}/api/token/refresh/",
                 json={"refresh": self._token},
                 timeout=self.timeout,
                 allow_redirects=False,

@@ -75,6 +75,12 @@ class LabelStudioClient:
         if response.status_code == 401 and self.credential.is_personal:
             self.credential.refresh()  # the access token expired early: exchange it again
             response = self._send(method, path, **kwargs)
+        if response.is_redirect:
+            raise RuntimeError(
+                f"Label Studio answered {method} {path} with a redirect to "
+                f"{response.headers.get('location')!r}; give its final address as --url (a token "
+                "does not follow redirects)"
+            )
         if response.status_code >= 400:
             raise RuntimeError(
                 f"Label Studio answered {response.status_code} to {method} {path}: "
@@ -234,12 +240,19 @@ def sync(
     if one_by_one:
         # One prediction per task, replaced at each version: the project does
         # not grow by a prediction per task and refit.
+        stored = []
         for prediction in readable:
             old = previous[prediction["task"]]
-            if old is None:
-                client.post_prediction(prediction)
-            else:
-                client.update_prediction(old, prediction)
+            try:
+                if old is None:
+                    client.post_prediction(prediction)
+                else:
+                    client.update_prediction(old, prediction)
+            except RuntimeError as exc:  # e.g. the task was deleted meanwhile
+                report.errors.append(f"task {prediction['task']}: prediction not stored ({exc})")
+                continue
+            stored.append(prediction)
+        readable = stored
     elif readable:
         client.import_predictions(project, readable)
     report.n_predictions = len(readable)

@@ -79,16 +79,11 @@ class ImageTransform:
 
         try:
             with warnings.catch_warnings():
-                # Pillow only warns between its own bound and twice that.
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                # max_pixels is the bound; Pillow's own (an error at twice its
+                # warning) stays as a backstop when max_pixels is raised past it.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                 pixels = self._decode(Image.open(io.BytesIO(data)))
-        except (
-            UnidentifiedImageError,
-            OSError,
-            ValueError,
-            Image.DecompressionBombError,
-            Image.DecompressionBombWarning,
-        ) as exc:
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
             raise ValueError(f"cannot decode the image ({exc})") from None
         pixels = pixels * (self.scale / 255.0)
         if self.channels == 3:
@@ -334,12 +329,16 @@ class TaskReader:
         if self.allow_private or origin in trusted:
             return
         parts = urlsplit(url)
-        try:
-            infos = self.resolver(parts.hostname, None, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
-            raise ValueError(f"cannot fetch {url} (its host does not resolve)") from None
-        for info in infos:
-            address = _ip(info[4][0])
+        literal = _ip(parts.hostname)
+        if literal is not None:  # an address as written: nothing to resolve
+            addresses = [literal]
+        else:
+            try:
+                infos = self.resolver(parts.hostname, None, type=socket.SOCK_STREAM)
+            except (OSError, UnicodeError):
+                raise ValueError(f"cannot fetch {url} (its host does not resolve)") from None
+            addresses = [_ip(info[4][0]) for info in infos]
+        for address in addresses:
             if address is None or not address.is_global or address.is_multicast:
                 raise ValueError(
                     f"refused {url}: {parts.hostname} is a loopback, private, link-local or "

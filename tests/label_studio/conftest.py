@@ -88,3 +88,46 @@ def backend(fitted_learner, tmp_path):
 @pytest.fixture
 def client(backend):
     return make_app(backend).test_client()
+
+
+class LoopbackServer:
+    """A WSGI function served on 127.0.0.1 in a thread, recording each request's headers.
+
+    Tests reach only this machine's loopback; ``stop`` shuts the server down.
+    """
+
+    def __init__(self, handler):
+        import threading
+
+        from werkzeug.serving import make_server
+        from werkzeug.wrappers import Request
+
+        self.requests = []
+
+        def app(environ, start_response):
+            request = Request(environ)
+            self.requests.append((request.path, dict(request.headers)))
+            return handler(request)(environ, start_response)
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def loopback_server():
+    """``loopback_server(handler)`` starts a :class:`LoopbackServer`; all stop after the test."""
+    servers = []
+
+    def start(handler):
+        servers.append(LoopbackServer(handler))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()

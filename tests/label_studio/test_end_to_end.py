@@ -30,7 +30,7 @@ requests = pytest.importorskip("requests", reason=EXTRA_MISSING)
 pytest.importorskip("flask", reason=EXTRA_MISSING)
 
 from skactive import ActiveLearner  # noqa: E402
-from skactive.label_studio import TaskReader, load_backend  # noqa: E402
+from skactive.label_studio import Credential, TaskReader, load_backend  # noqa: E402
 from skactive.strategies import EntropySampling  # noqa: E402
 
 from ..conftest import tiny_net  # noqa: E402
@@ -165,7 +165,7 @@ def label_studio(tmp_path_factory):
         )
         session = requests.Session()
         session.headers["Authorization"] = f"Token {TOKEN}"
-        yield SimpleNamespace(url=url, session=session, log=log)
+        yield SimpleNamespace(url=url, session=session, log=log, tokens={"legacy": TOKEN})
     finally:
         _stop(process)
 
@@ -193,8 +193,23 @@ def _predictions(ls, project, version):
     return tasks["tasks"], found
 
 
-def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digits_split, tmp_path):
+def _token(ls, kind: str) -> str:
+    """The legacy token, or a personal access token made through Label Studio's API (once)."""
+    if kind not in ls.tokens:
+        answer = _api(ls, "POST", "/api/token/")
+        ls.tokens[kind] = answer["token"]
+        assert ls.tokens[kind].count(".") == 2, "a personal access token is a JWT"
+    return ls.tokens[kind]
+
+
+@pytest.mark.parametrize("token_kind", ["legacy", "personal"])
+def test_a_person_labels_digits_in_label_studio_with_skactive(
+    label_studio, digits_split, tmp_path, token_kind
+):
     ls, figures = label_studio, {}
+    token = _token(ls, token_kind)
+    # The token reaches skactive through the environment, never the command line.
+    env = {**os.environ, "LABEL_STUDIO_API_KEY": token}
     X_init, y_init, X_pool, y_pool, *_ = digits_split
     learner = ActiveLearner(tiny_net(max_epochs=6), EntropySampling(), random_state=0)
     learner_file = learner.fit(X_init[:N_INITIAL], y_init[:N_INITIAL]).save(
@@ -234,8 +249,8 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
         state,
     ]
     command += ["--port", port]
-    poll = ["--poll", "1", "--url", ls.url, "--token", TOKEN, "--project", project]
-    server = _start(command + poll, serve_log)
+    poll = ["--poll", "1", "--url", ls.url, "--project", project]
+    server = _start(command + poll, serve_log, env=env)
     try:
         _wait_until_up(backend_url, 120, "skactive", serve_log)
 
@@ -259,7 +274,7 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
 
         tasks, found = _wait_for(pushed, 120, "the first predictions", serve_log)
         # Scores follow the strategy: the most uncertain task has the lowest score.
-        reader = TaskReader((1, 8, 8), hostname=ls.url, access_token=TOKEN)
+        reader = TaskReader((1, 8, 8), hostname=ls.url, credential=Credential(ls.url, token))
         ids = [t["id"] for t in tasks]
         rows = np.stack([reader.read(t) for t in tasks])
         proba = ActiveLearner.load(learner_file).predict_proba(rows)
@@ -308,7 +323,7 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
         figures["seconds_from_answer_to_new_version"] = round(time.monotonic() - answered, 2)
         saved = load_backend(state)
         assert sorted(saved.ledger) == sorted(served)
-        assert [saved.ledger[t]["label"] for t in served] == [str(truth[t]) for t in served]
+        assert [saved.ledger[t].label for t in served] == [str(truth[t]) for t in served]
         _, fresh = _predictions(ls, project, version)
         stale = {t: fresh[t] for t in served if t in fresh}
         assert set(fresh) == set(ids) - set(served), stale
@@ -337,7 +352,7 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
 
         def corrected():
             ledger = load_backend(state).ledger
-            return removed not in ledger and ledger[changed]["label"] == str(new_label)
+            return removed not in ledger and ledger[changed].label == str(new_label)
 
         _wait_for(corrected, 120, "the update and the deletion", serve_log)
         health = requests.get(f"{backend_url}/health", timeout=5).json()
@@ -351,7 +366,7 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
         # Killed without warning: every acknowledged answer is in the file.
         _stop(server, signal.SIGKILL)
 
-    restarted = _start(command, serve_log)
+    restarted = _start(command, serve_log, env=env)
     try:
         _wait_until_up(backend_url, 120, "the restart", serve_log)
         assert requests.get(f"{backend_url}/health", timeout=5).json()["n_labeled"] == N_INITIAL + 4
@@ -372,11 +387,10 @@ def test_a_person_labels_digits_in_label_studio_with_skactive(label_studio, digi
             state,
             "--url",
             ls.url,
-            "--token",
-            TOKEN,
             "--project",
             str(project),
         ],
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
