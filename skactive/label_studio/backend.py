@@ -29,6 +29,7 @@ import copy
 import logging
 import threading
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -950,9 +951,24 @@ class _Transaction:
             row = self.reader().read(task)
         if isinstance(row, Exception):
             raise row
+        self._query(task_id, row[None])
         self.learner.teach(row[None], [self._class(label)], refit=False)
         self.changes += 1
         return len(self.learner.y_labeled_) - 1
+
+    def _query(self, task_id: int, X: np.ndarray) -> None:
+        """Query the answered row first, as the library's loop does, so its twins come along.
+
+        DFAL's adversarial twin (any strategy's training extras) is made by
+        the query of the row it belongs to. A strategy that cannot query one
+        row alone does not cost the label: the row is taught without extras.
+        """
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. candidates= larger than one row
+                self.learner.query(X, n=1)
+        except Exception:  # the label matters more than its extras
+            logger.warning("task %s: taught without training extras", task_id, exc_info=True)
 
     def _forget(self, task_id: int, entry: TaskEntry) -> None:
         self.learner.forget([entry.position], refit=False)

@@ -849,3 +849,28 @@ def test_the_client_does_not_follow_a_redirect_with_the_token(loopback_server):
     with pytest.raises(RuntimeError, match="redirect"):
         client.project(3)
     assert elsewhere.requests == []
+
+
+def test_a_served_dfal_campaign_trains_on_each_answers_adversarial_twin(digits_split):
+    from skactive.strategies import DFAL
+
+    from ..conftest import tiny_net
+
+    X_init, y_init, X_pool, y_pool, *_ = digits_split
+    learner = ActiveLearner(tiny_net(max_epochs=4), DFAL(), random_state=0).fit(X_init, y_init)
+    backend = LabelStudioBackend(learner, label_config=DIGITS_CONFIG, background_refit=False)
+    client = make_app(backend).test_client()
+    queries = len(learner.history_)
+    for _ in range(3):  # /predict ranks on a copy: it adds no query to the saved campaign
+        _post(client, "/predict", {"tasks": [task(100 + j, X_pool[j]) for j in range(20)]})
+    assert len(backend.learner.history_) == queries
+    event = _event("ANNOTATION_CREATED", annotation(1, 100, y_pool[0]), task(100, X_pool[0]))
+    assert _post(client, "/webhook", event).get_json()["outcomes"] == ["taught"]
+    served = backend.learner
+    position = backend.ledger[100].position
+    # The known answer: one twin, from the answered row, on the other side of the boundary.
+    np.testing.assert_array_equal(served.twin_sources_, [position])
+    (twin,) = served.X_twins_
+    row = served.X_labeled_[position]
+    assert served.predict(twin[None])[0] != served.predict(row[None])[0]
+    assert str(served.y_twins_[0]) == str(y_pool[0])
