@@ -250,12 +250,6 @@ class TaskReader:
         return self._local_file(source)
 
     def _fetch(self, source: str) -> bytes:
-        try:
-            import requests
-        except ImportError:
-            raise ValueError(
-                f"fetching {source} needs requests: pip install 'skactive[label-studio]'"
-            ) from None
         url = source
         if source.startswith("/"):
             if not self.hostname:
@@ -264,6 +258,12 @@ class TaskReader:
                     "it from (Label Studio sends it at /setup; or pass hostname=)"
                 )
             url = urljoin(self.hostname, source)
+        try:
+            import requests
+        except ImportError:
+            raise ValueError(
+                f"fetching {url} needs requests: pip install 'skactive[label-studio]'"
+            ) from None
         deadline = time.monotonic() + self.timeout
         retried = False
         for _ in range(MAX_REDIRECTS + 1):
