@@ -32,7 +32,7 @@ class Confusion(EntropySampling):
     """Query rows whose two most likely classes are nearly tied."""
 
     # Only the new parameter: the shared ones are declared by the base classes.
-    _parameter_constraints: ClassVar[dict] = {"eps": [real(low=0, low_open=True)]}
+    _skactive_constraints: ClassVar[dict] = {"eps": [real(low=0, low_open=True)]}
 
     def __init__(
         self, eps=1e-12, *, candidates=None, batch_size=1024, n_jobs=None, random_state=None

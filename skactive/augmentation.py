@@ -21,7 +21,14 @@ from typing import ClassVar
 import torch
 from sklearn.base import BaseEstimator
 
-from skactive.param_validation import BOOLEAN, integer, real, satisfies, validate_params
+from skactive.param_validation import (
+    BOOLEAN,
+    SKLEARN_PARAMETER_CONSTRAINTS,
+    integer,
+    real,
+    satisfies,
+    validate_params,
+)
 
 
 def _is_range(value) -> bool:
@@ -88,7 +95,8 @@ class ImageAugmentation(BaseEstimator):
         maximum).
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _parameter_constraints = SKLEARN_PARAMETER_CONSTRAINTS
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "crop_scale": [satisfies(_is_range, "a pair (low, high) with 0 < low <= high")],
         "crop_ratio": [satisfies(_is_range, "a pair (low, high) with 0 < low <= high")],
         "flip": [BOOLEAN],
@@ -125,7 +133,7 @@ class ImageAugmentation(BaseEstimator):
 
     def check_params(self) -> None:
         """Raise ``InvalidParameterError`` naming the first bad parameter."""
-        validate_params(self.get_params(), self._parameter_constraints)
+        validate_params(self.get_params(), self._skactive_constraints)
         if self.crop_scale[1] > 1:
             raise ValueError(f"crop_scale: the high end must be at most 1, got {self.crop_scale}")
 

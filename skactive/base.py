@@ -30,6 +30,7 @@ from skactive.param_validation import (
     LAYER,
     N_JOBS,
     RANDOM_STATE,
+    SKLEARN_PARAMETER_CONSTRAINTS,
     check_estimator_params,
     instance_of,
 )
@@ -116,7 +117,8 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
     #: What each parameter accepts (:mod:`skactive.param_validation`);
     #: subclasses add their own entries. The shared parameters are declared
     #: once, here, so that they mean the same in every strategy.
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _parameter_constraints = SKLEARN_PARAMETER_CONSTRAINTS
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "candidates": CANDIDATES,
         "batch_size": BATCH_SIZE,
         "n_jobs": N_JOBS,
@@ -260,7 +262,7 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
     def check_params(self) -> QueryStrategy:
         """Check every parameter's value, without data; return ``self``.
 
-        Values are checked against the class's ``_parameter_constraints``
+        Values are checked against the class's ``_skactive_constraints``
         table (merged with its bases'), and a parameter holding a strategy
         (a meta-strategy's inner one) is checked in turn. :meth:`select`
         runs these checks first. Call it to refuse a bad setting before

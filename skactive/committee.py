@@ -23,6 +23,7 @@ from skactive.param_validation import (
     BOOLEAN,
     N_JOBS,
     RANDOM_STATE,
+    SKLEARN_PARAMETER_CONSTRAINTS,
     check_estimator_params,
     integer,
     satisfies,
@@ -90,7 +91,8 @@ class Committee(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     (3, 1, 2)
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _parameter_constraints = SKLEARN_PARAMETER_CONSTRAINTS
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "estimator": [satisfies(_is_probabilistic_classifier, "a classifier with predict_proba")],
         "n_members": [integer(2, description="an integer >= 2 (one member cannot disagree)")],
         "bootstrap": [BOOLEAN],

@@ -26,7 +26,13 @@ from skactive._chunking import chunk_slices
 from skactive._files import load_pickle, save_pickle
 from skactive._inference import embed_rows, unit_rows
 from skactive._validation import check_rows
-from skactive.param_validation import BOOLEAN, Constraint, integer, validate_params
+from skactive.param_validation import (
+    BOOLEAN,
+    SKLEARN_PARAMETER_CONSTRAINTS,
+    Constraint,
+    integer,
+    validate_params,
+)
 from skactive.pretraining import load_pretrained
 
 #: Rows hashed and embedded per chunk, so a memory-mapped pool is never loaded whole.
@@ -87,7 +93,8 @@ class Embedding(TransformerMixin, BaseEstimator):
     pickled (it refills on the next call); the network is.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _parameter_constraints = SKLEARN_PARAMETER_CONSTRAINTS
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "net": [Constraint(lambda value: isinstance(value, NeuralNet), "a skorch NeuralNet")],
         "layer": [None, Constraint(lambda value: isinstance(value, str), "a submodule name")],
         "normalize": [BOOLEAN],
@@ -126,7 +133,7 @@ class Embedding(TransformerMixin, BaseEstimator):
         -------
         self : Embedding
         """
-        validate_params(self.get_params(deep=False), self._parameter_constraints)
+        validate_params(self.get_params(deep=False), self._skactive_constraints)
         self.network_ = self._prepared_network()
         self._clear_cache()
         if X is not None:

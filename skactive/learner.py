@@ -39,6 +39,7 @@ from skactive.base import STRATEGY, QueryStrategy
 from skactive.param_validation import (
     BOOLEAN,
     RANDOM_STATE,
+    SKLEARN_PARAMETER_CONSTRAINTS,
     Constraint,
     check_estimator_params,
     validate_params,
@@ -206,7 +207,8 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     35
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _parameter_constraints = SKLEARN_PARAMETER_CONSTRAINTS
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "estimator": [_ESTIMATOR],
         "query_strategy": [_QUERY_STRATEGY, None],
         "warm_start": [BOOLEAN],

@@ -23,6 +23,7 @@ from skactive.generative import (
 )
 from skactive.param_validation import (
     BOOLEAN,
+    SKLEARN_PARAMETER_CONSTRAINTS,
     check_estimator_params,
     integer,
     real,
@@ -68,7 +69,8 @@ class AdversarialTrainingNet(NeuralNetClassifier):
         Any ``NeuralNetClassifier`` parameter.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _parameter_constraints = SKLEARN_PARAMETER_CONSTRAINTS
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         **PGD_PARAMETER_CONSTRAINTS,
         "adversarial_fraction": [real(0.0, 1.0)],
         "random_start": [BOOLEAN],
@@ -243,7 +245,8 @@ class LossPredictionNet(NeuralNetClassifier):
         Any ``NeuralNetClassifier`` parameter.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _parameter_constraints = SKLEARN_PARAMETER_CONSTRAINTS
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "loss_dim": [integer(1)],
         "loss_weight": [real(0.0)],
         "margin": [real(0.0)],
@@ -433,7 +436,8 @@ class GenerativeAugmentationNet(NeuralNetClassifier):
         Per epoch, the mean encoder, generator and discriminator losses.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _parameter_constraints = SKLEARN_PARAMETER_CONSTRAINTS
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "latent_dim": [integer(1)],
         "width": [integer(1)],
         "generated_weight": [real(0.0)],

@@ -1,7 +1,9 @@
 """Declarative parameter constraints: one table per class, one helper checks it.
 
 Every strategy and estimator lists what each of its parameters accepts in a
-class attribute ``_parameter_constraints`` (as scikit-learn does): a mapping
+class attribute ``_skactive_constraints`` (as scikit-learn does with
+``_parameter_constraints``, a name skactive leaves to scikit-learn: see
+:data:`SKLEARN_PARAMETER_CONSTRAINTS`): a mapping
 from parameter name to a list of accepted kinds, ``None`` meaning that
 ``None`` itself is accepted. :func:`validate_params` checks a mapping of
 values against such a table, and :func:`check_estimator_params` checks an
@@ -23,8 +25,15 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
+
+#: scikit-learn's own table on skactive's classes (``_parameter_constraints``):
+#: empty, so that ``BaseEstimator._validate_params`` (and ``_fit_context``) runs
+#: and leaves the checking to the class's ``_skactive_constraints``, whose
+#: objects scikit-learn would refuse ("Unknown constraint type").
+SKLEARN_PARAMETER_CONSTRAINTS: Mapping = MappingProxyType({})
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -189,10 +198,10 @@ def _takes(kind, value) -> bool:
 
 
 def parameter_constraints(cls: type) -> dict[str, list]:
-    """The merged ``_parameter_constraints`` of ``cls`` and its bases (subclasses win)."""
+    """The merged ``_skactive_constraints`` of ``cls`` and its bases (subclasses win)."""
     merged: dict[str, list] = {}
     for klass in reversed(cls.__mro__):
-        merged.update(vars(klass).get("_parameter_constraints", {}))
+        merged.update(vars(klass).get("_skactive_constraints", {}))
     return merged
 
 

@@ -32,6 +32,7 @@ from skactive.nets import per_row_loss
 from skactive.param_validation import (
     LAYER,
     RANDOM_STATE,
+    SKLEARN_PARAMETER_CONSTRAINTS,
     check_estimator_params,
     integer,
     options,
@@ -277,7 +278,8 @@ class LabelPropagationNet(NeuralNetClassifier):
         ``mean_weight`` and ``seconds``.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _parameter_constraints = SKLEARN_PARAMETER_CONSTRAINTS
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "lp_every": [integer(1)],
         **{name: _PROPAGATION_CONSTRAINTS[name] for name in ("k", "alpha", "gamma", "knn")},
         "lp_max_iter": _PROPAGATION_CONSTRAINTS["max_iter"],

@@ -27,7 +27,14 @@ from sklearn.metrics import cohen_kappa_score
 from sklearn.utils.validation import check_is_fitted
 
 from skactive._validation import check_rows
-from skactive.param_validation import check_estimator_params, integer, options, real, satisfies
+from skactive.param_validation import (
+    SKLEARN_PARAMETER_CONSTRAINTS,
+    check_estimator_params,
+    integer,
+    options,
+    real,
+    satisfies,
+)
 from skactive.strategies.uncertainty import entropy, least_confidence, margin
 
 _MEASURES = {
@@ -50,6 +57,8 @@ class StoppingCriterion(BaseEstimator):
     stop_n_labeled_ : int or None
         Size of the labelled set at the first ``update`` that returned True.
     """
+
+    _parameter_constraints = SKLEARN_PARAMETER_CONSTRAINTS
 
     def update(self, learner, X) -> bool:
         """Record the learner's state after a ``teach``; True means stop.
@@ -118,7 +127,7 @@ class StabilizingPredictions(StoppingCriterion):
         self.window = window
         self.threshold = threshold
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "window": [integer(1)],
         "threshold": [real(-1.0, 1.0)],
     }
@@ -154,7 +163,7 @@ class _PoolUncertainty(StoppingCriterion):
         self.threshold = threshold
         self.measure = measure
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "threshold": [real(0.0)],
         "measure": [options(*sorted(_MEASURES))],
     }
@@ -218,7 +227,7 @@ class ConfidenceOnStopSet(StoppingCriterion):
     def __init__(self, patience: int = 2):
         self.patience = patience
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {"patience": [integer(1)]}
+    _skactive_constraints: ClassVar[dict[str, list]] = {"patience": [integer(1)]}
 
     def _evaluate(self, learner, X):
         confidence = float(np.asarray(learner.predict_proba(X)).max(axis=1).mean())
@@ -242,7 +251,7 @@ class _Combination(StoppingCriterion):
     def __init__(self, criteria):
         self.criteria = criteria
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "criteria": [satisfies(_are_criteria, "a non-empty list of StoppingCriterion")],
     }
 

@@ -105,7 +105,7 @@ class _LeavesTrainMode(QueryStrategy):
 class _ValidatesInInit(QueryStrategy):
     """Broken on purpose: checks its parameter in __init__ and alters it."""
 
-    _parameter_constraints: ClassVar[dict] = {"threshold": [real(0.0, 1.0)]}
+    _skactive_constraints: ClassVar[dict] = {"threshold": [real(0.0, 1.0)]}
 
     def __init__(self, threshold=0.5, random_state=None):
         self.threshold = float(threshold)
@@ -143,7 +143,7 @@ class _Entropy(QueryStrategy):
         self.threshold = threshold
         self.random_state = random_state
 
-    _parameter_constraints: ClassVar[dict] = {"threshold": [real(0.0, 1.0)]}
+    _skactive_constraints: ClassVar[dict] = {"threshold": [real(0.0, 1.0)]}
 
     def _prepare(self, estimator):
         return _torch.find_network(estimator, what="test")

@@ -99,20 +99,20 @@ def test_names_without_a_value_or_without_a_constraint_are_not_checked():
 
 
 class _Base(BaseEstimator):
-    _parameter_constraints: ClassVar[dict] = {"a": [integer(1)], "b": [integer(1)]}
+    _skactive_constraints: ClassVar[dict] = {"a": [integer(1)], "b": [integer(1)]}
 
     def __init__(self, a=1, b=1):
         self.a, self.b = a, b
 
 
 class _Child(_Base):
-    _parameter_constraints: ClassVar[dict] = {"b": [integer(0)]}
+    _skactive_constraints: ClassVar[dict] = {"b": [integer(0)]}
 
 
 def test_tables_merge_along_the_class_hierarchy_subclasses_winning():
     merged = parameter_constraints(_Child)
-    assert merged["a"] is _Base._parameter_constraints["a"]
-    assert merged["b"] is _Child._parameter_constraints["b"]
+    assert merged["a"] is _Base._skactive_constraints["a"]
+    assert merged["b"] is _Child._skactive_constraints["b"]
     check_estimator_params(_Child(b=0))
     with pytest.raises(InvalidParameterError, match="a must be a positive integer"):
         check_estimator_params(_Child(a=0))
@@ -178,3 +178,42 @@ def test_the_parameters_page_documents_each_shared_name_and_its_example_runs(mon
     monkeypatch.setitem(globals(), "Threshold", namespace["Threshold"])
     strategy = namespace["Threshold"](random_state=0)
     assert check_strategy(strategy)["check_every_parameter_is_declared"] == "passed"
+
+
+def _constrained_classes():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import skactive
+
+    found = {}
+    for module in pkgutil.walk_packages(skactive.__path__, "skactive."):
+        if module.name.startswith("skactive.label_studio"):
+            continue  # an optional extra; its classes are not scikit-learn estimators
+        for _, cls in inspect.getmembers(importlib.import_module(module.name), inspect.isclass):
+            if cls.__module__.startswith("skactive") and "_skactive_constraints" in vars(cls):
+                found[f"{cls.__module__}.{cls.__qualname__}"] = cls
+    return found
+
+
+def test_scikit_learns_own_validation_accepts_every_skactive_estimator():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.utils._param_validation import validate_parameter_constraints
+
+    from skactive import ActiveLearner
+    from skactive.strategies import DFAL, EntropySampling, Schedule
+
+    classes = _constrained_classes()
+    assert len(classes) > 30
+    for name, cls in classes.items():
+        # What BaseEstimator._validate_params and _fit_context read: a table scikit-learn
+        # understands (skactive's own constraints live under another name).
+        validate_parameter_constraints(cls._parameter_constraints, {}, caller_name=name)
+    for estimator in (
+        ActiveLearner(LogisticRegression()),
+        EntropySampling(),
+        DFAL(),
+        Schedule([(0, EntropySampling())]),
+    ):
+        estimator._validate_params()  # raised "Unknown constraint type" before

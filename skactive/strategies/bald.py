@@ -66,7 +66,7 @@ class BALD(PosteriorSampling):
     _expected_failed_checks: ClassVar[dict[str, str]] = MC_DROPOUT_EXPECTED_FAILURES
 
     # A single net needs passes to sample; None (QBC's "10") is not offered here.
-    _parameter_constraints: ClassVar[dict[str, list]] = {"n_samples": [N_SAMPLES]}
+    _skactive_constraints: ClassVar[dict[str, list]] = {"n_samples": [N_SAMPLES]}
 
     def __init__(
         self,

@@ -68,7 +68,7 @@ class BALDWithVAETwins(BALD):
         ranking, so a meta-strategy asking for the extras later gets the same).
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         **VAE_PARAMETER_CONSTRAINTS,
         "train_on": [options(*_TRAIN_ON)],
     }

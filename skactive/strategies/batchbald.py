@@ -228,7 +228,7 @@ class BatchBALD(QueryStrategy):
         the same configurations, so the picks are steadier than the values).
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "n_samples": [N_SAMPLES],
         "n_configurations": [integer(1)],
     }

@@ -74,7 +74,7 @@ class CEAL(QueryStrategy):
         The pseudo-labels for the learner.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "delta": [real(0.0)],
         "delta_decay": [real(0.0)],
         "criterion": [options(*sorted(_CRITERIA))],

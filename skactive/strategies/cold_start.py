@@ -46,7 +46,7 @@ def _are_radii(values) -> bool:
 class _EmbeddingStrategy(QueryStrategy):
     """Shared by strategies that work on embeddings of the pool and labelled rows."""
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "embedding": [None, Constraint(callable, "a callable mapping rows to vectors")],
     }
 
@@ -118,7 +118,7 @@ class TypiClust(_EmbeddingStrategy):
         The cluster of every candidate.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {"n_neighbors": [integer(1)]}
+    _skactive_constraints: ClassVar[dict[str, list]] = {"n_neighbors": [integer(1)]}
 
     def __init__(
         self,
@@ -261,7 +261,7 @@ class ProbCover(_EmbeddingStrategy):
         Share of candidates covered after the picks.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "delta": [None, _RADIUS],
         "alpha": [real(0.0, 1.0, low_open=True)],
         "deltas": [None, satisfies(_are_radii, "a non-empty list of numbers in (0, 2]")],

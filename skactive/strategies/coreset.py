@@ -171,7 +171,7 @@ class CoreSet(QueryStrategy):
         solve.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "method": [options(*_METHODS)],
         "normalize": [BOOLEAN],
         "outliers": [integer(0)],

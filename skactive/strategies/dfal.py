@@ -111,7 +111,7 @@ class DFAL(QueryStrategy):
 
     _greater_is_better = False
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         **DEEPFOOL_PARAMETER_CONSTRAINTS,
         "twins": [BOOLEAN],
         "screen": [options("auto", "linear"), None],

@@ -79,7 +79,7 @@ class DiscriminativeAL(QueryStrategy):
         Epochs each step's MLP trained for.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "n_subqueries": [integer(1)],
         "unlabeled_factor": [integer(1)],
         "max_unlabeled": [integer(1)],

@@ -85,7 +85,7 @@ class Diversified(QueryStrategy):
     indices_, extras_ : see :class:`~skactive.QueryStrategy`
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "strategy": [STRATEGY],
         "factor": [integer(1, description="an integer >= 1")],
         "method": [options(*_METHODS)],

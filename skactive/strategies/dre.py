@@ -81,7 +81,7 @@ class DRE(QueryStrategy):
         Prediction entropy in bits.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {"n_bins": [integer(1)]}
+    _skactive_constraints: ClassVar[dict[str, list]] = {"n_bins": [integer(1)]}
 
     def __init__(
         self,

@@ -59,7 +59,7 @@ class EGL(QueryStrategy):
         Expected gradient lengths (larger is more informative).
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "parameters": [options(*_PARAMETER_SETS)],
     }
 

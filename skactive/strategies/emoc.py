@@ -74,7 +74,7 @@ class EMOC(QueryStrategy):
         Pool indices of the reference set.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "n_reference": [integer(1)],
         "learning_rate": [real(0.0, low_open=True)],
     }

@@ -126,7 +126,7 @@ N_SAMPLES = integer(2, description="at least 2 (one pass cannot disagree with it
 class PosteriorSampling(QueryStrategy):
     """Scores rows by a measure of their stack of posterior samples."""
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {"n_samples": [N_SAMPLES, None]}
+    _skactive_constraints: ClassVar[dict[str, list]] = {"n_samples": [N_SAMPLES, None]}
 
     def _measure_function(self):
         raise NotImplementedError
@@ -202,7 +202,7 @@ class QueryByCommittee(PosteriorSampling):
     # The suite's fixture is a single dropout net, whose samples are random.
     _expected_failed_checks: ClassVar[dict[str, str]] = MC_DROPOUT_EXPECTED_FAILURES
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {"measure": [options(*sorted(MEASURES))]}
+    _skactive_constraints: ClassVar[dict[str, list]] = {"measure": [options(*sorted(MEASURES))]}
 
     def __init__(
         self,

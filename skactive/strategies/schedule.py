@@ -75,7 +75,7 @@ class Schedule(QueryStrategy):
         Those of the active phase's strategy.
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {"phases": [_PHASES]}
+    _skactive_constraints: ClassVar[dict[str, list]] = {"phases": [_PHASES]}
 
     def __init__(self, phases, *, random_state=None):
         self.phases = phases

@@ -65,7 +65,7 @@ class SEALS(QueryStrategy):
     indices_, extras_ : see :class:`~skactive.QueryStrategy`
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "strategy": [Constraint(lambda s: isinstance(s, QueryStrategy), "a QueryStrategy")],
         "n_neighbors": [integer(1)],
         "embedding": [None, Constraint(callable, "a callable mapping rows to vectors")],

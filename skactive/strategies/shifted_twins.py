@@ -50,7 +50,7 @@ class ShiftedTwins(QueryStrategy):
         The shifted twins (one per selected row).
     """
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "strategy": [None, STRATEGY],
         "max_shift": [integer(1)],
     }

@@ -119,7 +119,7 @@ class SuggestiveAnnotation(PosteriorSampling):
 
     _expected_failed_checks: ClassVar[dict[str, str]] = MC_DROPOUT_EXPECTED_FAILURES
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         "n_uncertain": [integer(1), None],
         "similarity": [options(*_SIMILARITIES)],
     }

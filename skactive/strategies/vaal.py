@@ -91,7 +91,7 @@ class VAAL(QueryStrategy):
 
     _greater_is_better = False
 
-    _parameter_constraints: ClassVar[dict[str, list]] = {
+    _skactive_constraints: ClassVar[dict[str, list]] = {
         **VAE_PARAMETER_CONSTRAINTS,
         "vae_steps": [integer(1)],
         "discriminator_steps": [integer(1)],

@@ -398,7 +398,7 @@ def check_bad_parameters_rejected_in_select(name: str, strategy: QueryStrategy) 
 
 
 def check_every_parameter_is_declared(name: str, strategy: QueryStrategy) -> None:
-    """Every parameter has an entry in the class's ``_parameter_constraints`` table.
+    """Every parameter has an entry in the class's ``_skactive_constraints`` table.
 
     The table (:mod:`skactive.param_validation`) is how ``check_params``
     knows what a parameter accepts; an undeclared parameter goes unchecked.
@@ -406,7 +406,7 @@ def check_every_parameter_is_declared(name: str, strategy: QueryStrategy) -> Non
     declared = parameter_constraints(type(strategy))
     missing = sorted(set(strategy.get_params(deep=False)) - set(declared))
     assert not missing, (
-        f"{name}: parameters {missing} have no entry in _parameter_constraints, so nothing "
+        f"{name}: parameters {missing} have no entry in _skactive_constraints, so nothing "
         "checks their values"
     )
 
