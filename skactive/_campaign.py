@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import unique_labels
 
 from skactive._unlabeled import UnlabeledPool
-from skactive._validation import check_classes, row_key
+from skactive._validation import MAX_SEED, check_classes, draw_seed, row_key
 from skactive.base import QueryStrategy, TrainingExtras
 from skactive.strategies.uncertainty import EntropySampling
 
@@ -379,7 +379,7 @@ class Campaign:
             return None
         tag = {"fit": 0, "query": 1}[purpose]
         seq = np.random.SeedSequence([seed, self.n_iter, tag])
-        return int(seq.generate_state(1)[0] % (2**31 - 1))
+        return int(seq.generate_state(1)[0] % MAX_SEED)
 
 
 def check_extras(strategy, extras: TrainingExtras, n_selected: int, row_shape, n_classes) -> None:
@@ -440,4 +440,4 @@ def base_seed(random_state) -> int | None:
     """The campaign's seed drawn from a ``random_state`` parameter (None stays None)."""
     if random_state is None:
         return None
-    return int(check_random_state(random_state).randint(2**31 - 1))
+    return draw_seed(check_random_state(random_state))

@@ -107,6 +107,31 @@ def check_random_state_param(random_state):
     return check_random_state(random_state)
 
 
+#: Seeds lie in ``[0, MAX_SEED)``: what torch, scikit-learn, numpy and OR-tools all accept.
+MAX_SEED = 2**31 - 1
+
+
+def draw_seed(rng, size=None):
+    """A seed for another generator (or ``size`` of them), drawn from ``rng``.
+
+    The one way a random choice is handed on (to torch, to an inner
+    strategy, to k-means), so every draw takes the same amount of ``rng``'s
+    stream and a ``random_state`` reproduces them all.
+
+    Parameters
+    ----------
+    rng : numpy.random.RandomState
+    size : int, default=None
+
+    Returns
+    -------
+    seed : int, or ndarray of shape (size,)
+    """
+    if size is None:
+        return int(rng.randint(MAX_SEED))
+    return rng.randint(MAX_SEED, size=size)
+
+
 def check_n(n, n_available: int, *, what: str = "the pool") -> int:
     """Validate the number of rows to select.
 

@@ -18,7 +18,7 @@ from skactive._estimators import (
     prepare_for_encoded_labels,
 )
 from skactive._torch import seeded
-from skactive._validation import check_classes
+from skactive._validation import check_classes, draw_seed
 from skactive.param_validation import (
     BOOLEAN,
     N_JOBS,
@@ -129,7 +129,7 @@ class Committee(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         classes = self._validate_classes(y)
         y_encoded = np.searchsorted(classes, y)
-        base = check_random_state(self.random_state).randint(2**31 - 1)
+        base = draw_seed(check_random_state(self.random_state))
         seeds = np.array(
             [np.random.SeedSequence([base, i]).generate_state(1)[0] for i in range(self.n_members)],
             dtype=np.int64,

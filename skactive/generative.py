@@ -17,7 +17,7 @@ from torch import nn
 
 from skactive import _torch
 from skactive._chunking import chunk_slices
-from skactive._validation import row_key
+from skactive._validation import draw_seed, row_key
 from skactive.param_validation import Constraint, integer, options, real
 
 #: Largest image side the convolutional VAE is built for.
@@ -228,7 +228,7 @@ def fit_vae(
     batches = ContentOrderedBatches(X, batch_size, rng, device)
     losses = np.empty(n_iterations)
     vae.train()
-    with _torch.seeded(int(rng.randint(2**31 - 1))):
+    with _torch.seeded(draw_seed(rng)):
         for it in range(n_iterations):
             x = batches()
             recon, mu, logvar = vae(x)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import numbers
 from typing import ClassVar
 
 import numpy as np
@@ -12,7 +13,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 
 from skactive import _torch
-from skactive._validation import check_random_state_param
+from skactive._validation import check_random_state_param, draw_seed
 from skactive.attacks import PGD_PARAMETER_CONSTRAINTS, pgd_batch
 from skactive.generative import (
     ConditionalGenerator,
@@ -532,9 +533,10 @@ class GenerativeAugmentationNet(NeuralNetClassifier):
         return state
 
     def _seed(self) -> int:
-        if self.random_state is not None:
+        if isinstance(self.random_state, numbers.Integral):
             return int(self.random_state)
-        return int(np.random.randint(2**31 - 2))
+        # None (numpy's global generator, as scikit-learn reads it) or a RandomState.
+        return draw_seed(check_random_state_param(self.random_state))
 
     def get_all_learnable_params(self):
         """The classifier's parameters only: E, G and D have optimizers of their own."""
@@ -662,7 +664,7 @@ class GenerativeAugmentationNet(NeuralNetClassifier):
         self.check_is_fitted()
         n_classes = self.generator_.n_classes
         y = torch.arange(n_classes, device=self.device).repeat_interleave(n_per_class)
-        seed = check_random_state_param(random_state).randint(2**31 - 1)
+        seed = draw_seed(check_random_state_param(random_state))
         noise = torch.Generator(device=self.device).manual_seed(int(seed))
         z = torch.randn(len(y), self.latent_dim, device=self.device, generator=noise)
         with torch.no_grad(), _torch.evaluation_mode(self.generator_):

@@ -21,7 +21,7 @@ from skorch.callbacks import Callback
 
 from skactive import _torch
 from skactive._inference import unit_rows
-from skactive._validation import check_random_state_param, check_rows
+from skactive._validation import check_random_state_param, check_rows, draw_seed
 from skactive.augmentation import default_augmentation
 from skactive.param_validation import (
     BOOLEAN,
@@ -200,7 +200,7 @@ def pretrain_deepcluster(
     rng = check_random_state_param(random_state)
     if max_rows is not None and max_rows < len(X):
         X = X[np.sort(rng.choice(len(X), max_rows, replace=False))]
-    seed = int(rng.randint(2**31 - 1))
+    seed = draw_seed(rng)
     with _torch.seeded(seed):
         worker = clone(net).initialize()
         module = worker.module_
@@ -259,7 +259,7 @@ def _deepcluster_epochs(
                 "lower lr (or use the net's optimizer)"
             )
         features = unit_rows(features)
-        kmeans = KMeans(k, n_init=1, max_iter=kmeans_max_iter, random_state=rng.randint(2**31 - 1))
+        kmeans = KMeans(k, n_init=1, max_iter=kmeans_max_iter, random_state=draw_seed(rng))
         assignment = kmeans.fit_predict(features)
         if reinit and epoch > 0:
             cluster_head.reset_parameters()
@@ -463,7 +463,7 @@ def pretrain_contrastive(
         )
     if augment is None:
         augment = _default_views(X)
-    seed = int(rng.randint(2**31 - 1))
+    seed = draw_seed(rng)
     with _torch.seeded(seed):
         worker = clone(net).initialize()
         head_name, head = _head_of(worker.module_)

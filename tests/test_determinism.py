@@ -55,3 +55,35 @@ def test_another_seed_changes_random_choices(digits_split):
     first, _ = _campaign(CASES["random"], digits_split, seed=3)
     other, _ = _campaign(CASES["random"], digits_split, seed=4)
     assert first != other
+
+
+def test_every_seed_handed_on_is_drawn_by_one_helper():
+    """No hand-written seed bound outside ``draw_seed``, no draw from numpy's global generator."""
+    import re
+    from pathlib import Path
+
+    import skactive
+
+    package = Path(skactive.__file__).parent
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "_validation.py":
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(
+                r"2\s*\*\*\s*31|np\.random\.(rand|randn|randint|choice|permutation|"
+                r"shuffle|seed|normal|uniform|random)\(",
+                line,
+            ):
+                offenders.append(f"{path.relative_to(package)}:{number}: {line.strip()}")
+    assert not offenders, "draw seeds with skactive._validation.draw_seed:\n" + "\n".join(offenders)
+
+
+def test_draw_seed_takes_one_draw_of_the_stream():
+    from sklearn.utils import check_random_state
+
+    from skactive._validation import MAX_SEED, draw_seed
+
+    a, b = check_random_state(7), check_random_state(7)
+    assert draw_seed(a) == int(b.randint(MAX_SEED))
+    np.testing.assert_array_equal(draw_seed(a, size=3), b.randint(MAX_SEED, size=3))

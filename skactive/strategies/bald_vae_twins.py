@@ -16,6 +16,7 @@ import torch
 
 from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
+from skactive._validation import draw_seed
 from skactive.base import TrainingExtras
 from skactive.generative import VAE_PARAMETER_CONSTRAINTS, fit_vae, make_vae
 from skactive.param_validation import options
@@ -113,7 +114,7 @@ class BALDWithVAETwins(BALD):
                 "query through ActiveLearner, or use train_on='pool'"
             )
         ranked = super()._rank_candidates(model, X_pool, candidates, n, rng)
-        self.vae_seed_ = int(rng.randint(2**31 - 1))
+        self.vae_seed_ = draw_seed(rng)
         return ranked
 
     def _training_extras(self, model, X_pool, selected, X_labeled=None) -> TrainingExtras:

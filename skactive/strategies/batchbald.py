@@ -14,6 +14,7 @@ from scipy.special import xlogy
 
 from skactive._chunking import chunk_slices, take_rows
 from skactive._posterior import posterior_source
+from skactive._validation import draw_seed
 from skactive.base import QueryStrategy
 from skactive.param_validation import integer
 from skactive.strategies.query_by_committee import N_SAMPLES, mutual_information
@@ -257,7 +258,7 @@ class BatchBALD(QueryStrategy):
         return source
 
     def _rank_candidates(self, source, X_pool, candidates, n, rng, **labeled):
-        seed = int(rng.randint(2**31 - 1))
+        seed = draw_seed(rng)
         with source.context():
             stack = np.concatenate(
                 [

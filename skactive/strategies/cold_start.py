@@ -23,6 +23,7 @@ from sklearn.neighbors import NearestNeighbors
 from skactive import _torch
 from skactive._chunking import RowView, chunk_slices
 from skactive._inference import embed_rows, unit_rows
+from skactive._validation import draw_seed
 from skactive.base import QueryStrategy
 from skactive.param_validation import Constraint, integer, real, satisfies
 
@@ -143,9 +144,7 @@ class TypiClust(_EmbeddingStrategy):
         order = _canonical_order(points)
         n_clusters = min(len(labeled) + n, len(points))
         kmeans = MiniBatchKMeans if len(points) > _MINIBATCH_ROWS else KMeans
-        clusterer = kmeans(
-            n_clusters=n_clusters, n_init="auto", random_state=rng.randint(2**31 - 1)
-        )
+        clusterer = kmeans(n_clusters=n_clusters, n_init="auto", random_state=draw_seed(rng))
         labels = np.empty(len(points), dtype=np.intp)
         labels[order] = _cluster(clusterer, points[order])
         typicality = _typicality(points, labels, int(self.n_neighbors))
@@ -319,7 +318,7 @@ class ProbCover(_EmbeddingStrategy):
     def _choose_delta(self, points: np.ndarray, rng, default_clusters) -> tuple[float, float]:
         deltas = np.geomspace(0.01, 1.0, 21) if self.deltas is None else np.sort(self.deltas)
         n_clusters = min(self.n_clusters or default_clusters, len(points))
-        clusterer = KMeans(n_clusters, n_init="auto", random_state=rng.randint(2**31 - 1))
+        clusterer = KMeans(n_clusters, n_init="auto", random_state=draw_seed(rng))
         labels = _cluster(clusterer, points)
         # A ball is pure while its radius stays below the distance from its
         # centre to the nearest row of another cluster: one neighbour search

@@ -15,7 +15,7 @@ from scipy import sparse
 from skactive import _torch
 from skactive._chunking import RowView, chunk_slices
 from skactive._inference import embed_rows, unit_rows
-from skactive._validation import check_n
+from skactive._validation import MAX_SEED, check_n, draw_seed
 from skactive.base import QueryStrategy
 from skactive.param_validation import BOOLEAN, Constraint, integer, options, real
 
@@ -247,7 +247,7 @@ class CoreSet(QueryStrategy):
                 time_limit=float(self.time_limit),
                 max_bisections=int(self.max_bisections),
                 max_pairs=int(self.max_pairs),
-                seed=int(rng.randint(2**31 - 1)),
+                seed=draw_seed(rng),
             )
         return picks, scores
 
@@ -394,7 +394,7 @@ def _solve_cover(neighbours, to_fixed, radius, n, outliers, hint, time_limit, se
         model.add_hint(use[j], bool(value))
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
-    solver.parameters.random_seed = seed % (2**31 - 1)
+    solver.parameters.random_seed = seed % MAX_SEED
     solver.parameters.max_deterministic_time = time_limit
     solver.parameters.max_time_in_seconds = 3.0 * time_limit
     status = solver.solve(model)

@@ -16,6 +16,7 @@ from torch import nn
 from skactive import _torch
 from skactive._chunking import RowView
 from skactive._inference import embed_rows
+from skactive._validation import draw_seed
 from skactive.base import QueryStrategy, rank_scores
 from skactive.param_validation import integer, real
 
@@ -137,7 +138,7 @@ class DiscriminativeAL(QueryStrategy):
                 )
             )
             p_unlabeled, epochs = self._fit_and_score(
-                labeled, points[subsample], device, int(rng.randint(2**31 - 1))
+                labeled, points[subsample], device, draw_seed(rng)
             )
             self.epochs_.append(epochs)
             chosen = subsample[rank_scores(p_unlabeled, size, greater_is_better=True, rng=rng)]

@@ -17,7 +17,7 @@ from sklearn.base import clone
 
 from skactive._chunking import RowView
 from skactive._inference import embed_rows, unit_rows
-from skactive._validation import check_n, check_random_state_param, check_rows
+from skactive._validation import check_n, check_random_state_param, check_rows, draw_seed
 from skactive.base import STRATEGY, QueryStrategy, TrainingExtras
 from skactive.param_validation import BOOLEAN, Constraint, integer, options
 from skactive.strategies.coreset import k_center_greedy, min_distances
@@ -132,7 +132,7 @@ class Diversified(QueryStrategy):
         n = check_n(n, capacity, what="the rows the inner strategy can rank")
         inner = clone(self.strategy)
         if self.random_state is not None and "random_state" in inner.get_params():
-            inner.set_params(random_state=int(rng.randint(2**31 - 1)))
+            inner.set_params(random_state=draw_seed(rng))
         n_shortlist = min(int(self.factor) * n, capacity)
         labeled = dict(X_labeled=X_labeled, y_labeled=y_labeled)
         if _selects_itself(inner):

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.special import xlogy
 
 from skactive._posterior import posterior_source
+from skactive._validation import MAX_SEED, draw_seed
 from skactive.base import QueryStrategy
 from skactive.param_validation import integer, options
 
@@ -141,7 +142,7 @@ class PosteriorSampling(QueryStrategy):
         return seeded.source.context()
 
     def _rank_candidates(self, source, X_pool, candidates, n, rng, **labeled):
-        seeded = _SeededSource(source, int(rng.randint(2**31 - 1)))
+        seeded = _SeededSource(source, draw_seed(rng))
         return super()._rank_candidates(seeded, X_pool, candidates, n, rng, **labeled)
 
     def _score_chunk(self, seeded, X_chunk, chunk_index):
@@ -149,7 +150,7 @@ class PosteriorSampling(QueryStrategy):
         if source.is_stochastic:
             # Masks seeded per chunk: the same scores whichever worker runs it.
             state = np.random.SeedSequence([seeded.mask_seed, chunk_index]).generate_state(1)[0]
-            seed = int(state) % (2**31 - 1)
+            seed = int(state) % MAX_SEED
         return self._measure_function()(source(X_chunk, seed))
 
 

@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import clone
 
-from skactive._validation import check_random_state_param
+from skactive._validation import check_random_state_param, draw_seed
 from skactive.base import QueryStrategy
 from skactive.param_validation import Constraint
 
@@ -111,7 +111,7 @@ class Schedule(QueryStrategy):
             strategies = [clone(strategy) for strategy, _ in phases]
         inner = copy.copy(strategies[active])
         if self.random_state is not None and "random_state" in inner.get_params():
-            seeds = rng.randint(2**31 - 1, size=len(phases))
+            seeds = draw_seed(rng, size=len(phases))
             inner.set_params(random_state=int(seeds[active]))
         indices = inner.select(estimator, X_pool, n, X_labeled=X_labeled, y_labeled=y_labeled)
         # Assigned only after the phase's strategy succeeded.

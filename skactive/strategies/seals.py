@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skactive._chunking import take_rows
 from skactive._inference import embed_rows
-from skactive._validation import check_n, check_random_state_param, check_rows
+from skactive._validation import check_n, check_random_state_param, check_rows, draw_seed
 from skactive.base import QueryStrategy
 from skactive.param_validation import Constraint, integer, options
 
@@ -106,7 +106,7 @@ class SEALS(QueryStrategy):
         neighbourhood = self._neighbourhood(estimator, X_pool, X_labeled, n, rng)
         inner = clone(self.strategy)
         if self.random_state is not None and "random_state" in inner.get_params():
-            inner.set_params(random_state=int(rng.randint(2**31 - 1)))
+            inner.set_params(random_state=draw_seed(rng))
         rows = take_rows(X_pool, neighbourhood)
         picks = inner.select(estimator, rows, n, X_labeled=X_labeled, y_labeled=y_labeled)
         self.strategy_, self.neighbourhood_ = inner, neighbourhood

@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import clone
 
-from skactive._validation import check_random_state_param
+from skactive._validation import check_random_state_param, draw_seed
 from skactive.base import STRATEGY, QueryStrategy, TrainingExtras
 from skactive.param_validation import integer
 from skactive.strategies.random import RandomSampling
@@ -77,7 +77,7 @@ class ShiftedTwins(QueryStrategy):
         if self.candidates is not None and "candidates" in inner.get_params():
             inner.set_params(candidates=self.candidates)
         if self.random_state is not None and "random_state" in inner.get_params():
-            inner.set_params(random_state=int(rng.randint(2**31 - 1)))
+            inner.set_params(random_state=draw_seed(rng))
         indices = inner.select(estimator, X_pool, n, X_labeled=X_labeled, y_labeled=y_labeled)
         twins = _shifted(np.asarray(X_pool)[indices], int(self.max_shift), rng)
         self.strategy_ = inner

@@ -14,6 +14,7 @@ from torch import nn
 
 from skactive import _torch
 from skactive._chunking import RowView, chunk_slices
+from skactive._validation import draw_seed
 from skactive.base import QueryStrategy, rank_scores
 from skactive.generative import (
     VAE_PARAMETER_CONSTRAINTS,
@@ -145,7 +146,7 @@ class VAAL(QueryStrategy):
 
     def _build(self, input_shape, device, rng):
         factory = make_vae if self.vae is None else self.vae
-        with _torch.seeded(int(rng.randint(2**31 - 1))):
+        with _torch.seeded(draw_seed(rng)):
             vae = factory(input_shape=tuple(input_shape), latent_dim=int(self.latent_dim))
             discriminator = _discriminator(int(self.latent_dim))
         if not isinstance(vae, nn.Module):
@@ -160,7 +161,7 @@ class VAAL(QueryStrategy):
         losses = np.empty((int(self.n_iterations), 2))
         vae.train()
         discriminator.train()
-        with _torch.seeded(int(rng.randint(2**31 - 1))):
+        with _torch.seeded(draw_seed(rng)):
             for it in range(int(self.n_iterations)):
                 for _ in range(int(self.vae_steps)):
                     loss_vae = self._vae_step(vae, discriminator, opt_vae, labeled(), unlabeled())
