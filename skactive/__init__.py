@@ -1,7 +1,7 @@
 """skactive: scikit-learn compatible active learning for deep networks."""
 
 from skactive._version import __version__
-from skactive.base import QueryStrategy, TrainingExtras
+from skactive.base import MetaStrategy, QueryStrategy, TrainingExtras
 from skactive.committee import Committee
 from skactive.config import config_context, get_config, set_config
 from skactive.learner import ActiveLearner
@@ -9,6 +9,7 @@ from skactive.learner import ActiveLearner
 __all__ = [
     "ActiveLearner",
     "Committee",
+    "MetaStrategy",
     "QueryStrategy",
     "TrainingExtras",
     "__version__",

@@ -16,13 +16,13 @@ from typing import ClassVar
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
-from skactive._validation import check_n, check_random_state_param, check_rows
+from skactive._validation import check_n, check_random_state_param, check_rows, draw_seed
 from skactive.config import get_config
 from skactive.param_validation import (
     BATCH_SIZE,
@@ -368,6 +368,77 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
 
 #: The constraint of a parameter holding a strategy (a meta-strategy's inner one).
 STRATEGY = instance_of(QueryStrategy, "a QueryStrategy")
+
+
+class MetaStrategy(QueryStrategy):
+    """Base class of strategies that choose rows through other strategies.
+
+    :class:`~skactive.strategies.Schedule`,
+    :class:`~skactive.strategies.Diversified`,
+    :class:`~skactive.strategies.SEALS` and
+    :class:`~skactive.strategies.ShiftedTwins` override :meth:`select` and
+    share its routine here: every parameter checked, the inner strategies'
+    included (:meth:`check_params`); the inner strategy cloned and seeded
+    from this one's ``random_state`` (:meth:`seeded_clone`); its
+    ``candidates_``, ``scores_``, ``indices_`` and ``extras_`` taken over
+    (:meth:`take_over`); and the conformance checks it is known to fail
+    carried over, with the wrapper's own (``_own_failed_checks``).
+
+    A subclass says which strategies it wraps in :meth:`inner_strategies`
+    (by default its ``strategy`` parameter) and implements :meth:`select`.
+    """
+
+    #: Conformance checks the wrapper itself fails, beyond its inner strategies'.
+    _own_failed_checks: ClassVar[dict[str, str]] = {}
+
+    def inner_strategies(self) -> list:
+        """The strategies this one wraps, as its parameters hold them (not fitted)."""
+        strategy = getattr(self, "strategy", None)
+        return [] if strategy is None else [strategy]
+
+    @property
+    def _expected_failed_checks(self) -> dict[str, str]:
+        """A wrapper fails what the strategies it wraps fail, and its own."""
+        try:
+            inner = self.inner_strategies()
+        except (TypeError, ValueError):  # malformed parameters: check_params says so
+            inner = []
+        failures = {}
+        for strategy in inner:
+            failures.update(getattr(strategy, "_expected_failed_checks", {}))
+        failures.update(self._own_failed_checks)
+        return failures
+
+    def check_params(self) -> MetaStrategy:
+        """Check this strategy's parameters and every inner strategy's; return ``self``.
+
+        See :meth:`QueryStrategy.check_params`.
+        """
+        super().check_params()
+        for strategy in self.inner_strategies():
+            strategy.check_params()
+        return self
+
+    def seeded_clone(self, strategy: QueryStrategy, rng) -> QueryStrategy:
+        """A clone of ``strategy``, seeded from ``rng`` when this one has a ``random_state``.
+
+        Unseeded wrappers leave the inner strategy's own ``random_state``.
+        """
+        inner = clone(strategy)
+        if getattr(self, "random_state", None) is not None and "random_state" in inner.get_params():
+            inner.set_params(random_state=draw_seed(rng))
+        return inner
+
+    def take_over(self, inner: QueryStrategy, *, candidates=None, indices=None, extras=None):
+        """Set ``candidates_``, ``scores_``, ``indices_``, ``extras_`` from ``inner``'s.
+
+        ``candidates``, ``indices`` and ``extras`` replace the inner ones
+        where the wrapper maps or makes them (pool positions, kept rows, twins).
+        """
+        self.candidates_ = inner.candidates_ if candidates is None else candidates
+        self.scores_ = inner.scores_
+        self.indices_ = inner.indices_ if indices is None else indices
+        self.extras_ = inner.extras_ if extras is None else extras
 
 
 def _draw_candidates(n_pool: int, n_candidates: int | None, rng) -> np.ndarray:

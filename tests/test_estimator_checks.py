@@ -6,8 +6,10 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import torch
+from sklearn.utils import check_random_state
 
-from skactive import QueryStrategy, _torch, strategies
+from skactive import MetaStrategy, QueryStrategy, _torch, strategies
+from skactive.base import STRATEGY
 from skactive.param_validation import real
 from skactive.registry import STRATEGIES
 from skactive.strategies import (
@@ -298,3 +300,34 @@ def test_bald_lists_its_expected_failures():
     assert results["check_scores_follow_a_permuted_pool"].startswith("expected failure")
     assert results["check_picks_independent_of_n_jobs"] == "passed"
     assert sum(r.startswith("expected failure") for r in results.values()) == 2
+
+
+class _EveryOther(MetaStrategy):
+    """A third party's wrapper: the inner strategy ranks 2n rows, every other one is kept."""
+
+    _skactive_constraints: ClassVar[dict] = {"strategy": [STRATEGY]}
+
+    def __init__(self, strategy, *, random_state=None):
+        self.strategy = strategy
+        self.random_state = random_state
+
+    def select(self, estimator, X_pool, n, *, X_labeled=None, y_labeled=None):
+        self.check_params()
+        inner = self.seeded_clone(self.strategy, check_random_state(self.random_state))
+        # Twice n when the pool has them; otherwise n, which the inner strategy validates.
+        wanted = 2 * n if 0 < 2 * n <= len(X_pool) else n
+        ranked = inner.rank(estimator, X_pool, wanted, X_labeled=X_labeled, y_labeled=y_labeled)
+        kept = np.concatenate([ranked[::2], ranked[1::2]])[:n]
+        extras = inner.extras_for(estimator, X_pool, kept, X_labeled=X_labeled)
+        self.strategy_ = inner
+        self.take_over(inner, indices=kept, extras=extras)
+        return kept.copy()
+
+
+def test_a_wrapper_written_on_meta_strategy_passes_the_conformance_suite():
+    wrapper = _EveryOther(DFAL(max_iter=20), random_state=0)
+    results = check_strategy(wrapper)  # raises on any failure
+    assert sum(outcome == "passed" for outcome in results.values()) > 10
+    assert _EveryOther(BALD(n_samples=3))._expected_failed_checks == BALD._expected_failed_checks
+    with pytest.raises(ValueError, match="strategy"):
+        _EveryOther("entropy").check_params()

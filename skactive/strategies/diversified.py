@@ -13,19 +13,18 @@ import numbers
 from typing import ClassVar
 
 import numpy as np
-from sklearn.base import clone
 
 from skactive._chunking import RowView
 from skactive._inference import embed_rows, unit_rows
-from skactive._validation import check_n, check_random_state_param, check_rows, draw_seed
-from skactive.base import STRATEGY, QueryStrategy, TrainingExtras
+from skactive._validation import check_n, check_random_state_param, check_rows
+from skactive.base import STRATEGY, MetaStrategy, TrainingExtras
 from skactive.param_validation import BOOLEAN, Constraint, integer, options
 from skactive.strategies.coreset import k_center_greedy, min_distances
 
 _METHODS = ("kcenter", "kmeans++")
 
 
-class Diversified(QueryStrategy):
+class Diversified(MetaStrategy):
     """Choose a diverse batch among the best ``factor * n`` rows of another strategy.
 
     The inner strategy ranks the pool and keeps its best ``factor * n``
@@ -112,11 +111,6 @@ class Diversified(QueryStrategy):
         self.embedding = embedding
         self.random_state = random_state
 
-    @property
-    def _expected_failed_checks(self) -> dict[str, str]:
-        """Diversifying keeps whatever the inner strategy fails."""
-        return dict(getattr(self.strategy, "_expected_failed_checks", {}))
-
     def select(self, estimator, X_pool, n: int, *, X_labeled=None, y_labeled=None) -> np.ndarray:
         """Shortlist with the inner strategy, then keep a diverse ``n`` of it.
 
@@ -130,12 +124,10 @@ class Diversified(QueryStrategy):
         if isinstance(inner_candidates, numbers.Integral) and 0 < inner_candidates < capacity:
             capacity = int(inner_candidates)
         n = check_n(n, capacity, what="the rows the inner strategy can rank")
-        inner = clone(self.strategy)
-        if self.random_state is not None and "random_state" in inner.get_params():
-            inner.set_params(random_state=draw_seed(rng))
+        inner = self.seeded_clone(self.strategy, rng)
         n_shortlist = min(int(self.factor) * n, capacity)
         labeled = dict(X_labeled=X_labeled, y_labeled=y_labeled)
-        if _selects_itself(inner):
+        if isinstance(inner, MetaStrategy):
             # A meta-strategy (Schedule, ShiftedTwins, another Diversified)
             # hands over extras for its whole shortlist; the kept rows' are
             # picked out of them below.
@@ -150,14 +142,13 @@ class Diversified(QueryStrategy):
         shortlist = inner.indices_
         kept = np.sort(self._spread(estimator, X_pool, shortlist, n, rng, X_labeled))
         indices = shortlist[kept]
-        if _selects_itself(inner):
+        if isinstance(inner, MetaStrategy):
             extras = _extras_of_kept(inner.extras_, kept)
         else:
             extras = inner.extras_for(estimator, X_pool, indices, X_labeled=X_labeled)
         inner.indices_, inner.extras_ = indices, extras
         self.strategy_, self.shortlist_ = inner, shortlist
-        self.candidates_, self.scores_ = inner.candidates_, inner.scores_
-        self.indices_, self.extras_ = indices, extras
+        self.take_over(inner)
         return indices.copy()
 
     def _spread(self, estimator, X_pool, shortlist, n, rng, X_labeled) -> np.ndarray:
@@ -184,11 +175,6 @@ class Diversified(QueryStrategy):
         model = estimator if self.embedding is None else self.embedding
         points = embed_rows(model, X, layer=self.layer)
         return unit_rows(points) if self.normalize else points
-
-
-def _selects_itself(strategy: QueryStrategy) -> bool:
-    """Whether ``strategy`` overrides ``select`` (composes others) instead of ranking rows."""
-    return type(strategy).select is not QueryStrategy.select
 
 
 def _extras_of_kept(extras: TrainingExtras, kept: np.ndarray) -> TrainingExtras:

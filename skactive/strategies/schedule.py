@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.base import clone
 
 from skactive._validation import check_random_state_param, draw_seed
-from skactive.base import QueryStrategy
+from skactive.base import MetaStrategy, QueryStrategy
 from skactive.param_validation import Constraint
 
 
@@ -47,7 +47,7 @@ _PHASES = Constraint(
 )
 
 
-class Schedule(QueryStrategy):
+class Schedule(MetaStrategy):
     """Switch strategies as the labelled set grows.
 
     ``phases`` is a list of ``(strategy, until)`` pairs: a phase is active
@@ -81,17 +81,9 @@ class Schedule(QueryStrategy):
         self.phases = phases
         self.random_state = random_state
 
-    @property
-    def _expected_failed_checks(self) -> dict[str, str]:
-        """A schedule fails what its phases fail."""
-        try:
-            strategies = [strategy for strategy, _ in self.phases]
-        except (TypeError, ValueError):
-            return {}
-        failures = {}
-        for strategy in strategies:
-            failures.update(getattr(strategy, "_expected_failed_checks", {}))
-        return failures
+    def inner_strategies(self) -> list:
+        """Each phase's strategy (see :meth:`MetaStrategy.inner_strategies`)."""
+        return [strategy for strategy, _ in self.phases]
 
     def select(self, estimator, X_pool, n: int, *, X_labeled=None, y_labeled=None) -> np.ndarray:
         """Select with the phase that the labelled set's size makes active.
@@ -117,16 +109,5 @@ class Schedule(QueryStrategy):
         # Assigned only after the phase's strategy succeeded.
         self.phase_strategies_ = [*strategies[:active], inner, *strategies[active + 1 :]]
         self.active_phase_ = active
-        self.candidates_, self.scores_ = inner.candidates_, inner.scores_
-        self.indices_, self.extras_ = inner.indices_, inner.extras_
+        self.take_over(inner)
         return indices
-
-    def check_params(self) -> Schedule:
-        """Check the phases and every phase's strategy; return ``self``.
-
-        See :meth:`QueryStrategy.check_params`.
-        """
-        super().check_params()
-        for strategy, _ in self.phases:
-            strategy.check_params()
-        return self

@@ -11,21 +11,20 @@ import copy
 from typing import ClassVar
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.validation import check_is_fitted
 
 from skactive._chunking import take_rows
 from skactive._inference import embed_rows
-from skactive._validation import check_n, check_random_state_param, check_rows, draw_seed
-from skactive.base import QueryStrategy
+from skactive._validation import check_n, check_random_state_param, check_rows
+from skactive.base import MetaStrategy, QueryStrategy
 from skactive.param_validation import Constraint, integer, options
 
 #: Nearest-neighbour backends: faiss when importable ("auto"), or scikit-learn.
 _INDEXES = ("auto", "faiss", "sklearn")
 
 
-class SEALS(QueryStrategy):
+class SEALS(MetaStrategy):
     """Let ``strategy`` rank only the ``n_neighbors`` nearest pool rows of each labelled row.
 
     The pool and the labelled rows are embedded (``embedding=``, such as a
@@ -81,16 +80,13 @@ class SEALS(QueryStrategy):
         self.index = index
         self.random_state = random_state
 
-    @property
-    def _expected_failed_checks(self) -> dict[str, str]:
-        """What the inner strategy fails, and the permuted-pool check of ``scores_``."""
-        failures = dict(getattr(self.strategy, "_expected_failed_checks", {}))
-        failures["check_scores_follow_a_permuted_pool"] = (
+    _own_failed_checks: ClassVar[dict[str, str]] = {
+        "check_scores_follow_a_permuted_pool": (
             "SEALS scores the labelled rows' neighbourhood only, so scores_ covers those "
             "rows (candidates_), not the whole pool; the inner strategy's own scores follow "
             "a permuted pool"
         )
-        return failures
+    }
 
     def select(self, estimator, X_pool, n: int, *, X_labeled=None, y_labeled=None) -> np.ndarray:
         """Select ``n`` rows with the inner strategy among the labelled rows' neighbours.
@@ -104,18 +100,18 @@ class SEALS(QueryStrategy):
         if estimator is not None:
             check_is_fitted(estimator)
         neighbourhood = self._neighbourhood(estimator, X_pool, X_labeled, n, rng)
-        inner = clone(self.strategy)
-        if self.random_state is not None and "random_state" in inner.get_params():
-            inner.set_params(random_state=draw_seed(rng))
+        inner = self.seeded_clone(self.strategy, rng)
         rows = take_rows(X_pool, neighbourhood)
         picks = inner.select(estimator, rows, n, X_labeled=X_labeled, y_labeled=y_labeled)
         self.strategy_, self.neighbourhood_ = inner, neighbourhood
         inner_candidates = getattr(inner, "candidates_", None)
-        self.candidates_ = None if inner_candidates is None else neighbourhood[inner_candidates]
-        self.scores_ = inner.scores_
-        self.indices_ = neighbourhood[picks]
-        # Twins refer to positions among the picks, which keep their order.
-        self.extras_ = copy.copy(inner.extras_)
+        self.take_over(
+            inner,
+            candidates=None if inner_candidates is None else neighbourhood[inner_candidates],
+            indices=neighbourhood[picks],
+            # Twins refer to positions among the picks, which keep their order.
+            extras=copy.copy(inner.extras_),
+        )
         return self.indices_.copy()
 
     def _neighbourhood(self, estimator, X_pool, X_labeled, n, rng) -> np.ndarray:

@@ -11,15 +11,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from sklearn.base import clone
 
-from skactive._validation import check_random_state_param, draw_seed
-from skactive.base import STRATEGY, QueryStrategy, TrainingExtras
+from skactive._validation import check_random_state_param
+from skactive.base import STRATEGY, MetaStrategy, TrainingExtras
 from skactive.param_validation import integer
 from skactive.strategies.random import RandomSampling
 
 
-class ShiftedTwins(QueryStrategy):
+class ShiftedTwins(MetaStrategy):
     """Select with ``strategy``, and give each selected image a shifted twin.
 
     Each twin is its row translated by a random ``(dy, dx)`` with
@@ -73,16 +72,17 @@ class ShiftedTwins(QueryStrategy):
                 f"X_pool must hold images of shape (n, channels, height, width) to be "
                 f"shifted, got shape {np.shape(X_pool)}"
             )
-        inner = RandomSampling() if self.strategy is None else clone(self.strategy)
+        inner = self.seeded_clone(RandomSampling() if self.strategy is None else self.strategy, rng)
         if self.candidates is not None and "candidates" in inner.get_params():
             inner.set_params(candidates=self.candidates)
-        if self.random_state is not None and "random_state" in inner.get_params():
-            inner.set_params(random_state=draw_seed(rng))
         indices = inner.select(estimator, X_pool, n, X_labeled=X_labeled, y_labeled=y_labeled)
         twins = _shifted(np.asarray(X_pool)[indices], int(self.max_shift), rng)
         self.strategy_ = inner
-        self.candidates_, self.scores_, self.indices_ = inner.candidates_, inner.scores_, indices
-        self.extras_ = TrainingExtras(twins=twins, twin_sources=np.arange(len(indices)))
+        self.take_over(
+            inner,
+            indices=indices,
+            extras=TrainingExtras(twins=twins, twin_sources=np.arange(len(indices))),
+        )
         return indices
 
 
