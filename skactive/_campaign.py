@@ -289,8 +289,11 @@ class Campaign:
             return template
         return copy.copy(self.strategy).set_params(**template.get_params(deep=False))
 
-    def seed_for_round(self, learner) -> int | None:
-        """The campaign's seed, or one drawn from a changed ``random_state``."""
+    def base_seed_for(self, learner) -> int | None:
+        """The campaign's base seed, or one drawn from a changed ``random_state``.
+
+        Each round's own seed is :meth:`round_seed` of it.
+        """
         changed = self.tracker.changed(learner, "random_state")
         return base_seed(learner.random_state) if changed else self.seed
 

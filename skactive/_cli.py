@@ -208,8 +208,18 @@ def _add_campaign_flags(parser: argparse.ArgumentParser, **defaults) -> None:
         name = flag.removeprefix("--").replace("-", "_")
         kind = candidate_count if flag == "--candidates" else positive_int
         parser.add_argument(flag, type=kind, default=defaults.get(name), help=help_text)
-    parser.add_argument("--device", type=torch_device, default=defaults.get("device"))
-    parser.add_argument("--output-dir", type=Path, default=defaults.get("output_dir"))
+    parser.add_argument(
+        "--device",
+        type=torch_device,
+        default=defaults.get("device"),
+        help="torch device the networks train and score on: cpu, cuda, cuda:1, ... (cpu)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=defaults.get("output_dir"),
+        help="folder of the results CSV, figures and resumable checkpoints",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument(
         "--initial-strategy",
@@ -280,8 +290,16 @@ def runner_parser(description: str = "", prog: str | None = None) -> argparse.Ar
     """The parser of the experiment runner (the docs print its help)."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--quick", action="store_true", help="small grid on digits")
-    parser.add_argument("--datasets", type=name_list(DATASETS, "datasets"))
-    parser.add_argument("--networks", type=name_list(ARCHITECTURES, "networks"))
+    parser.add_argument(
+        "--datasets",
+        type=name_list(DATASETS, "datasets"),
+        help=f"comma-separated data sets of the grid: {', '.join(DATASETS)}",
+    )
+    parser.add_argument(
+        "--networks",
+        type=name_list(ARCHITECTURES, "networks"),
+        help=f"comma-separated networks of the grid: {', '.join(ARCHITECTURES)}",
+    )
     # Defaults None: the grid's (ExperimentConfig, or --quick's) apply.
     _add_campaign_flags(parser)
     parser.add_argument(

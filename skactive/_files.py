@@ -170,8 +170,8 @@ class WriterLock:
             self._stream = None
 
 
-def save_pickle(learner, path: str | os.PathLike, *, kind: str = "learner") -> Path:
-    """Pickle ``learner`` (fitted or not) to ``path`` atomically, with the header.
+def save_pickle(obj, path: str | os.PathLike, *, kind: str = "learner") -> Path:
+    """Pickle ``obj`` (a learner, fitted or not, or another ``kind``) to ``path`` atomically.
 
     ``kind`` names what the file holds (``"learner"``; the experiment
     runner's ``"checkpoint"`` and ``"pretrained"`` nets): a file of one kind
@@ -183,7 +183,7 @@ def save_pickle(learner, path: str | os.PathLike, *, kind: str = "learner") -> P
     """
     header = {"format": f"skactive-{kind}", "version": FORMAT_VERSION, "skactive": __version__}
     path = Path(path)
-    atomic_write(path, lambda stream: pickle.dump((header, learner), stream, protocol=5))
+    atomic_write(path, lambda stream: pickle.dump((header, obj), stream, protocol=5))
     return path
 
 

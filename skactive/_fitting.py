@@ -37,7 +37,7 @@ def refit_campaign(campaign: Campaign, learner) -> Campaign:
     assigns the result.
     """
     classes = campaign.classes_for_fit(learner)
-    seed = campaign.seed_for_round(learner)
+    seed = campaign.base_seed_for(learner)
     fresh = campaign.tracker.changed(learner, "estimator")
     fresh = fresh or len(classes) != len(campaign.classes.fitted)
     warm = bool(learner.warm_start) and not fresh

@@ -346,7 +346,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         campaign = self._campaign
         X_pool = self._check_rows(X_pool, name="X_pool")
         strategy = campaign.strategy_for_query(self)
-        seed = campaign.seed_for_round(self)
+        seed = campaign.base_seed_for(self)
         round_seed = campaign.round_seed("query", seed)
         if round_seed is not None and "random_state" in strategy.get_params():
             strategy.set_params(random_state=round_seed)

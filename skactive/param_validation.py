@@ -147,7 +147,7 @@ def _accepts_n_jobs(value) -> bool:
     return _is_number(value) and isinstance(value, numbers.Integral) and value != 0
 
 
-# The shared parameters: one constraint, one meaning (see docs/parameters.rst).
+# The shared parameters: one constraint, one meaning (QueryStrategy's docstring says each).
 BATCH_SIZE = [integer(1), None]  # rows per forward pass; None: the torch adapter's choice
 CANDIDATES = [integer(1), None]  # rows drawn from the pool to score; None: all of them
 N_JOBS = [None, Constraint(_accepts_n_jobs, "a non-zero integer")]  # joblib's meaning

@@ -1,9 +1,12 @@
-"""Unsupervised pretraining on the pool (DeepCluster) and nets that start from it.
+"""Self-supervised pretraining on the pool (DeepCluster, SimCLR) and nets that start from it.
 
-Reference: M. Caron, P. Bojanowski, A. Joulin and M. Douze, "Deep Clustering
-for Unsupervised Learning of Visual Features", ECCV 2018; used for active
-learning by O. Siméoni, M. Budnik, Y. Avrithis and G. Gravier, "Rethinking
-deep active learning: Using unlabeled data at model training", ICPR 2020.
+References: M. Caron, P. Bojanowski, A. Joulin and M. Douze, "Deep Clustering
+for Unsupervised Learning of Visual Features", ECCV 2018 (:func:`pretrain_deepcluster`),
+used for active learning by O. Siméoni, M. Budnik, Y. Avrithis and G.
+Gravier, "Rethinking deep active learning: Using unlabeled data at model
+training", ICPR 2020; T. Chen, S. Kornblith, M. Norouzi and G. Hinton, "A
+Simple Framework for Contrastive Learning of Visual Representations", ICML
+2020 (:func:`pretrain_contrastive`).
 """
 
 from __future__ import annotations
