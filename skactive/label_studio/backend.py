@@ -271,6 +271,8 @@ class LabelStudioBackend:
         self._stopping = threading.Event()
         self._worker = None
         self._kmeans = None  # (version, fitted KMeans)
+        # Webhook changes by annotation id: (when received, the Answer, or None if deleted).
+        self._received: dict[int, tuple[float, Answer | None]] = {}
         self._writer = None
         self.config = None
         self.path = None
@@ -609,13 +611,19 @@ class LabelStudioBackend:
         ]
         return Change.answers(task, answers)
 
-    def reconcile(self, tasks) -> tuple[Counter, list]:
+    def reconcile(self, tasks, *, since: float | None = None) -> tuple[Counter, list]:
         """Bring the ledger in line with every task of the project (the poller's view).
 
         Each task's standing annotations become the ledger's; a task the
         ledger holds that has no annotation any more (deleted, or the task
         removed) is forgotten. A malformed or unreadable task is one error
         and the others go on. Saved once, at the end.
+
+        ``since`` is when the poller began reading ``tasks``
+        (``time.monotonic()``): an answer or a deletion the webhook
+        acknowledged after that is newer than the snapshot and stands, so
+        a label acknowledged while the poller read the project is never
+        withdrawn by it.
 
         Returns
         -------
@@ -625,7 +633,9 @@ class LabelStudioBackend:
         errors : list of str
             Why tasks were refused.
         """
-        changes, errors, kept = [], [], set()
+        newer = self._received_since(since)
+        # Tasks a webhook answered after the snapshot: the snapshot cannot withdraw them.
+        changes, errors, kept = [], [], {a.task for a in newer.values() if a is not None}
         for i, task in enumerate(tasks):
             try:
                 change = self.task_change(task, where=f"tasks[{i}]")
@@ -634,12 +644,15 @@ class LabelStudioBackend:
                 # A malformed task keeps what the ledger holds of it.
                 kept.add(task.get("id") if isinstance(task, dict) else None)
                 continue
-            if change.task_answers:
+            answers = _with_newer(change.task_answers, change.task_id, newer)
+            if answers:
                 kept.add(change.task_id)
-                changes.append(change)
+                changes.append(Change.answers(task, answers))
         with self._lock:
             gone = [t for t in self.ledger if t not in kept]
             outcomes = self._apply(changes + [Change.dropped(t) for t in gone])
+            if since is not None:  # older webhook changes are in every later snapshot
+                self._received = {k: v for k, v in self._received.items() if v[0] >= since}
         counts = Counter(error=len(errors))
         for outcome in outcomes:
             if isinstance(outcome, Exception):
@@ -676,15 +689,32 @@ class LabelStudioBackend:
 
     def _apply(self, changes) -> list:
         """:meth:`apply`, with the exception itself for a change that could not be made."""
+        received = time.monotonic()
         rows = self._rows_for(changes)
         with self._lock:
             work = _Transaction(self._state, rows, self.reader)
             outcomes = [work.apply(change) for change in changes]
             if work.ledger != self._state.ledger:
                 self._commit(work.state())
+            self._remember(changes, received)
         if work.changes:
             self._wake()
         return outcomes
+
+    def _remember(self, changes, received: float) -> None:
+        """Note the webhook's answers and deletions, for a poller whose snapshot is older."""
+        for change in changes:
+            if change.kind == "answer":
+                (answer,) = change.task_answers
+                self._received[answer.id] = (received, answer)
+            elif change.kind == "deleted":
+                self._received[change.annotation_id] = (received, None)
+
+    def _received_since(self, since: float | None) -> dict:
+        if since is None:
+            return {}
+        with self._lock:
+            return {k: answer for k, (t, answer) in self._received.items() if t >= since}
 
     def _rows_for(self, changes) -> dict:
         """Rows of the tasks the changes would teach for the first time, or their errors."""
@@ -981,6 +1011,17 @@ class _Transaction:
     def _class(self, label: str):
         classes = self.learner.classes_
         return classes[[str(c) for c in np.asarray(classes).tolist()].index(label)]
+
+
+def _with_newer(answers, task_id: int, newer: dict) -> list:
+    """A task's exported answers, with the webhook's newer answers and deletions applied."""
+    by_id = {a.id: a for a in answers}
+    for annotation_id, answer in newer.items():
+        if answer is None:
+            by_id.pop(annotation_id, None)
+        elif answer.task == task_id:
+            by_id[annotation_id] = answer
+    return list(by_id.values())
 
 
 def _idle_outcome(answers) -> str:

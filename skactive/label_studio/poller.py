@@ -214,11 +214,12 @@ def sync(
     credential = getattr(client, "credential", None)
     if credential is not None:  # pinned to its own origin: sent nowhere else
         backend.configure(credential=credential)
+    since = time.monotonic()  # webhook changes after this are newer than the snapshot
     tasks = list(client.tasks(project))
     report.seconds["read"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    report.outcomes, report.errors = backend.reconcile(tasks)
+    report.outcomes, report.errors = backend.reconcile(tasks, since=since)
     report.refitted = backend.refit_if_due() is not None
     report.seconds["teach_and_refit"] = time.perf_counter() - clock
 

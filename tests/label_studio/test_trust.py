@@ -874,3 +874,32 @@ def test_a_served_dfal_campaign_trains_on_each_answers_adversarial_twin(digits_s
     row = served.X_labeled_[position]
     assert served.predict(twin[None])[0] != served.predict(row[None])[0]
     assert str(served.y_twins_[0]) == str(y_pool[0])
+
+
+def test_webhook_changes_acknowledged_while_the_poller_reads_are_not_undone(
+    backend, client, studio, rows
+):
+    X, y = rows
+    studio.tasks_[100]["annotations"] = [annotation(1, 100, y[0])]
+    sync(backend, studio, 3)
+    assert _labelled(backend) == {100: str(y[0])}
+    read = studio.tasks
+
+    def read_while_annotators_work(project):
+        snapshot = read(project)  # the poller's snapshot: annotation 1 stands, task 101 bare
+        created = _event("ANNOTATION_CREATED", annotation(2, 101, y[1]), task(101, X[1]))
+        assert _post(client, "/webhook", created).get_json()["outcomes"] == ["taught"]
+        deleted = {"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 1}], "project": 3}
+        assert _post(client, "/webhook", deleted).get_json()["outcomes"] == ["forgotten"]
+        studio.tasks_[101]["annotations"] = [annotation(2, 101, y[1])]
+        studio.tasks_[100]["annotations"] = []
+        return snapshot
+
+    studio.tasks = read_while_annotators_work
+    report = sync(backend, studio, 3)
+    # The older snapshot neither withdraws the acknowledged answer nor revives the deletion.
+    assert _labelled(backend) == {101: str(y[1])}
+    assert "forgotten" not in report.outcomes and "taught" not in report.outcomes
+    studio.tasks = read
+    assert sync(backend, studio, 3).outcomes == {"duplicate": 1}
+    assert _labelled(backend) == {101: str(y[1])}
