@@ -209,6 +209,8 @@ LAYERS = {
         "skactive.label_studio.credentials",
         "skactive.label_studio.annotations",
         "skactive.label_studio.tasks",
+        "skactive.label_studio.ledger",
+        "skactive.label_studio.ranking",
         "skactive.label_studio.backend",
         "skactive.label_studio.app",
         "skactive.label_studio.poller",

@@ -10,18 +10,12 @@ predictions through Label Studio's REST API. See the user guide page
 Pillow, requests); Label Studio itself runs in its own environment.
 """
 
-from skactive.label_studio.annotations import Answer, TaskEntry
+from skactive.label_studio.annotations import AnnotationError, Answer, TaskEntry
 from skactive.label_studio.app import make_app, serve
-from skactive.label_studio.backend import (
-    AnnotationError,
-    BackendState,
-    Change,
-    LabelStudioBackend,
-    SaveError,
-    load_backend,
-)
+from skactive.label_studio.backend import BackendState, LabelStudioBackend, SaveError, load_backend
 from skactive.label_studio.config import LabelConfig, parse_label_config
 from skactive.label_studio.credentials import Credential, CredentialError
+from skactive.label_studio.ledger import Change
 from skactive.label_studio.poller import UNCERTAINTY_SAMPLING, LabelStudioClient, SyncReport, sync
 from skactive.label_studio.tasks import ImageTransform, TaskError, TaskReader
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "VOTES",
+    "AnnotationError",
     "Answer",
     "TaskEntry",
     "integer_field",
@@ -35,6 +36,10 @@ __all__ = [
 
 #: How a task's label follows from its standing annotations.
 VOTES = ("latest", "majority")
+
+
+class AnnotationError(ValueError):
+    """An annotation the backend cannot teach; the message names the field."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import logging
 import socket
 
 from skactive.label_studio.annotations import integer_field, parse_task
-from skactive.label_studio.backend import Change, LabelStudioBackend, SaveError
+from skactive.label_studio.backend import LabelStudioBackend, SaveError
+from skactive.label_studio.ledger import Change
 
 __all__ = ["LOOPBACK_NAMES", "make_app", "serve", "server_names"]
 

@@ -29,7 +29,6 @@ import copy
 import logging
 import threading
 import time
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -46,19 +45,18 @@ from skactive.label_studio.annotations import (
     TaskEntry,
     parse_annotation,
     parse_task,
-    task_label,
 )
 from skactive.label_studio.config import LabelConfig, parse_label_config
 from skactive.label_studio.credentials import Credential, origin_of
+from skactive.label_studio.ledger import Change, Transaction, with_newer
+from skactive.label_studio.ranking import rank_tasks
 from skactive.label_studio.tasks import TaskError, TaskReader
 from skactive.learner import ActiveLearner
 from skactive.param_validation import BOOLEAN, Constraint, integer, options, validate_params
 
 __all__ = [
     "VERSION_PREFIX",
-    "AnnotationError",
     "BackendState",
-    "Change",
     "LabelStudioBackend",
     "SaveError",
     "load_backend",
@@ -74,10 +72,6 @@ VERSION_PREFIX = "skactive-v"
 
 #: Score of a task the backend cannot read: after every readable task.
 UNREADABLE_SCORE = 1.0
-
-
-class AnnotationError(ValueError):
-    """An annotation the backend cannot teach; the message names the field."""
 
 
 class SaveError(RuntimeError):
@@ -516,7 +510,7 @@ class LabelStudioBackend:
         with self._lock:
             state = self._state
             X = rows[readable]
-            ranks = _ranks(copy.copy(state.learner), X)
+            ranks = rank_tasks(copy.copy(state.learner), X)
             labels = state.learner.predict(X) if len(X) else []
             clusters = self._clusters(state, X)
         version = f"{VERSION_PREFIX}{state.version}"
@@ -644,7 +638,7 @@ class LabelStudioBackend:
                 # A malformed task keeps what the ledger holds of it.
                 kept.add(task.get("id") if isinstance(task, dict) else None)
                 continue
-            answers = _with_newer(change.task_answers, change.task_id, newer)
+            answers = with_newer(change.task_answers, change.task_id, newer)
             if answers:
                 kept.add(change.task_id)
                 changes.append(Change.answers(task, answers))
@@ -692,10 +686,14 @@ class LabelStudioBackend:
         received = time.monotonic()
         rows = self._rows_for(changes)
         with self._lock:
-            work = _Transaction(self._state, rows, self.reader)
+            state = self._state
+            work = Transaction(state.learner, state.ledger, state.vote, rows, self.reader)
             outcomes = [work.apply(change) for change in changes]
-            if work.ledger != self._state.ledger:
-                self._commit(work.state())
+            if work.ledger != state.ledger:
+                changed = state.changes + work.changes
+                self._commit(
+                    replace(state, learner=work.learner, ledger=work.ledger, changes=changed)
+                )
             self._remember(changes, received)
         if work.changes:
             self._wake()
@@ -857,221 +855,6 @@ class LabelStudioBackend:
 _RUNTIME = frozenset(
     {"path", "pool", "transform", "image_root", "credential", "background_refit", "allow_private"}
 )
-
-
-@dataclass(frozen=True)
-class Change:
-    """One change to a task's annotations, for :meth:`LabelStudioBackend.apply`.
-
-    Build it with :meth:`answer` (a webhook's new or updated annotation),
-    :meth:`answers` (a task exported with all its annotations),
-    :meth:`deleted` (an annotation id) or :meth:`dropped` (a task id).
-    """
-
-    kind: str
-    task: dict | None = None
-    task_id: int | None = None
-    task_answers: tuple = ()
-    annotation_id: int | None = None
-
-    @classmethod
-    def answer(cls, task: dict, answer: Answer) -> Change:
-        return cls("answer", task, task["id"], (answer,))
-
-    @classmethod
-    def answers(cls, task: dict, answers) -> Change:
-        return cls("answers", task, task["id"], tuple(answers))
-
-    @classmethod
-    def deleted(cls, annotation_id) -> Change:
-        return cls("deleted", annotation_id=annotation_id)
-
-    @classmethod
-    def dropped(cls, task_id) -> Change:
-        return cls("dropped", task_id=task_id)
-
-
-class _Transaction:
-    """A new backend state, computed change by change from ``state`` without touching it."""
-
-    def __init__(self, state: BackendState, rows: dict, reader):
-        self.base = state
-        self.learner = copy.copy(state.learner)  # teach/relabel/forget swap this copy's campaign
-        self.ledger = dict(state.ledger)
-        self.rows = rows
-        self.reader = reader
-        self.changes = 0
-
-    def state(self) -> BackendState:
-        return replace(
-            self.base,
-            learner=self.learner,
-            ledger=self.ledger,
-            changes=self.base.changes + self.changes,
-        )
-
-    def apply(self, change: Change):
-        """The outcome of ``change``, or the exception that kept it from being made."""
-        try:
-            return self._apply(change)
-        except (TaskError, AnnotationError) as exc:
-            return exc
-        except ValueError as exc:  # the learner refused the row or the forgetting
-            return TaskError(f"task {change.task_id}: {exc}")
-
-    def _apply(self, change: Change) -> str:
-        if change.kind == "deleted":
-            task_id = next(
-                (t for t, e in self.ledger.items() if change.annotation_id in e.answer_ids()), None
-            )
-            if task_id is None:
-                return "unknown"
-            entry = self.ledger[task_id]
-            kept = [a for a in entry.answers if a.id != change.annotation_id]
-            return self._settle(task_id, None, kept)
-        if change.kind == "dropped":
-            if change.task_id not in self.ledger:
-                return "unknown"
-            return self._settle(change.task_id, None, [])
-        entry = self.ledger.get(change.task_id)
-        held = list(entry.answers) if entry is not None else []
-        if change.kind == "answers":
-            if not change.task_answers:
-                return "unannotated"
-            standing = [a for a in change.task_answers if a.stands]
-            outcome = self._settle(change.task_id, change.task, standing)
-            if outcome == "unchanged":
-                return _idle_outcome(change.task_answers)
-            return outcome
-        (answer,) = change.task_answers
-        # The new or updated annotation replaces its earlier version; a skip or an
-        # unusable update withdraws it, and the task falls back on the others.
-        kept = [a for a in held if a.id != answer.id] + ([answer] if answer.stands else [])
-        outcome = self._settle(change.task_id, change.task, kept)
-        if answer.error is not None:
-            raise AnnotationError(answer.error)
-        if outcome == "unchanged":
-            return "skipped" if answer.cancelled else "duplicate"
-        return outcome
-
-    def _settle(self, task_id: int, task, answers) -> str:
-        """Give ``task_id`` the answers ``answers`` and its row the label they vote for."""
-        answers = tuple(sorted(answers, key=lambda a: a.id))
-        entry = self.ledger.get(task_id)
-        label = task_label(answers, self.base.vote)
-        if label is None:
-            if entry is None:
-                return "unchanged"
-            self._forget(task_id, entry)
-            return "forgotten"
-        if entry is None:
-            position = self._teach(task_id, task, label)
-            self.ledger[task_id] = TaskEntry(position, label, answers)
-            return "taught"
-        self.ledger[task_id] = TaskEntry(entry.position, label, answers)
-        if label == entry.label:
-            return "unchanged" if answers == entry.answers else "duplicate"
-        self.learner.relabel([entry.position], [self._class(label)], refit=False)
-        self.changes += 1
-        return "relabeled"
-
-    def _teach(self, task_id: int, task, label: str) -> int:
-        row = self.rows.get(task_id)
-        if row is None:  # another door forgot the task after the rows were read
-            row = self.reader().read(task)
-        if isinstance(row, Exception):
-            raise row
-        self._query(task_id, row[None])
-        self.learner.teach(row[None], [self._class(label)], refit=False)
-        self.changes += 1
-        return len(self.learner.y_labeled_) - 1
-
-    def _query(self, task_id: int, X: np.ndarray) -> None:
-        """Query the answered row first, as the library's loop does, so its twins come along.
-
-        DFAL's adversarial twin (any strategy's training extras) is made by
-        the query of the row it belongs to. A strategy that cannot query one
-        row alone does not cost the label: the row is taught without extras.
-        """
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # e.g. candidates= larger than one row
-                self.learner.query(X, n=1)
-        except Exception:  # the label matters more than its extras
-            logger.warning("task %s: taught without training extras", task_id, exc_info=True)
-
-    def _forget(self, task_id: int, entry: TaskEntry) -> None:
-        self.learner.forget([entry.position], refit=False)
-        del self.ledger[task_id]
-        for other, held in self.ledger.items():
-            if held.position > entry.position:
-                self.ledger[other] = replace(held, position=held.position - 1)
-        self.changes += 1
-
-    def _class(self, label: str):
-        classes = self.learner.classes_
-        return classes[[str(c) for c in np.asarray(classes).tolist()].index(label)]
-
-
-def _with_newer(answers, task_id: int, newer: dict) -> list:
-    """A task's exported answers, with the webhook's newer answers and deletions applied."""
-    by_id = {a.id: a for a in answers}
-    for annotation_id, answer in newer.items():
-        if answer is None:
-            by_id.pop(annotation_id, None)
-        elif answer.task == task_id:
-            by_id[annotation_id] = answer
-    return list(by_id.values())
-
-
-def _idle_outcome(answers) -> str:
-    if any(a.stands for a in answers):
-        return "duplicate"
-    errors = [a.error for a in answers if a.error is not None]
-    if errors:
-        raise AnnotationError(errors[-1])
-    return "skipped"
-
-
-def _ranks(learner: ActiveLearner, X: np.ndarray) -> np.ndarray:
-    """Each row's position in the strategy's ranking of ``X`` (0: label first).
-
-    One scoring pass: the strategy's first pick, then the other rows in the
-    order of the scores it gave them, when that pick is the extreme of its
-    scores (the strategy's direction); otherwise the strategy ranks all.
-    """
-    ranks = np.zeros(len(X), dtype=np.int64)
-    if len(X) == 0:
-        return ranks
-    first = learner.query(X, n=1)
-    order = _order_by_scores(learner.query_strategy_, first[0], len(X))
-    if order is None:
-        order = learner.query(X, n=len(X)) if len(X) > 1 else first
-    ranks[order] = np.arange(len(X))
-    return ranks
-
-
-def _order_by_scores(strategy, first: int, n_rows: int):
-    scores = getattr(strategy, "scores_", None)
-    candidates = getattr(strategy, "candidates_", None)
-    if scores is None or candidates is None or np.ndim(scores) != 1:
-        return None
-    scores = np.asarray(scores, dtype=np.float64)
-    where = np.flatnonzero(candidates == first)
-    finite = scores[np.isfinite(scores)]
-    if len(where) != 1 or len(finite) == 0 or not np.isfinite(scores[where[0]]):
-        return None
-    picked = scores[where[0]]
-    if picked == finite.max():
-        sign = -1.0
-    elif picked == finite.min():
-        sign = 1.0
-    else:  # a pick that is not the best score: the strategy does more than sort
-        return None
-    key = np.full(n_rows, np.inf)
-    key[candidates] = np.where(np.isfinite(scores), sign * scores, np.inf)
-    key[first] = -np.inf
-    return np.argsort(key, kind="stable")
 
 
 def _check_settings(**settings) -> None:
