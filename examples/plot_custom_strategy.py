@@ -35,10 +35,21 @@ class Confusion(EntropySampling):
     _skactive_constraints: ClassVar[dict] = {"eps": [real(low=0, low_open=True)]}
 
     def __init__(
-        self, eps=1e-12, *, candidates=None, batch_size=1024, n_jobs=None, random_state=None
+        self,
+        eps=1e-12,
+        *,
+        candidates=None,
+        chunk_size=None,
+        batch_size=None,
+        n_jobs=None,
+        random_state=None,
     ):
         super().__init__(
-            candidates=candidates, batch_size=batch_size, n_jobs=n_jobs, random_state=random_state
+            candidates=candidates,
+            chunk_size=chunk_size,
+            batch_size=batch_size,
+            n_jobs=n_jobs,
+            random_state=random_state,
         )
         self.eps = eps
 

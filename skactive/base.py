@@ -27,6 +27,7 @@ from skactive.config import get_config
 from skactive.param_validation import (
     BATCH_SIZE,
     CANDIDATES,
+    CHUNK_SIZE,
     LAYER,
     N_JOBS,
     RANDOM_STATE,
@@ -34,6 +35,9 @@ from skactive.param_validation import (
     check_estimator_params,
     instance_of,
 )
+
+#: Rows per chunk of the pool when a strategy's ``chunk_size`` is None.
+DEFAULT_CHUNK_SIZE = 1024
 
 
 def _empty_rows() -> np.ndarray:
@@ -98,6 +102,13 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
     independently (core-set, random). To hand extra training rows to the
     learner, override :meth:`_training_extras`.
 
+    Shared parameters keep one meaning in every strategy that takes them
+    (:mod:`skactive.param_validation`): ``candidates`` (pool rows drawn to
+    score), ``chunk_size`` (rows per chunk of the pool: what one joblib
+    worker scores at a time, None: :data:`DEFAULT_CHUNK_SIZE`),
+    ``batch_size`` (rows per forward pass on the network's device, None:
+    the torch adapter's choice), ``n_jobs`` and ``random_state``.
+
     Attributes
     ----------
     candidates_ : ndarray of shape (n_candidates,)
@@ -120,6 +131,7 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
     _parameter_constraints = SKLEARN_PARAMETER_CONSTRAINTS
     _skactive_constraints: ClassVar[dict[str, list]] = {
         "candidates": CANDIDATES,
+        "chunk_size": CHUNK_SIZE,
         "batch_size": BATCH_SIZE,
         "n_jobs": N_JOBS,
         "random_state": RANDOM_STATE,
@@ -358,8 +370,12 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         return _torch.inference_context(model)
 
     def _chunk_size(self) -> int:
-        size = getattr(self, "batch_size", None)
-        return 1024 if size is None else size
+        """Rows per chunk of the pool: ``chunk_size``, or :data:`DEFAULT_CHUNK_SIZE`.
+
+        Never ``batch_size``, which is rows per forward pass.
+        """
+        size = getattr(self, "chunk_size", None)
+        return DEFAULT_CHUNK_SIZE if size is None else int(size)
 
     def _training_extras(self, model, X_pool, selected, X_labeled=None) -> TrainingExtras:
         """Extra training rows for the learner, made for ``X_pool[selected]``; none by default."""

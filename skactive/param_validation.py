@@ -15,9 +15,11 @@ The error names the parameter, says what was expected and shows the value::
 
     max_pairs must be a positive integer, got 0
 
-Parameters that mean the same thing everywhere (``batch_size``,
-``candidates``, ``n_jobs``, ``random_state``, ``layer``) have one constraint
-each here, named after them, so that no class can give them another meaning.
+Parameters that mean the same thing everywhere (``chunk_size``,
+``batch_size``, ``candidates``, ``n_jobs``, ``random_state``, ``layer``) have
+one constraint each here, named after them, so that no class can give them
+another meaning: ``chunk_size`` is rows per chunk of the pool (the unit of
+joblib's work and of memory), ``batch_size`` rows per forward pass.
 """
 
 from __future__ import annotations
@@ -147,8 +149,9 @@ def _accepts_n_jobs(value) -> bool:
     return _is_number(value) and isinstance(value, numbers.Integral) and value != 0
 
 
-# The shared parameters: one constraint, one meaning (QueryStrategy's docstring says each).
+# The shared parameters: one constraint, one meaning (docs/user_guide/parameters.rst).
 BATCH_SIZE = [integer(1), None]  # rows per forward pass; None: the torch adapter's choice
+CHUNK_SIZE = [integer(1), None]  # rows per chunk of the pool (a joblib task); None: 1024
 CANDIDATES = [integer(1), None]  # rows drawn from the pool to score; None: all of them
 N_JOBS = [None, Constraint(_accepts_n_jobs, "a non-zero integer")]  # joblib's meaning
 LAYER = [None, instance_of(str, "a submodule name")]

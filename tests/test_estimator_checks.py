@@ -297,9 +297,10 @@ def test_check_strategy_reports_skips_and_expected_failures():
 def test_bald_lists_its_expected_failures():
     results = check_strategy(BALD(n_samples=3))
     assert results["check_picks_independent_of_batch_size"].startswith("expected failure")
+    assert results["check_picks_independent_of_chunk_size"].startswith("expected failure")
     assert results["check_scores_follow_a_permuted_pool"].startswith("expected failure")
     assert results["check_picks_independent_of_n_jobs"] == "passed"
-    assert sum(r.startswith("expected failure") for r in results.values()) == 2
+    assert sum(r.startswith("expected failure") for r in results.values()) == 3
 
 
 class _EveryOther(MetaStrategy):

@@ -39,11 +39,16 @@ class BALD(PosteriorSampling):
         Ignored for committees and ensembles.
     candidates : int, default=None
         Score only a random subset of this many pool rows (None: all).
+    chunk_size : int, default=None
+        Rows per chunk of the pool: what one joblib worker scores at a time
+        (``n_jobs``) and the progress bar's step; bounds memory whatever the
+        pool size (None: 1024).
     batch_size : int, default=None
         Rows per forward pass (None: 128 on CPU, 1024 on a GPU). The dropout
-        masks are drawn per pass, so a different ``batch_size`` gives other
-        (equally valid) samples, as a different seed would; ``n_jobs`` and
-        joblib backends give identical scores.
+        masks are drawn per pass and seeded per chunk, so another
+        ``batch_size`` or ``chunk_size`` gives other (equally valid) samples,
+        as a different seed would; ``n_jobs`` and joblib backends give
+        identical scores.
     n_jobs : int, default=None
         Workers scoring chunks in parallel through joblib (None: one, unless
         a ``joblib.parallel_backend`` context such as ``"dask"`` is active).
@@ -73,12 +78,14 @@ class BALD(PosteriorSampling):
         *,
         n_samples: int = 10,
         candidates: int | None = None,
+        chunk_size: int | None = None,
         batch_size: int | None = None,
         n_jobs: int | None = None,
         random_state=None,
     ):
         self.n_samples = n_samples
         self.candidates = candidates
+        self.chunk_size = chunk_size
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state

@@ -87,6 +87,7 @@ class BALDWithVAETwins(BALD):
         beta: float = 1.0,
         kld_reduction: str = "sum",
         candidates: int | None = None,
+        chunk_size: int | None = None,
         batch_size: int | None = None,
         n_jobs: int | None = None,
         random_state=None,
@@ -94,6 +95,7 @@ class BALDWithVAETwins(BALD):
         super().__init__(
             n_samples=n_samples,
             candidates=candidates,
+            chunk_size=chunk_size,
             batch_size=batch_size,
             n_jobs=n_jobs,
             random_state=random_state,

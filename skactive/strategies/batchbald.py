@@ -210,8 +210,16 @@ class BatchBALD(QueryStrategy):
         predictive. Time per pick grows linearly with it.
     candidates : int, default=None
         Consider only a random subset of this many pool rows (None: all).
+    chunk_size : int, default=None
+        Rows per chunk of the pool: what one joblib worker scores at a time
+        (``n_jobs``) and the progress bar's step; bounds memory whatever the
+        pool size (None: 1024).
     batch_size : int, default=None
-        Rows per forward pass (None: the torch adapter's choice).
+        Rows per forward pass (None: 128 on CPU, 1024 on a GPU). The dropout
+        masks are drawn per pass and seeded per chunk, so another
+        ``batch_size`` or ``chunk_size`` gives other (equally valid) samples,
+        as a different seed would; ``n_jobs`` and joblib backends give
+        identical scores.
     random_state : int, RandomState instance or None, default=None
         Seeds the candidate subset, the dropout masks and the sampled
         configurations.
@@ -240,12 +248,14 @@ class BatchBALD(QueryStrategy):
         n_samples: int = 10,
         n_configurations: int = 1_000,
         candidates: int | None = None,
+        chunk_size: int | None = None,
         batch_size: int | None = None,
         random_state=None,
     ):
         self.n_samples = n_samples
         self.n_configurations = n_configurations
         self.candidates = candidates
+        self.chunk_size = chunk_size
         self.batch_size = batch_size
         self.random_state = random_state
 

@@ -52,8 +52,13 @@ class CEAL(QueryStrategy):
     candidates : int, default=None
         Score only a random subset of this many pool rows (None: all).
         Pseudo-labels come from the candidates.
+    chunk_size : int, default=None
+        Rows per chunk of the pool: what one joblib worker scores at a time
+        (``n_jobs``) and the progress bar's step; bounds memory whatever the
+        pool size (None: 1024).
     batch_size : int, default=None
-        Rows per prediction chunk (None: 1024).
+        Rows per forward pass on the network's device (None: the torch
+        adapter's choice, 128 on CPU and 1024 on a GPU).
     random_state : int, RandomState instance or None, default=None
         Seed for the candidate subset and tie-breaking.
 
@@ -89,6 +94,7 @@ class CEAL(QueryStrategy):
         criterion: str = "entropy",
         max_pseudo: int | None = None,
         candidates: int | None = None,
+        chunk_size: int | None = None,
         batch_size: int | None = None,
         random_state=None,
     ):
@@ -97,12 +103,12 @@ class CEAL(QueryStrategy):
         self.criterion = criterion
         self.max_pseudo = max_pseudo
         self.candidates = candidates
+        self.chunk_size = chunk_size
         self.batch_size = batch_size
         self.random_state = random_state
 
     def _prepare(self, estimator):
-        self._chunk_size()  # validates batch_size
-        return probability_function(estimator, what="CEAL")
+        return probability_function(estimator, what="CEAL", batch_size=self.batch_size)
 
     def _score(self, proba_fn, X_chunk: np.ndarray) -> np.ndarray:
         """Per row: the query criterion, the entropy, the predicted column."""

@@ -106,7 +106,8 @@ class TypiClust(_EmbeddingStrategy):
     candidates : int, default=None
         Consider only a random subset of this many pool rows (None: all).
     batch_size : int, default=None
-        Rows embedded per chunk (None: 1024).
+        Rows per embedding pass (None: 128 on CPU, 1024 on a GPU); the pool is
+        read chunk by chunk whatever its size.
     random_state : int, RandomState instance or None, default=None
         Seeds the candidate subset and k-means.
 

@@ -45,6 +45,10 @@ class DFAL(QueryStrategy):
     candidates : int, default=None
         Score only a random subset of this many pool rows, as in the paper's
         Algorithm 1 (None: the whole pool).
+    chunk_size : int, default=None
+        Rows per chunk of the pool: what one joblib worker scores at a time
+        (``n_jobs``) and the progress bar's step; bounds memory whatever the
+        pool size (None: 1024).
     batch_size : int, default=None
         Rows attacked together on the network's device; bounds memory.
         None: 128 on CPU, 1024 on a GPU.
@@ -126,6 +130,7 @@ class DFAL(QueryStrategy):
         norm: float = 2,
         top_k: int | None = None,
         candidates: int | None = None,
+        chunk_size: int | None = None,
         batch_size: int | None = None,
         clip: tuple[float, float] | None = None,
         twins: bool = True,
@@ -139,6 +144,7 @@ class DFAL(QueryStrategy):
         self.norm = norm
         self.top_k = top_k
         self.candidates = candidates
+        self.chunk_size = chunk_size
         self.batch_size = batch_size
         self.clip = clip
         self.twins = twins

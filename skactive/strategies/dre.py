@@ -66,8 +66,13 @@ class DRE(QueryStrategy):
     candidates : int, default=None
         Consider only a random subset of this many pool rows (None: all,
         as in the reference).
-    batch_size : int, default=1024
-        Rows scored per chunk.
+    chunk_size : int, default=None
+        Rows per chunk of the pool: what one joblib worker scores at a time
+        (``n_jobs``) and the progress bar's step; bounds memory whatever the
+        pool size (None: 1024).
+    batch_size : int, default=None
+        Rows per forward pass on the network's device (None: the torch
+        adapter's choice, 128 on CPU and 1024 on a GPU).
     n_jobs : int, default=None
         Workers scoring chunks in parallel through joblib.
     random_state : int, RandomState instance or None, default=None
@@ -88,19 +93,20 @@ class DRE(QueryStrategy):
         *,
         n_bins: int = 50,
         candidates: int | None = None,
-        batch_size: int = 1024,
+        chunk_size: int | None = None,
+        batch_size: int | None = None,
         n_jobs: int | None = None,
         random_state=None,
     ):
         self.n_bins = n_bins
         self.candidates = candidates
+        self.chunk_size = chunk_size
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _prepare(self, estimator):
-        self._chunk_size()
-        return probability_function(estimator, what="DRE")
+        return probability_function(estimator, what="DRE", batch_size=self.batch_size)
 
     def _score(self, model, X_chunk: np.ndarray) -> np.ndarray:
         return entropy(model(X_chunk)) / np.log(2)

@@ -43,6 +43,10 @@ class EGL(QueryStrategy):
         much faster, and requires that layer to produce the logits.
     candidates : int, default=None
         Score only a random subset of this many pool rows (None: all).
+    chunk_size : int, default=None
+        Rows per chunk of the pool: what one joblib worker scores at a time
+        (``n_jobs``) and the progress bar's step; bounds memory whatever the
+        pool size (None: 1024).
     batch_size : int, default=None
         Rows per vectorised gradient batch (None: 64 on CPU, 512 on a GPU
         for ``"all"``; 128 / 1024 for ``"last_layer"``).
@@ -68,12 +72,14 @@ class EGL(QueryStrategy):
         *,
         parameters: str = "all",
         candidates: int | None = None,
+        chunk_size: int | None = None,
         batch_size: int | None = None,
         n_jobs: int | None = None,
         random_state=None,
     ):
         self.parameters = parameters
         self.candidates = candidates
+        self.chunk_size = chunk_size
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state

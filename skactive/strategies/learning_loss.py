@@ -26,8 +26,13 @@ class LearningLoss(QueryStrategy):
     candidates : int, default=None
         Score only a random subset of this many pool rows (None: all; the
         reference uses 10,000).
-    batch_size : int, default=1024
-        Rows scored per chunk.
+    chunk_size : int, default=None
+        Rows per chunk of the pool: what one joblib worker scores at a time
+        (``n_jobs``) and the progress bar's step; bounds memory whatever the
+        pool size (None: 1024).
+    batch_size : int, default=None
+        Rows per forward pass on the network's device (None: the torch
+        adapter's choice, 128 on CPU and 1024 on a GPU).
     n_jobs : int, default=None
         Workers scoring chunks in parallel through joblib.
     random_state : int, RandomState instance or None, default=None
@@ -44,17 +49,18 @@ class LearningLoss(QueryStrategy):
         self,
         *,
         candidates: int | None = None,
-        batch_size: int = 1024,
+        chunk_size: int | None = None,
+        batch_size: int | None = None,
         n_jobs: int | None = None,
         random_state=None,
     ):
         self.candidates = candidates
+        self.chunk_size = chunk_size
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _prepare(self, estimator):
-        self._chunk_size()
         network = _torch.find_network(estimator, what="LearningLoss")
         if not isinstance(network.net, LossPredictionNet):
             raise TypeError(
@@ -66,4 +72,4 @@ class LearningLoss(QueryStrategy):
 
     def _score(self, model, X_chunk: np.ndarray) -> np.ndarray:
         rows = model.transform(X_chunk) if model.transform is not None else X_chunk
-        return model.net.predict_loss(rows).astype(np.float64)
+        return model.net.predict_loss(rows, batch_size=self.batch_size).astype(np.float64)

@@ -96,6 +96,10 @@ MC_DROPOUT_EXPECTED_FAILURES = {
         "Monte-Carlo dropout masks are drawn per forward batch: another batch_size "
         "draws other masks, like another seed"
     ),
+    "check_picks_independent_of_chunk_size": (
+        "Monte-Carlo dropout masks are seeded per chunk (so that workers agree): another "
+        "chunk_size draws other masks, like another seed"
+    ),
     "check_scores_follow_a_permuted_pool": (
         "a row's dropout masks depend on its position in the batch, so a permuted "
         "pool gives each row other (equally valid) samples"
@@ -185,9 +189,16 @@ class QueryByCommittee(PosteriorSampling):
         least 2; None: 10). Ignored for committees and ensembles.
     candidates : int, default=None
         Score only a random subset of this many pool rows (None: all).
+    chunk_size : int, default=None
+        Rows per chunk of the pool: what one joblib worker scores at a time
+        (``n_jobs``) and the progress bar's step; bounds memory whatever the
+        pool size (None: 1024).
     batch_size : int, default=None
-        Rows per chunk (None: 1024; forward passes of a single net use 128
-        rows on CPU, 1024 on a GPU).
+        Rows per forward pass (None: 128 on CPU, 1024 on a GPU). The dropout
+        masks are drawn per pass and seeded per chunk, so another
+        ``batch_size`` or ``chunk_size`` gives other (equally valid) samples,
+        as a different seed would; ``n_jobs`` and joblib backends give
+        identical scores.
     n_jobs : int, default=None
         Workers scoring chunks in parallel through joblib.
     random_state : int, RandomState instance or None, default=None
@@ -211,6 +222,7 @@ class QueryByCommittee(PosteriorSampling):
         *,
         n_samples: int | None = None,
         candidates: int | None = None,
+        chunk_size: int | None = None,
         batch_size: int | None = None,
         n_jobs: int | None = None,
         random_state=None,
@@ -218,6 +230,7 @@ class QueryByCommittee(PosteriorSampling):
         self.measure = measure
         self.n_samples = n_samples
         self.candidates = candidates
+        self.chunk_size = chunk_size
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state

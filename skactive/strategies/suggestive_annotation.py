@@ -101,8 +101,16 @@ class SuggestiveAnnotation(PosteriorSampling):
         Score and cover only a random subset of this many pool rows (None:
         all). The cover holds an ``n_uncertain x candidates`` similarity
         matrix, so bound ``candidates`` for large pools.
+    chunk_size : int, default=None
+        Rows per chunk of the pool: what one joblib worker scores at a time
+        (``n_jobs``) and the progress bar's step; bounds memory whatever the
+        pool size (None: 1024).
     batch_size : int, default=None
-        Rows per chunk (None: 1024).
+        Rows per forward pass (None: 128 on CPU, 1024 on a GPU). The dropout
+        masks are drawn per pass and seeded per chunk, so another
+        ``batch_size`` or ``chunk_size`` gives other (equally valid) samples,
+        as a different seed would; ``n_jobs`` and joblib backends give
+        identical scores.
     random_state : int, RandomState instance or None, default=None
         Seeds the candidate subset, tie-breaking and dropout masks.
 
@@ -132,6 +140,7 @@ class SuggestiveAnnotation(PosteriorSampling):
         layer: str | None = None,
         n_samples: int | None = None,
         candidates: int | None = None,
+        chunk_size: int | None = None,
         batch_size: int | None = None,
         random_state=None,
     ):
@@ -140,6 +149,7 @@ class SuggestiveAnnotation(PosteriorSampling):
         self.layer = layer
         self.n_samples = n_samples
         self.candidates = candidates
+        self.chunk_size = chunk_size
         self.batch_size = batch_size
         self.random_state = random_state
 
@@ -174,9 +184,8 @@ class SuggestiveAnnotation(PosteriorSampling):
     def _descriptors(self, source, X_pool, candidates) -> np.ndarray:
         """L2-normalised descriptors of the candidates, shape (n_candidates, n_dims)."""
         networks = self._networks(source)
-        batch = self.batch_size or 1024
         parts = []
-        for rows in chunk_slices(len(candidates), batch):
+        for rows in chunk_slices(len(candidates), self._chunk_size()):
             X_chunk = take_rows(X_pool, candidates[rows])
             if not networks:
                 parts.append(unit_rows(np.asarray(X_chunk, np.float64).reshape(len(X_chunk), -1)))

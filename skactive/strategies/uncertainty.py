@@ -38,20 +38,20 @@ class _UncertaintySampling(QueryStrategy):
         self,
         *,
         candidates: int | None = None,
-        batch_size: int = 1024,
+        chunk_size: int | None = None,
+        batch_size: int | None = None,
         n_jobs: int | None = None,
         random_state=None,
     ):
         self.candidates = candidates
+        self.chunk_size = chunk_size
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state
 
     def _prepare(self, estimator):
-        self._chunk_size()  # validates batch_size
-        # Chunks of batch_size rows; the net itself runs at its device's best
-        # batch (128 rows on CPU ran 1.7x faster than 1,024 on LeNet5).
-        return probability_function(estimator, what=type(self).__name__)
+        # None: the device's best pass (128 rows on CPU ran 1.7x faster than 1,024 on LeNet5).
+        return probability_function(estimator, what=type(self).__name__, batch_size=self.batch_size)
 
     def _score(self, model, X_chunk: np.ndarray) -> np.ndarray:
         return self._measure(model(X_chunk))
@@ -63,10 +63,13 @@ _PARAMS_DOC = """
     candidates : int, default=None
         Score only a random subset of this many pool rows, as the DFAL paper
         does for its baselines (None: the whole pool).
-    batch_size : int, default=1024
-        Rows scored per chunk; bounds memory whatever the pool size. A
-        skorch net runs on each chunk in forward passes of 128 rows on CPU
-        (1,024 on a GPU).
+    chunk_size : int, default=None
+        Rows per chunk of the pool: what one joblib worker scores at a time
+        (``n_jobs``) and the progress bar's step; bounds memory whatever the
+        pool size (None: 1024).
+    batch_size : int, default=None
+        Rows per forward pass on the network's device (None: the torch
+        adapter's choice, 128 on CPU and 1024 on a GPU).
     n_jobs : int, default=None
         Workers scoring chunks in parallel through joblib (None: one, unless
         a ``joblib.parallel_backend`` context such as ``"dask"`` is active).

@@ -300,12 +300,24 @@ def check_picks_independent_of_batch_size(name: str, strategy: QueryStrategy) ->
     np.testing.assert_array_equal(_select(small, pool, 6), reference, err_msg="batch_size=7")
 
 
+def check_picks_independent_of_chunk_size(name: str, strategy: QueryStrategy) -> None:
+    """``chunk_size`` changes memory and how work is split, never the picks."""
+    if "chunk_size" not in strategy.get_params():
+        _skip(f"{name} has no chunk_size parameter")
+    pool = _fitted()[2]
+    base = _params_with(strategy, random_state=0)
+    reference = _select(clone(strategy).set_params(**base), pool, 6)
+    small = clone(strategy).set_params(**base, chunk_size=7)
+    np.testing.assert_array_equal(_select(small, pool, 6), reference, err_msg="chunk_size=7")
+
+
 def check_picks_independent_of_n_jobs(name: str, strategy: QueryStrategy) -> None:
     """``n_jobs`` with joblib's threading or process backend never changes the picks."""
     if "n_jobs" not in strategy.get_params():
         _skip(f"{name} has no n_jobs parameter")
     pool = _fitted()[2]
-    base = _params_with(strategy, random_state=0, batch_size=16)
+    # Several chunks, so that the workers share the pool.
+    base = _params_with(strategy, random_state=0, chunk_size=16, batch_size=16)
     reference = _select(clone(strategy).set_params(**base), pool, 6)
     for backend in ("threading", "loky"):
         parallel = clone(strategy).set_params(**base, n_jobs=2)
@@ -518,6 +530,7 @@ _CHECKS: tuple[Callable[[str, QueryStrategy], None], ...] = (
     check_wrong_score_length_is_an_error,
     check_same_random_state_same_picks,
     check_picks_independent_of_batch_size,
+    check_picks_independent_of_chunk_size,
     check_picks_independent_of_n_jobs,
     check_eval_mode_while_scoring_and_modes_restored,
     check_learner_unchanged_after_errors,
