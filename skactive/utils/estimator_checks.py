@@ -291,24 +291,22 @@ def check_same_random_state_same_picks(name: str, strategy: QueryStrategy) -> No
 
 def check_picks_independent_of_batch_size(name: str, strategy: QueryStrategy) -> None:
     """``batch_size`` changes memory and speed, never the picks."""
-    if "batch_size" not in strategy.get_params():
-        _skip(f"{name} has no batch_size parameter")
-    pool = _fitted()[2]
-    base = _params_with(strategy, random_state=0)
-    reference = _select(clone(strategy).set_params(**base), pool, 6)
-    small = clone(strategy).set_params(**base, batch_size=7)
-    np.testing.assert_array_equal(_select(small, pool, 6), reference, err_msg="batch_size=7")
+    _check_picks_independent_of(name, strategy, "batch_size")
 
 
 def check_picks_independent_of_chunk_size(name: str, strategy: QueryStrategy) -> None:
     """``chunk_size`` changes memory and how work is split, never the picks."""
-    if "chunk_size" not in strategy.get_params():
-        _skip(f"{name} has no chunk_size parameter")
+    _check_picks_independent_of(name, strategy, "chunk_size")
+
+
+def _check_picks_independent_of(name: str, strategy: QueryStrategy, param: str) -> None:
+    if param not in strategy.get_params():
+        _skip(f"{name} has no {param} parameter")
     pool = _fitted()[2]
     base = _params_with(strategy, random_state=0)
     reference = _select(clone(strategy).set_params(**base), pool, 6)
-    small = clone(strategy).set_params(**base, chunk_size=7)
-    np.testing.assert_array_equal(_select(small, pool, 6), reference, err_msg="chunk_size=7")
+    small = clone(strategy).set_params(**base, **{param: 7})
+    np.testing.assert_array_equal(_select(small, pool, 6), reference, err_msg=f"{param}=7")
 
 
 def check_picks_independent_of_n_jobs(name: str, strategy: QueryStrategy) -> None:
