@@ -4,8 +4,8 @@ Writing your own strategy
 
 A strategy is a :class:`~skactive.QueryStrategy` subclass: store the
 parameters in ``__init__`` (scikit-learn rules), declare what each accepts,
-and score rows in ``_score`` (one number per row; larger is queried first).
-Built on :class:`~skactive.strategies.EntropySampling`, ``_score`` receives
+and score rows in ``score_rows`` (one number per row; larger is queried first).
+Built on :class:`~skactive.strategies.EntropySampling`, ``score_rows`` receives
 the model's probability function, whatever the model (a skorch net, a
 pipeline, a committee, any scikit-learn classifier).
 The conformance suite (:func:`~skactive.utils.check_strategy`) then checks
@@ -53,7 +53,7 @@ class Confusion(EntropySampling):
         )
         self.eps = eps
 
-    def _score(self, proba_fn, X_chunk):
+    def score_rows(self, proba_fn, X_chunk):
         proba = np.sort(proba_fn(X_chunk), axis=1)
         top, second = proba[:, -1], proba[:, -2]
         return 1.0 - (top - second) / (top + second + self.eps)
@@ -68,7 +68,7 @@ print(f"{sum(v == 'passed' for v in results.values())} of {len(results)} checks 
 # The score on a grid of two-class probabilities: ties score 1.
 p = np.linspace(0, 1, 101)
 proba = np.column_stack([p, 1 - p])
-scores = Confusion()._score(lambda rows: rows, proba)
+scores = Confusion().score_rows(lambda rows: rows, proba)
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.plot(p, scores)
 ax.set_xlabel("probability of class 0")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import warnings
 from abc import ABCMeta
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
@@ -38,6 +39,46 @@ from skactive.param_validation import (
 
 #: Rows per chunk of the pool when a strategy's ``chunk_size`` is None.
 DEFAULT_CHUNK_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class StrategyTags:
+    """What the library and the conformance suite need to know about a strategy.
+
+    A strategy states them in :meth:`QueryStrategy.__skactive_tags__` (as
+    scikit-learn estimators do in ``__sklearn_tags__``); read them with
+    :func:`get_strategy_tags`.
+
+    Attributes
+    ----------
+    greater_is_better : bool, default=True
+        Whether a larger score in ``scores_`` means a more informative row
+        (the default :meth:`~QueryStrategy.rank_candidates` keeps the largest).
+    requires_estimator : bool, default=True
+        Whether ``select`` needs a fitted estimator (False: ``None`` is
+        accepted, as for random sampling or a pretrained embedding).
+    wraps_strategies : bool, default=False
+        Whether the strategy chooses through other strategies
+        (:class:`MetaStrategy`).
+    expected_failed_checks : mapping of str to str, default={}
+        Conformance checks (:mod:`skactive.utils.estimator_checks`) the
+        strategy is known to fail, with the reason; the suite requires them
+        to fail.
+    conformance_net : type or None, default=None
+        The skorch net class the conformance suite trains for the strategy
+        (None: :class:`~skactive.nets.LossPredictionNet`).
+    """
+
+    greater_is_better: bool = True
+    requires_estimator: bool = True
+    wraps_strategies: bool = False
+    expected_failed_checks: Mapping[str, str] = field(default_factory=dict)
+    conformance_net: type | None = None
+
+
+def get_strategy_tags(strategy) -> StrategyTags:
+    """The :class:`StrategyTags` of ``strategy`` (see ``QueryStrategy.__skactive_tags__``)."""
+    return strategy.__skactive_tags__()
 
 
 def _empty_rows() -> np.ndarray:
@@ -96,11 +137,11 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
     rules), so strategies can be cloned and grid-searched. Validation happens
     in :meth:`select`.
 
-    Subclasses either implement :meth:`_score` (one number per row; the
+    Subclasses either implement :meth:`score_rows` (one number per row; the
     default ranking keeps the best ``n``) or override
-    :meth:`_rank_candidates` for strategies that do not score rows
+    :meth:`rank_candidates` for strategies that do not score rows
     independently (core-set, random). To hand extra training rows to the
-    learner, override :meth:`_training_extras`.
+    learner, override :meth:`training_extras`.
 
     Shared parameters keep one meaning in every strategy that takes them
     (:mod:`skactive.param_validation`): ``candidates`` (pool rows drawn to
@@ -122,9 +163,6 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         Extra training rows produced by the last call.
     """
 
-    #: Whether a larger score means a more informative row.
-    _greater_is_better = True
-
     #: What each parameter accepts (:mod:`skactive.param_validation`);
     #: subclasses add their own entries. The shared parameters are declared
     #: once, here, so that they mean the same in every strategy.
@@ -138,9 +176,15 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         "layer": LAYER,
     }
 
-    #: Conformance checks (:mod:`skactive.utils.estimator_checks`) this
-    #: strategy is known to fail: ``{check name: reason}``.
-    _expected_failed_checks: ClassVar[dict[str, str]] = {}
+    def __skactive_tags__(self) -> StrategyTags:
+        """This strategy's :class:`StrategyTags`.
+
+        Override it to state what differs, from ``super()``'s::
+
+            def __skactive_tags__(self):
+                return dataclasses.replace(super().__skactive_tags__(), greater_is_better=False)
+        """
+        return StrategyTags()
 
     def select(
         self,
@@ -200,15 +244,15 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         Called after :meth:`rank` (the extras may use what it computed, kept
         in fitted attributes); twin sources are positions in ``indices``.
         """
-        model = self._prepare(estimator)
-        return self._training_extras(model, X_pool, np.asarray(indices), X_labeled=X_labeled)
+        model = self.prepare(estimator)
+        return self.training_extras(model, X_pool, np.asarray(indices), X_labeled=X_labeled)
 
     def _select(self, estimator, X_pool, n, *, X_labeled=None, y_labeled=None, with_extras=True):
         """:meth:`select`'s work; returns the prepared model.
 
         ``with_extras=False`` leaves ``extras_`` empty, for a meta-strategy
         that asks for more rows than it keeps and makes the extras of the
-        kept ones only (through :meth:`_training_extras`).
+        kept ones only (through :meth:`training_extras`).
         """
         feature_shape = None
         if X_labeled is not None:
@@ -231,14 +275,14 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
                     stacklevel=2,
                 )
         rng = check_random_state_param(getattr(self, "random_state", None))
-        if estimator is None and self._needs_estimator():
+        if estimator is None and self.__skactive_tags__().requires_estimator:
             raise TypeError(f"estimator: {type(self).__name__} needs a fitted estimator, got None")
         if estimator is not None:
             check_is_fitted(estimator)
-        model = self._prepare(estimator)
+        model = self.prepare(estimator)
 
         candidates = _draw_candidates(len(X_pool), n_candidates, rng)
-        positions, scores = self._rank_candidates(
+        positions, scores = self.rank_candidates(
             model, X_pool, candidates, n, rng, X_labeled=X_labeled, y_labeled=y_labeled
         )
         positions = self._check_ranking(positions, scores, n, len(candidates))
@@ -247,7 +291,7 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         self.indices_ = candidates[positions]
         self.extras_ = TrainingExtras()
         if with_extras:
-            self.extras_ = self._training_extras(model, X_pool, self.indices_, X_labeled=X_labeled)
+            self.extras_ = self.training_extras(model, X_pool, self.indices_, X_labeled=X_labeled)
         return model
 
     def _check_ranking(self, positions, scores, n: int, n_candidates: int) -> np.ndarray:
@@ -293,26 +337,78 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
                 value.check_params()
         return self
 
-    # -- hooks for subclasses ---------------------------------------------
+    # -- hooks for subclasses (public: override them) --------------------
 
-    def _needs_estimator(self) -> bool:
-        """Whether ``select`` needs a fitted estimator (False: ``None`` is accepted)."""
-        return True
+    def prepare(self, estimator):
+        """Check that ``estimator`` suits this strategy; return what scoring needs.
 
-    def _prepare(self, estimator):
-        """Check the estimator suits this strategy and return what ``_score`` needs."""
+        Called once per ``select``, after the parameters are checked.
+
+        Parameters
+        ----------
+        estimator : fitted estimator or None
+
+        Returns
+        -------
+        model : object
+            Passed as ``model`` to :meth:`score_rows` (chunk by chunk) or
+            :meth:`rank_candidates` and :meth:`training_extras`: the
+            estimator itself by default, a probability function, a network...
+
+        Raises
+        ------
+        TypeError
+            The estimator cannot serve this strategy; say why.
+        """
         return estimator
 
-    def _score(self, model, X_chunk: np.ndarray) -> np.ndarray:
-        """Return one score per row of ``X_chunk`` (see ``_greater_is_better``)."""
+    def score_rows(self, model, X_chunk: np.ndarray) -> np.ndarray:
+        """Score one chunk of rows; the default :meth:`rank_candidates` keeps the best.
+
+        Parameters
+        ----------
+        model : object
+            What :meth:`prepare` returned.
+        X_chunk : ndarray of shape (n_rows, ...)
+            Up to ``chunk_size`` pool rows.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_rows,)
+            One number per row; larger is better unless the strategy's tags
+            say otherwise (:attr:`StrategyTags.greater_is_better`).
+        """
         raise NotImplementedError(
-            f"{type(self).__name__} must implement _score or override _rank_candidates"
+            f"{type(self).__name__} must implement score_rows or override rank_candidates"
         )
 
-    def _rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
-        """Return (positions into ``candidates`` of the ``n`` best, scores)."""
+    def rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
+        """The ``n`` best candidates, for strategies that do not score rows one by one.
+
+        Parameters
+        ----------
+        model : object
+            What :meth:`prepare` returned.
+        X_pool : array-like of shape (n_pool, ...)
+        candidates : ndarray of shape (n_candidates,)
+            Pool indices to choose from.
+        n : int
+        rng : numpy.random.RandomState
+            Every random choice draws from it, so ``random_state`` reproduces
+            the picks.
+        **labeled
+            ``X_labeled`` and ``y_labeled``, for strategies that need them.
+
+        Returns
+        -------
+        positions : ndarray of shape (n,)
+            Distinct positions into ``candidates``, best first.
+        scores : ndarray of shape (n_candidates,) or None
+            One score per candidate (``scores_``), or None.
+        """
         scores = self._score_candidates(model, X_pool, candidates)
-        return rank_scores(scores, n, greater_is_better=self._greater_is_better, rng=rng), scores
+        greater = self.__skactive_tags__().greater_is_better
+        return rank_scores(scores, n, greater_is_better=greater, rng=rng), scores
 
     def _score_candidates(self, model, X_pool, candidates) -> np.ndarray:
         """Score the candidates chunk by chunk (see :meth:`_map_chunks`)."""
@@ -358,7 +454,7 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
 
     def _score_chunk(self, model, X_chunk: np.ndarray, chunk_index: int) -> np.ndarray:
         """Score one chunk; ``chunk_index`` lets randomised scores seed per chunk."""
-        return self._score(model, X_chunk)
+        return self.score_rows(model, X_chunk)
 
     def _scoring_context(self, model):
         """Context held around all chunks: module modes are set once, here.
@@ -377,8 +473,23 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         size = getattr(self, "chunk_size", None)
         return DEFAULT_CHUNK_SIZE if size is None else int(size)
 
-    def _training_extras(self, model, X_pool, selected, X_labeled=None) -> TrainingExtras:
-        """Extra training rows for the learner, made for ``X_pool[selected]``; none by default."""
+    def training_extras(self, model, X_pool, selected, X_labeled=None) -> TrainingExtras:
+        """Extra training rows for the learner, made for the selected rows; none by default.
+
+        Parameters
+        ----------
+        model : object
+            What :meth:`prepare` returned.
+        X_pool : array-like of shape (n_pool, ...)
+        selected : ndarray of shape (n,)
+            The selected pool indices, best first; twins name their source
+            by position in it.
+        X_labeled : array-like, default=None
+
+        Returns
+        -------
+        extras : TrainingExtras
+        """
         return TrainingExtras()
 
 
@@ -397,33 +508,31 @@ class MetaStrategy(QueryStrategy):
     included (:meth:`check_params`); the inner strategy cloned and seeded
     from this one's ``random_state`` (:meth:`seeded_clone`); its
     ``candidates_``, ``scores_``, ``indices_`` and ``extras_`` taken over
-    (:meth:`take_over`); and the conformance checks it is known to fail
-    carried over, with the wrapper's own (``_own_failed_checks``).
+    (:meth:`take_over`); and the conformance checks its inner strategies are
+    known to fail carried over into its :class:`StrategyTags`.
 
     A subclass says which strategies it wraps in :meth:`inner_strategies`
     (by default its ``strategy`` parameter) and implements :meth:`select`.
     """
-
-    #: Conformance checks the wrapper itself fails, beyond its inner strategies'.
-    _own_failed_checks: ClassVar[dict[str, str]] = {}
 
     def inner_strategies(self) -> list:
         """The strategies this one wraps, as its parameters hold them (not fitted)."""
         strategy = getattr(self, "strategy", None)
         return [] if strategy is None else [strategy]
 
-    @property
-    def _expected_failed_checks(self) -> dict[str, str]:
-        """A wrapper fails what the strategies it wraps fail, and its own."""
+    def __skactive_tags__(self) -> StrategyTags:
+        """A wrapper fails the conformance checks that the strategies it wraps fail."""
         try:
             inner = self.inner_strategies()
         except (TypeError, ValueError):  # malformed parameters: check_params says so
             inner = []
         failures = {}
         for strategy in inner:
-            failures.update(getattr(strategy, "_expected_failed_checks", {}))
-        failures.update(self._own_failed_checks)
-        return failures
+            if isinstance(strategy, QueryStrategy):
+                failures.update(get_strategy_tags(strategy).expected_failed_checks)
+        return replace(
+            super().__skactive_tags__(), wraps_strategies=True, expected_failed_checks=failures
+        )
 
     def check_params(self) -> MetaStrategy:
         """Check this strategy's parameters and every inner strategy's; return ``self``.

@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.utils import check_random_state
 
-from skactive import MetaStrategy, QueryStrategy, _torch, strategies
+from skactive import MetaStrategy, QueryStrategy, _torch, get_strategy_tags, strategies
 from skactive.base import STRATEGY
 from skactive.param_validation import real
 from skactive.registry import STRATEGIES
@@ -99,7 +99,7 @@ class _Duplicates(QueryStrategy):
     def __init__(self, random_state=None):
         self.random_state = random_state
 
-    def _rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
+    def rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
         return np.zeros(n, dtype=np.intp), None
 
 
@@ -109,7 +109,7 @@ class _LeavesTrainMode(QueryStrategy):
     def __init__(self, random_state=None):
         self.random_state = random_state
 
-    def _prepare(self, estimator):
+    def prepare(self, estimator):
         from skactive import _torch
 
         return _torch.find_network(estimator, what="test")
@@ -120,7 +120,7 @@ class _LeavesTrainMode(QueryStrategy):
 
         return nullcontext()
 
-    def _score(self, network, X_chunk):
+    def score_rows(self, network, X_chunk):
         from skactive import _torch
 
         return _torch.predict_logits(network, X_chunk).max(axis=1)
@@ -135,7 +135,7 @@ class _ValidatesInInit(QueryStrategy):
         self.threshold = float(threshold)
         self.random_state = random_state
 
-    def _score(self, model, X_chunk):
+    def score_rows(self, model, X_chunk):
         return np.zeros(len(X_chunk))
 
 
@@ -146,7 +146,7 @@ class _Undeclared(QueryStrategy):
         self.threshold = threshold
         self.random_state = random_state
 
-    def _score(self, model, X_chunk):
+    def score_rows(self, model, X_chunk):
         return np.zeros(len(X_chunk))
 
 
@@ -156,7 +156,7 @@ class _WrongLength(QueryStrategy):
     def __init__(self, random_state=None):
         self.random_state = random_state
 
-    def _score(self, model, X_chunk):
+    def score_rows(self, model, X_chunk):
         return np.zeros(len(X_chunk) - 1)
 
 
@@ -169,10 +169,10 @@ class _Entropy(QueryStrategy):
 
     _skactive_constraints: ClassVar[dict] = {"threshold": [real(0.0, 1.0)]}
 
-    def _prepare(self, estimator):
+    def prepare(self, estimator):
         return _torch.find_network(estimator, what="test")
 
-    def _score(self, network, X_chunk):
+    def score_rows(self, network, X_chunk):
         logits = _torch.predict_logits(network, X_chunk)
         log_proba = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
         return -(np.exp(log_proba) * log_proba).sum(axis=1)
@@ -222,9 +222,9 @@ class _LeavesFloat64(_Entropy):
 class _SwallowsErrors(_Entropy):
     """Broken on purpose: a failing forward pass gives zero scores instead of an error."""
 
-    def _score(self, model, X_chunk):
+    def score_rows(self, model, X_chunk):
         try:
-            return super()._score(model, X_chunk)
+            return super().score_rows(model, X_chunk)
         except RuntimeError:
             return np.zeros(len(X_chunk))
 
@@ -329,6 +329,32 @@ def test_a_wrapper_written_on_meta_strategy_passes_the_conformance_suite():
     wrapper = _EveryOther(DFAL(max_iter=20), random_state=0)
     results = check_strategy(wrapper)  # raises on any failure
     assert sum(outcome == "passed" for outcome in results.values()) > 10
-    assert _EveryOther(BALD(n_samples=3))._expected_failed_checks == BALD._expected_failed_checks
+    wrapped = get_strategy_tags(_EveryOther(BALD(n_samples=3)))
+    assert wrapped.expected_failed_checks == get_strategy_tags(BALD()).expected_failed_checks
+    assert wrapped.wraps_strategies and not get_strategy_tags(BALD()).wraps_strategies
     with pytest.raises(ValueError, match="strategy"):
         _EveryOther("entropy").check_params()
+
+
+@pytest.mark.parametrize("criterion", ["entropy", "margin", "least_confidence"])
+def test_the_tags_direction_is_the_direction_a_strategy_picks_in(criterion, net, digits_split):
+    from skactive.strategies import CEAL
+
+    # The known answer: the first pick has the best score in the tags' direction. CEAL's
+    # class flag said "greater is better" for every criterion before its tags followed it.
+    _, _, X_pool, *_ = digits_split
+    for strategy in (CEAL(criterion=criterion), MarginSampling(), EntropySampling(), DFAL()):
+        picked = strategy.select(net, X_pool[:60], 1)[0]
+        scores = strategy.scores_
+        best = scores.max() if get_strategy_tags(strategy).greater_is_better else scores.min()
+        assert scores[list(strategy.candidates_).index(picked)] == best, strategy
+
+
+def test_tags_say_which_strategies_need_a_model():
+    from skactive.embeddings import flattened_rows
+    from skactive.strategies import RandomSampling
+
+    assert not get_strategy_tags(RandomSampling()).requires_estimator
+    assert get_strategy_tags(TypiClust()).requires_estimator
+    assert not get_strategy_tags(TypiClust(embedding=flattened_rows)).requires_estimator
+    assert get_strategy_tags(Schedule([(TypiClust(), None)])).wraps_strategies

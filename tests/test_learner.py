@@ -26,10 +26,10 @@ class TwinsAndPseudo(QueryStrategy):
         self.n_pseudo = n_pseudo
         self.random_state = random_state
 
-    def _score(self, model, X_chunk):
+    def score_rows(self, model, X_chunk):
         return X_chunk[:, 0]
 
-    def _training_extras(self, model, X_pool, selected, X_labeled=None):
+    def training_extras(self, model, X_pool, selected, X_labeled=None):
         low = np.argsort(X_pool[:, 0])[: self.n_pseudo]
         return TrainingExtras(
             twins=X_pool[selected] + 100.0,

@@ -526,10 +526,10 @@ class MalformedTwins(QueryStrategy):
     def __init__(self, random_state=None):
         self.random_state = random_state
 
-    def _score(self, model, X_chunk):
+    def score_rows(self, model, X_chunk):
         return X_chunk[:, 0]
 
-    def _training_extras(self, model, X_pool, selected, X_labeled=None):
+    def training_extras(self, model, X_pool, selected, X_labeled=None):
         return TrainingExtras(twins=np.zeros((len(selected), 5)), twin_sources=np.arange(3))
 
 

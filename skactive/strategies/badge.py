@@ -119,10 +119,10 @@ class BADGE(QueryStrategy):
         self.batch_size = batch_size
         self.random_state = random_state
 
-    def _prepare(self, estimator):
+    def prepare(self, estimator):
         return _torch.find_network(estimator, what="BADGE")
 
-    def _rank_candidates(self, network, X_pool, candidates, n, rng, **labeled):
+    def rank_candidates(self, network, X_pool, candidates, n, rng, **labeled):
         batch = network.batch_size_for(self.batch_size)
         a, h = gradient_embedding_factors(network, RowView(X_pool, candidates), batch_size=batch)
         scores = np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", h, h))

@@ -8,8 +8,10 @@ with Image Data", ICML 2017.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
+from skactive.base import StrategyTags
 from skactive.strategies.query_by_committee import (
     MC_DROPOUT_EXPECTED_FAILURES,
     N_SAMPLES,
@@ -68,7 +70,10 @@ class BALD(PosteriorSampling):
         would all be zero.
     """
 
-    _expected_failed_checks: ClassVar[dict[str, str]] = MC_DROPOUT_EXPECTED_FAILURES
+    def __skactive_tags__(self) -> StrategyTags:
+        return replace(
+            super().__skactive_tags__(), expected_failed_checks=MC_DROPOUT_EXPECTED_FAILURES
+        )
 
     # A single net needs passes to sample; None (QBC's "10") is not offered here.
     _skactive_constraints: ClassVar[dict[str, list]] = {"n_samples": [N_SAMPLES]}

@@ -109,17 +109,17 @@ class BALDWithVAETwins(BALD):
         self.beta = beta
         self.kld_reduction = kld_reduction
 
-    def _rank_candidates(self, model, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
+    def rank_candidates(self, model, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
         if self.train_on == "labeled" and (X_labeled is None or len(X_labeled) == 0):
             raise ValueError(
                 "X_labeled: train_on='labeled' needs the labelled rows; pass X_labeled, "
                 "query through ActiveLearner, or use train_on='pool'"
             )
-        ranked = super()._rank_candidates(model, X_pool, candidates, n, rng)
+        ranked = super().rank_candidates(model, X_pool, candidates, n, rng)
         self.vae_seed_ = draw_seed(rng)
         return ranked
 
-    def _training_extras(self, model, X_pool, selected, X_labeled=None) -> TrainingExtras:
+    def training_extras(self, model, X_pool, selected, X_labeled=None) -> TrainingExtras:
         rows = X_pool if self.train_on == "pool" else X_labeled
         seed = self.vae_seed_
         rng = np.random.RandomState(seed)

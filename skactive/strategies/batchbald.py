@@ -259,7 +259,7 @@ class BatchBALD(QueryStrategy):
         self.batch_size = batch_size
         self.random_state = random_state
 
-    def _prepare(self, estimator):
+    def prepare(self, estimator):
         source = posterior_source(
             estimator, n_samples=self.n_samples, what="BatchBALD", consistent=True
         )
@@ -267,7 +267,7 @@ class BatchBALD(QueryStrategy):
             source.batch_size = self.batch_size
         return source
 
-    def _rank_candidates(self, source, X_pool, candidates, n, rng, **labeled):
+    def rank_candidates(self, source, X_pool, candidates, n, rng, **labeled):
         seed = draw_seed(rng)
         with source.context():
             stack = np.concatenate(

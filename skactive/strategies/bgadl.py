@@ -6,7 +6,10 @@ Active Deep Learning", ICML 2019 (code: toantm/BGADL).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from skactive import _torch
+from skactive.base import StrategyTags
 from skactive.nets import GenerativeAugmentationNet
 from skactive.strategies.bald import BALD
 
@@ -43,9 +46,11 @@ class BGADL(BALD):
     """
 
     #: The net the conformance suite fits for this strategy.
-    _conformance_net = GenerativeAugmentationNet
+    def __skactive_tags__(self) -> StrategyTags:
+        # The suite's nets must generate: a GenerativeAugmentationNet.
+        return replace(super().__skactive_tags__(), conformance_net=GenerativeAugmentationNet)
 
-    def _prepare(self, estimator):
+    def prepare(self, estimator):
         network = _torch.find_network(estimator, what="BGADL")
         if not isinstance(network.net, GenerativeAugmentationNet):
             raise TypeError(
@@ -54,4 +59,4 @@ class BGADL(BALD):
                 "skactive.nets.GenerativeAugmentationNet (make_net(..., "
                 "net_class=GenerativeAugmentationNet)), or BALD for a plain net"
             )
-        return super()._prepare(estimator)
+        return super().prepare(estimator)

@@ -6,13 +6,14 @@ Active Learning for Deep Image Classification", IEEE TCSVT 27(12), 2017.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
 
 from skactive._chunking import take_rows
 from skactive._inference import probability_function
-from skactive.base import QueryStrategy, TrainingExtras, rank_scores
+from skactive.base import QueryStrategy, StrategyTags, TrainingExtras, rank_scores
 from skactive.param_validation import integer, options, real
 from skactive.strategies.uncertainty import entropy, least_confidence, margin
 
@@ -107,16 +108,22 @@ class CEAL(QueryStrategy):
         self.batch_size = batch_size
         self.random_state = random_state
 
-    def _prepare(self, estimator):
+    def __skactive_tags__(self) -> StrategyTags:
+        # scores_ hold the criterion's measure, whose direction the criterion decides.
+        criterion = _CRITERIA.get(self.criterion)
+        greater = True if criterion is None else criterion[1]
+        return replace(super().__skactive_tags__(), greater_is_better=greater)
+
+    def prepare(self, estimator):
         return probability_function(estimator, what="CEAL", batch_size=self.batch_size)
 
-    def _score(self, proba_fn, X_chunk: np.ndarray) -> np.ndarray:
+    def score_rows(self, proba_fn, X_chunk: np.ndarray) -> np.ndarray:
         """Per row: the query criterion, the entropy, the predicted column."""
         proba = proba_fn(X_chunk)
         measure, _ = _CRITERIA[self.criterion]
         return np.column_stack([measure(proba), entropy(proba), proba.argmax(axis=1)])
 
-    def _rank_candidates(self, proba_fn, X_pool, candidates, n, rng, **labeled):
+    def rank_candidates(self, proba_fn, X_pool, candidates, n, rng, **labeled):
         columns = self._score_candidates(proba_fn, X_pool, candidates)
         scores, confidence = columns[:, 0], columns[:, 1]
         predicted = columns[:, 2].astype(np.intp)
@@ -136,7 +143,7 @@ class CEAL(QueryStrategy):
         self.pseudo_labels_ = labels if classes is None else np.asarray(classes)[labels]
         return positions, scores
 
-    def _training_extras(self, model, X_pool, selected, X_labeled=None) -> TrainingExtras:
+    def training_extras(self, model, X_pool, selected, X_labeled=None) -> TrainingExtras:
         if len(self.pseudo_indices_) == 0:
             return TrainingExtras()
         order = np.argsort(self.pseudo_indices_)  # read the pool front to back

@@ -12,6 +12,7 @@ Learning Through a Covering Lens", NeurIPS 2022 (ProbCover).
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -24,7 +25,7 @@ from skactive import _torch
 from skactive._chunking import RowView, chunk_slices
 from skactive._inference import embed_rows, unit_rows
 from skactive._validation import draw_seed
-from skactive.base import QueryStrategy
+from skactive.base import QueryStrategy, StrategyTags
 from skactive.param_validation import Constraint, integer, real, satisfies
 
 #: Above this many rows, TypiClust clusters with MiniBatchKMeans.
@@ -51,10 +52,11 @@ class _EmbeddingStrategy(QueryStrategy):
         "embedding": [None, Constraint(callable, "a callable mapping rows to vectors")],
     }
 
-    def _needs_estimator(self) -> bool:
-        return self.embedding is None
+    def __skactive_tags__(self) -> StrategyTags:
+        # With an embedding, no model is needed (the very first query).
+        return replace(super().__skactive_tags__(), requires_estimator=self.embedding is None)
 
-    def _prepare(self, estimator):
+    def prepare(self, estimator):
         if self.embedding is not None:
             return self.embedding
         network = _torch.find_network(estimator, what=f"{type(self).__name__} without embedding=")
@@ -139,7 +141,7 @@ class TypiClust(_EmbeddingStrategy):
         self.batch_size = batch_size
         self.random_state = random_state
 
-    def _rank_candidates(self, model, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
+    def rank_candidates(self, model, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
         pool, labeled = self._points(model, X_pool, candidates, X_labeled)
         points = np.concatenate([pool, labeled])
         order = _canonical_order(points)
@@ -291,12 +293,12 @@ class ProbCover(_EmbeddingStrategy):
         self.batch_size = batch_size
         self.random_state = random_state
 
-    def _prepare(self, estimator):
+    def prepare(self, estimator):
         classes = getattr(estimator, "classes_", None)
         # Without n_clusters, purity is measured on one cluster per class.
-        return super()._prepare(estimator), 10 if classes is None else max(2, len(classes))
+        return super().prepare(estimator), 10 if classes is None else max(2, len(classes))
 
-    def _rank_candidates(self, prepared, X_pool, candidates, n, rng, X_labeled=None, **_):
+    def rank_candidates(self, prepared, X_pool, candidates, n, rng, X_labeled=None, **_):
         model, default_clusters = prepared
         pool, labeled = (unit_rows(p) for p in self._points(model, X_pool, candidates, X_labeled))
         order = _canonical_order(pool)

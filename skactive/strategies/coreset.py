@@ -7,6 +7,7 @@ Neural Networks: A Core-Set Approach", ICLR 2018.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -16,7 +17,7 @@ from skactive import _torch
 from skactive._chunking import RowView, chunk_slices
 from skactive._inference import embed_rows, unit_rows
 from skactive._validation import MAX_SEED, check_n, draw_seed
-from skactive.base import QueryStrategy
+from skactive.base import QueryStrategy, StrategyTags
 from skactive.param_validation import BOOLEAN, Constraint, integer, options, real
 
 _METHODS = ("greedy", "mip")
@@ -208,10 +209,11 @@ class CoreSet(QueryStrategy):
         self.embedding = embedding
         self.random_state = random_state
 
-    def _needs_estimator(self) -> bool:
-        return self.embedding is None
+    def __skactive_tags__(self) -> StrategyTags:
+        # With an embedding, no model is needed (the very first query).
+        return replace(super().__skactive_tags__(), requires_estimator=self.embedding is None)
 
-    def _prepare(self, estimator):
+    def prepare(self, estimator):
         if self.embedding is not None:
             return self.embedding
         network = _torch.find_network(estimator, what=type(self).__name__)
@@ -222,7 +224,7 @@ class CoreSet(QueryStrategy):
         points = embed_rows(network, X, layer=self.layer, batch_size=self.batch_size)
         return unit_rows(points) if self.normalize else points
 
-    def _rank_candidates(self, network, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
+    def rank_candidates(self, network, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
         points = self._embed(network, RowView(X_pool, candidates))
         centers = (
             np.empty((0, points.shape[1])) if X_labeled is None else self._embed(network, X_labeled)

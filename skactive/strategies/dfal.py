@@ -7,6 +7,7 @@ Networks: a Margin Based Approach", arXiv:1802.09841, 2018.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from skactive import _torch
 from skactive._chunking import take_rows
 from skactive.attacks import DEEPFOOL_PARAMETER_CONSTRAINTS, deepfool, deepfool_screen
-from skactive.base import QueryStrategy, TrainingExtras, rank_scores
+from skactive.base import QueryStrategy, StrategyTags, TrainingExtras, rank_scores
 from skactive.param_validation import BOOLEAN, integer, options
 
 #: Pool rows read into memory at once by the screen.
@@ -113,7 +114,8 @@ class DFAL(QueryStrategy):
     identity), scoring still works and twins are skipped with a warning.
     """
 
-    _greater_is_better = False
+    def __skactive_tags__(self) -> StrategyTags:
+        return replace(super().__skactive_tags__(), greater_is_better=False)
 
     _skactive_constraints: ClassVar[dict[str, list]] = {
         **DEEPFOOL_PARAMETER_CONSTRAINTS,
@@ -153,7 +155,7 @@ class DFAL(QueryStrategy):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _prepare(self, estimator):
+    def prepare(self, estimator):
         return _torch.find_network(estimator, what="DFAL")
 
     def _attack(self, network, X_rows):
@@ -168,18 +170,18 @@ class DFAL(QueryStrategy):
             batch_size=self.batch_size,
         )
 
-    def _score(self, network, X_chunk: np.ndarray) -> np.ndarray:
+    def score_rows(self, network, X_chunk: np.ndarray) -> np.ndarray:
         return self._attack(network, X_chunk).norms
 
     def _screen_chunk(self, network, X_chunk: np.ndarray, chunk_index: int) -> np.ndarray:
         return deepfool_screen(network, X_chunk, norm=self.norm, batch_size=self.batch_size)
 
-    def _rank_candidates(self, network, X_pool, candidates, n, rng, **labeled):
+    def rank_candidates(self, network, X_pool, candidates, n, rng, **labeled):
         size = int(self.shortlist) * n
         screening = self.screen == "linear" or (self.screen == "auto" and self.candidates is None)
         self.screen_scores_ = None
         if not screening or size >= len(candidates):
-            positions, scores = super()._rank_candidates(network, X_pool, candidates, n, rng)
+            positions, scores = super().rank_candidates(network, X_pool, candidates, n, rng)
             self.n_not_converged_ = int(np.isinf(scores).sum())
             return positions, scores
         with self._scoring_context(network):
@@ -204,7 +206,7 @@ class DFAL(QueryStrategy):
         self.n_not_converged_ = int(np.isinf(scores[short]).sum())
         return short[rank_scores(scores[short], n, greater_is_better=False, rng=rng)], scores
 
-    def _training_extras(self, network, X_pool, selected, X_labeled=None) -> TrainingExtras:
+    def training_extras(self, network, X_pool, selected, X_labeled=None) -> TrainingExtras:
         # Re-attacking the n selected rows costs n/candidates of the scoring
         # and keeps memory independent of the pool size.
         rows = take_rows(X_pool, selected)

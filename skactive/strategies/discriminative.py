@@ -118,7 +118,7 @@ class DiscriminativeAL(QueryStrategy):
         self.candidates = candidates
         self.random_state = random_state
 
-    def _rank_candidates(self, model, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
+    def rank_candidates(self, model, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
         if X_labeled is None or len(X_labeled) == 0:
             raise ValueError(
                 "X_labeled: DiscriminativeAL needs the labelled rows (it learns to tell "

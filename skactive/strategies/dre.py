@@ -105,12 +105,12 @@ class DRE(QueryStrategy):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _prepare(self, estimator):
+    def prepare(self, estimator):
         return probability_function(estimator, what="DRE", batch_size=self.batch_size)
 
-    def _score(self, model, X_chunk: np.ndarray) -> np.ndarray:
+    def score_rows(self, model, X_chunk: np.ndarray) -> np.ndarray:
         return entropy(model(X_chunk)) / np.log(2)
 
-    def _rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
+    def rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
         scores = self._score_candidates(model, X_pool, candidates)
         return entropy_stratified_sample(scores, n, int(self.n_bins), rng), scores

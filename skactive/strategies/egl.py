@@ -84,10 +84,10 @@ class EGL(QueryStrategy):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _prepare(self, estimator):
+    def prepare(self, estimator):
         return _torch.find_network(estimator, what="EGL")
 
-    def _score(self, network, X_chunk: np.ndarray) -> np.ndarray:
+    def score_rows(self, network, X_chunk: np.ndarray) -> np.ndarray:
         # Gradients of every parameter hold two passes per row at once.
         batch = network.batch_size_for(
             self.batch_size, per_row_cost=2 if self.parameters == "all" else 1

@@ -103,19 +103,19 @@ class EMOC(QueryStrategy):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _prepare(self, estimator):
+    def prepare(self, estimator):
         return _torch.find_network(estimator, what="EMOC")
 
-    def _rank_candidates(self, network, X_pool, candidates, n, rng, **labeled):
+    def rank_candidates(self, network, X_pool, candidates, n, rng, **labeled):
         size = min(int(self.n_reference), len(X_pool))
         self.reference_ = np.sort(rng.choice(len(X_pool), size=size, replace=False))
         with _torch.evaluation_mode(network.module):
             x = network.to_input(take_rows(X_pool, self.reference_))
             h, _, layer = _torch.last_layer_features(network, x)
         reference = _Reference(network, h, 1.0 if layer.bias is not None else 0.0)
-        return super()._rank_candidates(reference, X_pool, candidates, n, rng, **labeled)
+        return super().rank_candidates(reference, X_pool, candidates, n, rng, **labeled)
 
-    def _score(self, reference, X_chunk: np.ndarray) -> np.ndarray:
+    def score_rows(self, reference, X_chunk: np.ndarray) -> np.ndarray:
         size = reference.network.batch_size_for(self.batch_size)
         parts = [
             self._score_pass(reference, X_chunk[start : start + size])

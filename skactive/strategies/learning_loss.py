@@ -60,7 +60,7 @@ class LearningLoss(QueryStrategy):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _prepare(self, estimator):
+    def prepare(self, estimator):
         network = _torch.find_network(estimator, what="LearningLoss")
         if not isinstance(network.net, LossPredictionNet):
             raise TypeError(
@@ -70,6 +70,6 @@ class LearningLoss(QueryStrategy):
             )
         return network
 
-    def _score(self, model, X_chunk: np.ndarray) -> np.ndarray:
+    def score_rows(self, model, X_chunk: np.ndarray) -> np.ndarray:
         rows = model.transform(X_chunk) if model.transform is not None else X_chunk
         return model.net.predict_loss(rows, batch_size=self.batch_size).astype(np.float64)

@@ -14,7 +14,7 @@ classification", CVPR 2018.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -22,7 +22,7 @@ from scipy.special import xlogy
 
 from skactive._posterior import posterior_source
 from skactive._validation import MAX_SEED, draw_seed
-from skactive.base import QueryStrategy
+from skactive.base import QueryStrategy, StrategyTags
 from skactive.param_validation import integer, options
 
 
@@ -136,7 +136,7 @@ class PosteriorSampling(QueryStrategy):
     def _measure_function(self):
         raise NotImplementedError
 
-    def _prepare(self, estimator):
+    def prepare(self, estimator):
         source = posterior_source(estimator, n_samples=self.n_samples, what=type(self).__name__)
         if source.is_stochastic:
             source.batch_size = self.batch_size
@@ -145,9 +145,9 @@ class PosteriorSampling(QueryStrategy):
     def _scoring_context(self, seeded):
         return seeded.source.context()
 
-    def _rank_candidates(self, source, X_pool, candidates, n, rng, **labeled):
+    def rank_candidates(self, source, X_pool, candidates, n, rng, **labeled):
         seeded = _SeededSource(source, draw_seed(rng))
-        return super()._rank_candidates(seeded, X_pool, candidates, n, rng, **labeled)
+        return super().rank_candidates(seeded, X_pool, candidates, n, rng, **labeled)
 
     def _score_chunk(self, seeded, X_chunk, chunk_index):
         source, seed = seeded.source, None
@@ -212,7 +212,10 @@ class QueryByCommittee(PosteriorSampling):
     """
 
     # The suite's fixture is a single dropout net, whose samples are random.
-    _expected_failed_checks: ClassVar[dict[str, str]] = MC_DROPOUT_EXPECTED_FAILURES
+    def __skactive_tags__(self) -> StrategyTags:
+        return replace(
+            super().__skactive_tags__(), expected_failed_checks=MC_DROPOUT_EXPECTED_FAILURES
+        )
 
     _skactive_constraints: ClassVar[dict[str, list]] = {"measure": [options(*sorted(MEASURES))]}
 

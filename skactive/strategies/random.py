@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from skactive.base import QueryStrategy
+from dataclasses import replace
+
+from skactive.base import QueryStrategy, StrategyTags
 
 
 class RandomSampling(QueryStrategy):
@@ -28,8 +30,9 @@ class RandomSampling(QueryStrategy):
         self.candidates = candidates
         self.random_state = random_state
 
-    def _needs_estimator(self) -> bool:
-        return False  # random picks need no model: select(None, X_pool, n) works
+    def __skactive_tags__(self) -> StrategyTags:
+        # Random picks need no model: select(None, X_pool, n) works.
+        return replace(super().__skactive_tags__(), requires_estimator=False)
 
-    def _rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
+    def rank_candidates(self, model, X_pool, candidates, n, rng, **labeled):
         return rng.choice(len(candidates), size=n, replace=False), None

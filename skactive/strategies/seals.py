@@ -8,6 +8,7 @@ Search for Efficient Active Learning and Search of Rare Concepts", AAAI 2022.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -17,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from skactive._chunking import take_rows
 from skactive._inference import embed_rows
 from skactive._validation import check_n, check_random_state_param, check_rows
-from skactive.base import MetaStrategy, QueryStrategy
+from skactive.base import MetaStrategy, QueryStrategy, StrategyTags
 from skactive.param_validation import Constraint, integer, options
 
 #: Nearest-neighbour backends: faiss when importable ("auto"), or scikit-learn.
@@ -80,13 +81,17 @@ class SEALS(MetaStrategy):
         self.index = index
         self.random_state = random_state
 
-    _own_failed_checks: ClassVar[dict[str, str]] = {
-        "check_scores_follow_a_permuted_pool": (
-            "SEALS scores the labelled rows' neighbourhood only, so scores_ covers those "
-            "rows (candidates_), not the whole pool; the inner strategy's own scores follow "
-            "a permuted pool"
-        )
-    }
+    def __skactive_tags__(self) -> StrategyTags:
+        tags = super().__skactive_tags__()
+        failures = {
+            **tags.expected_failed_checks,
+            "check_scores_follow_a_permuted_pool": (
+                "SEALS scores the labelled rows' neighbourhood only, so scores_ covers those "
+                "rows (candidates_), not the whole pool; the inner strategy's own scores "
+                "follow a permuted pool"
+            ),
+        }
+        return replace(tags, expected_failed_checks=failures)
 
     def select(self, estimator, X_pool, n: int, *, X_labeled=None, y_labeled=None) -> np.ndarray:
         """Select ``n`` rows with the inner strategy among the labelled rows' neighbours.

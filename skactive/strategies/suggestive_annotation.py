@@ -7,6 +7,7 @@ Segmentation", MICCAI 2017.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -16,7 +17,7 @@ from skactive._chunking import chunk_slices, take_rows
 from skactive._inference import unit_rows
 from skactive._posterior import MCDropoutStack
 from skactive._validation import check_n
-from skactive.base import rank_scores
+from skactive.base import StrategyTags, rank_scores
 from skactive.param_validation import integer, options
 from skactive.strategies.query_by_committee import MC_DROPOUT_EXPECTED_FAILURES, PosteriorSampling
 
@@ -125,7 +126,10 @@ class SuggestiveAnnotation(PosteriorSampling):
         Increase of the cover objective brought by each pick.
     """
 
-    _expected_failed_checks: ClassVar[dict[str, str]] = MC_DROPOUT_EXPECTED_FAILURES
+    def __skactive_tags__(self) -> StrategyTags:
+        return replace(
+            super().__skactive_tags__(), expected_failed_checks=MC_DROPOUT_EXPECTED_FAILURES
+        )
 
     _skactive_constraints: ClassVar[dict[str, list]] = {
         "n_uncertain": [integer(1), None],
@@ -156,14 +160,14 @@ class SuggestiveAnnotation(PosteriorSampling):
     def _measure_function(self):
         return member_variance
 
-    def _prepare(self, estimator):
-        source = super()._prepare(estimator)
+    def prepare(self, estimator):
+        source = super().prepare(estimator)
         for network in self._networks(source):
             _torch.find_layer(network.module, self.layer)  # fail early on a bad name
         return source
 
-    def _rank_candidates(self, source, X_pool, candidates, n, rng, **labeled):
-        _, uncertainty = super()._rank_candidates(source, X_pool, candidates, n, rng, **labeled)
+    def rank_candidates(self, source, X_pool, candidates, n, rng, **labeled):
+        _, uncertainty = super().rank_candidates(source, X_pool, candidates, n, rng, **labeled)
         n_uncertain = 2 * n if self.n_uncertain is None else int(self.n_uncertain)
         if n_uncertain < n:
             raise ValueError(f"n_uncertain={n_uncertain} must be at least n={n}")

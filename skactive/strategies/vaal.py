@@ -6,6 +6,7 @@ Active Learning", ICCV 2019 (code: sinhasam/vaal).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -15,7 +16,7 @@ from torch import nn
 from skactive import _torch
 from skactive._chunking import RowView, chunk_slices
 from skactive._validation import draw_seed
-from skactive.base import QueryStrategy, rank_scores
+from skactive.base import QueryStrategy, StrategyTags, rank_scores
 from skactive.generative import (
     VAE_PARAMETER_CONSTRAINTS,
     ContentOrderedBatches,
@@ -90,7 +91,8 @@ class VAAL(QueryStrategy):
         VAE and discriminator loss of the last step of every iteration.
     """
 
-    _greater_is_better = False
+    def __skactive_tags__(self) -> StrategyTags:
+        return replace(super().__skactive_tags__(), greater_is_better=False)
 
     _skactive_constraints: ClassVar[dict[str, list]] = {
         **VAE_PARAMETER_CONSTRAINTS,
@@ -130,7 +132,7 @@ class VAAL(QueryStrategy):
         self.batch_size = batch_size
         self.random_state = random_state
 
-    def _rank_candidates(self, model, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
+    def rank_candidates(self, model, X_pool, candidates, n, rng, X_labeled=None, y_labeled=None):
         if X_labeled is None or len(X_labeled) == 0:
             raise ValueError(
                 "X_labeled: VAAL needs the labelled rows (its discriminator learns to tell "

@@ -6,8 +6,10 @@ fitted CNN (batch norm and dropout included) and on hostile pools, and
 :func:`parametrize_with_strategy_checks` turns the same checks into pytest
 cases. A check that does not apply to a strategy (it has no ``batch_size``,
 it does not score rows) is skipped with the reason; a check a strategy is
-known to fail is listed, with the reason, in the strategy class's
-``_expected_failed_checks`` (or passed as ``expected_failed_checks``).
+known to fail is listed, with the reason, in the strategy's tags
+(``StrategyTags.expected_failed_checks``, from ``__skactive_tags__``) or
+passed as ``expected_failed_checks``. The suite reads a strategy only through
+its public API and :func:`~skactive.base.get_strategy_tags`.
 
 Examples
 --------
@@ -36,7 +38,7 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from skactive import _torch
-from skactive.base import QueryStrategy
+from skactive.base import QueryStrategy, get_strategy_tags
 from skactive.datasets import load_digits_images
 from skactive.learner import ActiveLearner
 from skactive.nets import GenerativeAugmentationNet, LossPredictionNet
@@ -111,7 +113,7 @@ def _fitted_with(net_class):
     The net is a :class:`~skactive.nets.LossPredictionNet`, so strategies
     that read its loss head are checked too; to every other strategy it is
     an ordinary skorch classifier. A strategy that needs another net names
-    its class in ``_conformance_net`` (BGADL: a
+    its class in its tags' ``conformance_net`` (BGADL: a
     :class:`~skactive.nets.GenerativeAugmentationNet`).
     """
 
@@ -258,7 +260,7 @@ def check_scores_follow_a_permuted_pool(name: str, strategy: QueryStrategy) -> N
 
 
 def check_wrong_score_length_is_an_error(name: str, strategy: QueryStrategy) -> None:
-    """A ``_score`` returning the wrong number of scores raises an error naming the strategy."""
+    """A ``score_rows`` returning the wrong number of scores raises an error naming the strategy."""
     called = []
 
     def short_scores(self, model, X_chunk, chunk_index):
@@ -273,8 +275,8 @@ def check_wrong_score_length_is_an_error(name: str, strategy: QueryStrategy) -> 
         assert type(strategy).__name__ in str(exc), f"{name}: the error does not name it: {exc}"
         return
     if not called:
-        _skip(f"{name} does not score rows through _score")
-    raise AssertionError(f"{name}: a _score returning too few scores went unnoticed")
+        _skip(f"{name} does not score rows through score_rows")
+    raise AssertionError(f"{name}: a score_rows returning too few scores went unnoticed")
 
 
 def check_same_random_state_same_picks(name: str, strategy: QueryStrategy) -> None:
@@ -556,11 +558,12 @@ class _BoundCheck:
 def _yield_checks(
     strategy: QueryStrategy, expected_failed_checks: dict[str, str] | None
 ) -> Iterator[tuple[Callable, str | None]]:
-    expected = {**strategy._expected_failed_checks, **(expected_failed_checks or {})}
+    tags = get_strategy_tags(strategy)
+    expected = {**tags.expected_failed_checks, **(expected_failed_checks or {})}
     unknown = set(expected) - {check.__name__ for check in _CHECKS}
     if unknown:
         raise ValueError(f"expected_failed_checks names unknown checks {sorted(unknown)}")
-    net_class = getattr(strategy, "_conformance_net", LossPredictionNet)
+    net_class = tags.conformance_net or LossPredictionNet
     for check in _CHECKS:
         bound = _BoundCheck(check, type(strategy).__name__, net_class)
         yield bound, expected.get(check.__name__)
@@ -577,7 +580,7 @@ def check_strategy(
         An unfitted strategy; it is cloned, never modified.
     expected_failed_checks : dict, default=None
         ``{check name: reason}`` for checks the strategy is known to fail,
-        added to the strategy's own ``_expected_failed_checks``; they must
+        added to those of the strategy's tags; they must
         fail (a pass is reported as an error, so the list stays true).
 
     Returns
