@@ -108,6 +108,33 @@ def real(
     return Constraint(accepts, description)
 
 
+def argument_type(constraint: Constraint, parse: Callable = int) -> Callable:
+    """An ``argparse`` type: ``parse(text)``, accepted only if ``constraint`` accepts it.
+
+    Command-line flags are checked by the same constraints as the
+    parameters they set, so a value means the same on the command line and
+    in Python::
+
+        parser.add_argument("--clusters", type=argument_type(integer(1)))
+
+    A refused value makes argparse exit 2 naming the flag:
+    ``argument --clusters: expected a positive integer, got '0'``.
+    """
+    import argparse
+
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except ValueError:
+            value = None
+        if value is None or not constraint.accepts(value):
+            raise argparse.ArgumentTypeError(f"expected {constraint.description}, got {text!r}")
+        return value
+
+    convert.__name__ = constraint.description  # what argparse names in its messages
+    return convert
+
+
 def _describe_interval(low, high, low_open, high_open) -> str:
     if np.isinf(high) and low == 0:
         return "a positive number" if low_open else "a non-negative number"

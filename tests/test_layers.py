@@ -335,3 +335,15 @@ def private_state_of_strategies() -> list[str]:
 def test_strategies_pass_data_between_their_steps_as_values():
     """Steps get what they need as arguments (or a prepared value), never a private attribute."""
     assert not private_state_of_strategies(), "\n".join(private_state_of_strategies())
+
+
+def test_the_labelling_service_does_not_load_the_experiment_harness():
+    graph = import_graph()
+    harness = {"skactive.experiments", "skactive._cli", "skactive.simulation", "skactive.registry"}
+    reached, todo = set(), [m for m in graph if m.startswith("skactive.label_studio")]
+    while todo:
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            todo.extend(graph.get(module, ()))
+    assert not reached & harness, sorted(reached & harness)

@@ -217,3 +217,25 @@ def test_scikit_learns_own_validation_accepts_every_skactive_estimator():
         Schedule([(0, EntropySampling())]),
     ):
         estimator._validate_params()  # raised "Unknown constraint type" before
+
+
+def test_argument_types_come_from_the_constraints_and_exit_2_naming_the_flag(capsys):
+    import argparse
+
+    from skactive.param_validation import argument_type, integer, real
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clusters", type=argument_type(integer(1)))
+    parser.add_argument("--rate", type=argument_type(real(0, low_open=True), float))
+    args = parser.parse_args(["--clusters", "3", "--rate", "0.5"])
+    assert (args.clusters, args.rate) == (3, 0.5)
+    for argv, message in (
+        (["--clusters", "0"], "argument --clusters: expected a positive integer, got '0'"),
+        (["--clusters", "2.5"], "argument --clusters: expected a positive integer"),
+        (["--rate", "nan"], "argument --rate: expected"),
+        (["--rate", "inf"], "argument --rate: expected"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            parser.parse_args(argv)
+        assert stop.value.code == 2
+        assert message in capsys.readouterr().err

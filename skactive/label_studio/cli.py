@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import socket
 import threading
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from skactive._cli import positive_int
 from skactive._files import FileInUseError
 from skactive.embeddings import Embedding
 from skactive.label_studio.annotations import VOTES
@@ -28,10 +26,16 @@ from skactive.label_studio.backend import FILE_KIND, LabelStudioBackend, load_ba
 from skactive.label_studio.credentials import origin_of
 from skactive.label_studio.poller import ONE_BY_ONE_LIMIT, PUSH_MODES, LabelStudioClient, sync
 from skactive.learner import ActiveLearner
+from skactive.param_validation import argument_type, integer, real
 
 __all__ = ["build_parser", "command_parsers", "main"]
 
 logger = logging.getLogger("skactive.label_studio")
+
+#: argparse types from the constraints the values obey.
+_port = argument_type(integer(1, 65535, description="a port from 1 to 65535"))
+_megabytes = argument_type(real(0, low_open=True, description="a size in MiB, > 0"), float)
+_seconds = argument_type(real(0, low_open=True, description="a number of seconds, > 0"), float)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,7 +120,10 @@ def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
         help="which annotation of a task with several gives its label (latest)",
     )
     parser.add_argument(
-        "--clusters", type=positive_int, default=8, help="diversity buckets for predictions (8)"
+        "--clusters",
+        type=argument_type(integer(1)),
+        default=8,
+        help="diversity buckets for predictions (8)",
     )
     parser.add_argument(
         "--embedding",
@@ -321,37 +328,6 @@ def _check_pool(parser, backend: LabelStudioBackend) -> None:
             f"--pool: rows of shape {tuple(pool.shape[1:])}, the learner's rows are "
             f"{tuple(backend.learner.row_shape_)}"
         )
-
-
-def _port(text: str) -> int:
-    """argparse type: a TCP port, 1 to 65535."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {value}")
-    return value
-
-
-def _positive_number(text: str, what: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected {what}, finite and > 0, got {text!r}")
-    return value
-
-
-def _megabytes(text: str) -> float:
-    """argparse type: a size in MiB, finite and > 0."""
-    return _positive_number(text, "a size in MiB")
-
-
-def _seconds(text: str) -> float:
-    """argparse type: a period in seconds, finite and > 0."""
-    return _positive_number(text, "a number of seconds")
 
 
 def _sync_options(args) -> dict:
