@@ -73,6 +73,10 @@ VERSION_PREFIX = "skactive-v"
 #: Score of a task the backend cannot read: after every readable task.
 UNREADABLE_SCORE = 1.0
 
+#: Seconds a webhook change is remembered for a poller's older snapshot
+#: (reading a 10,000-task project takes minutes, not an hour).
+RECEIVED_HORIZON = 3600.0
+
 
 class SaveError(RuntimeError):
     """A change could not be saved, so it was not made; the message names the file."""
@@ -402,7 +406,8 @@ class LabelStudioBackend:
 
         A token is kept (in memory only) for the address it came with: with
         ``hostname``, or the address already known. An operator's address
-        (``hostname=`` at start, ``--url``) is never moved.
+        (``hostname=`` at start, ``--url``) is never moved, and an operator's
+        token is never replaced.
 
         Raises
         ------
@@ -422,6 +427,8 @@ class LabelStudioBackend:
                     address,
                 )
                 address, access_token = None, None
+            if self._pinned_hostname and self.credential is not None:
+                access_token = None  # the operator's token stays
             changed = replace(
                 state,
                 label_config=label_config,
@@ -577,14 +584,6 @@ class LabelStudioBackend:
             raise outcome
         return outcome
 
-    def teach_task(self, task: dict) -> str:
-        """Teach a task exported with all its annotations (``/train``); see :meth:`apply`.
-
-        Returns ``"unannotated"`` for a task without annotations.
-        """
-        (outcome,) = self.apply([self.task_change(task)])
-        return outcome
-
     def task_change(self, task: dict, *, where: str = "task") -> Change:
         """The :class:`Change` that makes a task's answers those it is exported with.
 
@@ -700,7 +699,13 @@ class LabelStudioBackend:
         return outcomes
 
     def _remember(self, changes, received: float) -> None:
-        """Note the webhook's answers and deletions, for a poller whose snapshot is older."""
+        """Note the webhook's answers and deletions, for a poller whose snapshot is older.
+
+        Kept for :data:`RECEIVED_HORIZON` seconds (a sync pruning them sooner),
+        so a server that only receives webhooks does not grow for weeks.
+        """
+        horizon = received - RECEIVED_HORIZON
+        self._received = {k: v for k, v in self._received.items() if v[0] >= horizon}
         for change in changes:
             if change.kind == "answer":
                 (answer,) = change.task_answers

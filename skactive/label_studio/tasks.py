@@ -300,6 +300,7 @@ class TaskReader:
 
     def _body(self, response, url: str, deadline: float) -> bytes:
         import requests
+        from urllib3.exceptions import HTTPError
 
         chunks, size = [], 0
         try:
@@ -314,7 +315,7 @@ class TaskReader:
                 if size > MAX_IMAGE_BYTES:
                     raise ValueError(f"{url} is larger than {MAX_IMAGE_BYTES} bytes")
                 chunks.append(chunk)
-        except (requests.RequestException, OSError, _urllib3_errors()):
+        except (requests.RequestException, OSError, HTTPError):
             raise ValueError(f"cannot fetch {url} (the answer broke off)") from None
 
     def _check_target(self, url: str) -> None:
@@ -372,12 +373,6 @@ def _ip(text: str):
         return None
     mapped = getattr(address, "ipv4_mapped", None)
     return mapped if mapped is not None else address
-
-
-def _urllib3_errors():
-    from urllib3.exceptions import HTTPError
-
-    return HTTPError
 
 
 def _data_url_bytes(source: str) -> bytes:

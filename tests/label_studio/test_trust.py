@@ -903,3 +903,84 @@ def test_webhook_changes_acknowledged_while_the_poller_reads_are_not_undone(
     studio.tasks = read
     assert sync(backend, studio, 3).outcomes == {"duplicate": 1}
     assert _labelled(backend) == {101: str(y[1])}
+
+
+def test_setup_never_replaces_an_operators_token(fitted_learner, loopback_server):
+    studio = loopback_server(_image_server(b""))
+    backend = LabelStudioBackend(
+        copy.deepcopy(fitted_learner),
+        label_config=DIGITS_CONFIG,
+        hostname=studio.url,
+        access_token="operator-token",
+        background_refit=False,
+    )
+    backend.setup(3, DIGITS_CONFIG, access_token="someone-elses")  # no address: the known one
+    assert backend.credential.header_for(f"{studio.url}/x") == {
+        "Authorization": "Token operator-token"
+    }
+
+
+def test_webhook_changes_are_remembered_for_an_hour_only(backend, client, rows, monkeypatch):
+    import skactive.label_studio.backend as module
+
+    X, y = rows
+    now = [1000.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: now[0])
+    _post(
+        client, "/webhook", _event("ANNOTATION_CREATED", annotation(1, 100, y[0]), task(100, X[0]))
+    )
+    now[0] += module.RECEIVED_HORIZON + 1
+    _post(
+        client, "/webhook", _event("ANNOTATION_CREATED", annotation(2, 101, y[1]), task(101, X[1]))
+    )
+    # No poller ever ran: the first answer was forgotten by the memory, not by the ledger.
+    assert set(backend._received) == {2}
+    assert sorted(backend.ledger) == [100, 101]
+
+
+def test_a_backend_file_of_the_previous_format_loads_with_its_ledger(fitted_learner, tmp_path):
+    import pickle
+
+    import skactive
+    from skactive._files import FORMAT_VERSION
+
+    # What the previous version pickled: the backend object with its own attributes.
+    old = {
+        "learner": copy.deepcopy(fitted_learner),
+        "ledger": {7: {"annotation": 3, "label": "5", "position": 12}},
+        "version": 4,
+        "changes": 9,
+        "trained_changes": 8,
+        "n_trained": 40,
+        "label_config": DIGITS_CONFIG,
+        "project": 3,
+        "hostname": "http://127.0.0.1:8080",
+        "n_clusters": 8,
+        "embedding": None,
+        "pool": None,
+        "access_token": None,
+        "background_refit": True,
+    }
+    path = tmp_path / "old.skactive"
+    header = {"format": "skactive-label-studio-backend", "version": FORMAT_VERSION}
+    header["skactive"] = skactive.__version__
+    path.write_bytes(pickle.dumps((header, _LegacyPickle(old))))
+    loaded = load_backend(path, background_refit=False)
+    entry = loaded.ledger[7]
+    assert (entry.position, entry.label, entry.answer_ids()) == (12, "5", {3})
+    assert (loaded.version, loaded.changes, loaded.refit_due, loaded.project) == (4, 9, True, 3)
+    assert loaded.credential is None and loaded.pool is None
+
+
+class _LegacyPickle:
+    """Unpickles as the previous format did: a LabelStudioBackend given its old __dict__."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def __reduce__(self):
+        return (_new_backend, (), self.state)
+
+
+def _new_backend():
+    return LabelStudioBackend.__new__(LabelStudioBackend)
