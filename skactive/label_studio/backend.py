@@ -261,7 +261,9 @@ class LabelStudioBackend:
             allow_private=allow_private,
         )
         if label_config is not None:
-            self.use_config(label_config)
+            # Part of the initial state: nothing was acknowledged yet, nothing to save.
+            self.config = self._checked_config(label_config)
+            self._state = replace(self._state, label_config=label_config)
 
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
@@ -458,10 +460,20 @@ class LabelStudioBackend:
             self.credential = Credential(target, token)
 
     def use_config(self, label_config: str) -> LabelConfig:
-        """Take ``label_config`` if its choices are the learner's classes."""
+        """Take ``label_config`` if its choices are the learner's classes; saved first.
+
+        Raises
+        ------
+        ValueError
+            A configuration the learner cannot serve.
+        SaveError
+            The change could not be saved, so it was not made.
+        """
         config = self._checked_config(label_config)
         with self._lock:
-            self._state = replace(self._state, label_config=label_config)
+            changed = replace(self._state, label_config=label_config)
+            if changed != self._state:
+                self._commit(changed)
             self.config = config
         return config
 

@@ -22,7 +22,7 @@ from skactive._files import FileInUseError
 from skactive.embeddings import Embedding
 from skactive.label_studio.annotations import VOTES
 from skactive.label_studio.app import MAX_REQUEST_BYTES, serve
-from skactive.label_studio.backend import FILE_KIND, LabelStudioBackend, load_backend
+from skactive.label_studio.backend import FILE_KIND, LabelStudioBackend, SaveError, load_backend
 from skactive.label_studio.credentials import origin_of
 from skactive.label_studio.poller import ONE_BY_ONE_LIMIT, PUSH_MODES, LabelStudioClient, sync
 from skactive.learner import ActiveLearner
@@ -237,11 +237,6 @@ def open_backend(parser, args, *, background_refit: bool) -> LabelStudioBackend:
         _operator_connection(parser, args, backend)
     if args.embedding is not None:
         backend.embedding = _embedding(parser, args.embedding)
-    if args.label_config is not None:
-        try:
-            backend.use_config(args.label_config.read_text())
-        except (OSError, ValueError) as exc:
-            parser.error(f"--label-config: {exc}")
     if getattr(args, "project", None) is not None:
         try:
             backend.check_project(args.project)
@@ -255,7 +250,18 @@ def open_backend(parser, args, *, background_refit: bool) -> LabelStudioBackend:
         parser.error(f"--state: {exc}")
     except OSError as exc:
         parser.error(f"--state: cannot write beside {state} ({exc})")
+    if args.label_config is not None:
+        _use_config(parser, backend, args.label_config)
     return backend
+
+
+def _use_config(parser, backend: LabelStudioBackend, path: Path) -> None:
+    """``--label-config``, saved like every change; the file is given up if it is refused."""
+    try:
+        backend.use_config(path.read_text())
+    except (OSError, ValueError, SaveError) as exc:
+        backend.close_file()
+        parser.error(f"--label-config: {exc}")
 
 
 def _embedding(parser, path) -> Embedding:

@@ -984,3 +984,23 @@ class _LegacyPickle:
 
 def _new_backend():
     return LabelStudioBackend.__new__(LabelStudioBackend)
+
+
+def test_a_label_configuration_is_saved_before_it_is_adopted(fitted_learner, tmp_path, monkeypatch):
+    import skactive.label_studio.backend as module
+
+    path = tmp_path / "campaign.skactive"
+    backend = LabelStudioBackend(copy.deepcopy(fitted_learner), path=path, background_refit=False)
+    assert not path.exists()  # a new backend has acknowledged nothing: nothing written
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(module, "save_pickle", disk_full)
+    with pytest.raises(module.SaveError):
+        backend.use_config(DIGITS_CONFIG)
+    assert backend.label_config is None and backend.config is None
+    monkeypatch.undo()
+    backend.use_config(DIGITS_CONFIG)
+    backend.close_file()
+    assert load_backend(path).label_config == DIGITS_CONFIG
