@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from skactive.datasets import DATASETS  # noqa: E402
+from skactive.experiments.registry import estimator_for  # noqa: E402
 from skactive.models import make_net_for  # noqa: E402
-from skactive.registry import estimator_for  # noqa: E402
 from skactive.strategies import BALD, BGADL  # noqa: E402
 
 

@@ -30,10 +30,13 @@ from skactive.datasets import load_digits_images
 from skactive.models import make_net
 from skactive.simulation import simulate
 
-try:  # the registry's home after the redesign, and before it
-    from skactive.registry import SHORT_NAMES, estimator_for, make_strategy
+try:  # the registry's home in the harness, after the redesign, and before it
+    from skactive.experiments.registry import SHORT_NAMES, estimator_for, make_strategy
 except ImportError:  # pragma: no cover
-    from skactive.strategies import SHORT_NAMES, estimator_for, make_strategy
+    try:
+        from skactive.registry import SHORT_NAMES, estimator_for, make_strategy
+    except ImportError:
+        from skactive.strategies import SHORT_NAMES, estimator_for, make_strategy
 
 
 def fingerprint(name: str) -> dict:

@@ -82,7 +82,8 @@ sphinx_gallery_conf = {
 
 def write_command_line_help() -> None:
     """Each command's ``--help``, as the parsers print it, for ``cli.rst`` to include."""
-    from skactive._cli import demo_parser, runner_parser
+    from skactive.__main__ import build_parser
+    from skactive.experiments.cli import demo_parser, runner_parser
     from skactive.label_studio.cli import command_parsers
 
     # argparse wraps to $COLUMNS: a fixed width gives the same page everywhere.
@@ -90,8 +91,9 @@ def write_command_line_help() -> None:
     folder = HERE / "generated_cli"
     folder.mkdir(exist_ok=True)
     parsers = {
+        "skactive": build_parser(),
         "demo": demo_parser(),
-        "runner": runner_parser(prog="python benchmarks/run_experiments.py"),
+        "run": runner_parser(),
         **{name.replace(" ", "_"): parser for name, parser in command_parsers().items()},
     }
     for name, parser in parsers.items():

@@ -16,7 +16,6 @@ from skactive._validation import check_n
 from skactive.base import QueryStrategy
 from skactive.learner import ActiveLearner
 from skactive.param_validation import integer, validate_params
-from skactive.registry import estimator_for
 
 #: Rows of the pool a stopping criterion watches (the stop set).
 STOP_SET_ROWS = 1000
@@ -80,7 +79,7 @@ def draw_initial_set(X_pool, n_initial: int, seed: int, *, strategy=None) -> np.
 
     Without ``strategy``, ``n_initial`` rows drawn by ``RandomState(seed)``
     (the draw every campaign here has always used). With one (TypiClust or
-    ProbCover on an embedding, :func:`~skactive.registry.make_initial_strategy`),
+    ProbCover on an embedding, :func:`~skactive.experiments.registry.make_initial_strategy`),
     a clone seeded by ``seed`` selects them before any label exists:
     ``strategy.select(None, X_pool, n_initial)``, best first.
     """
@@ -123,8 +122,35 @@ def check_budget(*, n_initial: int, query_size: int, budget: int, candidates, na
     return (budget - n_initial) // query_size
 
 
+@dataclass(frozen=True)
+class SimulationState:
+    """Where a :func:`simulate` campaign stands after a round; what a checkpoint saves.
+
+    Every callback receives one after round 0 (the initial fit) and after
+    each round; passed back to :func:`simulate` in place of the learner,
+    the campaign goes on from the next round.
+
+    Attributes
+    ----------
+    learner : ActiveLearner
+        The fitted learner (the same object all campaign long).
+    remaining : ndarray of int
+        Positions in ``X_pool`` of the rows not labelled yet.
+    round : int
+        The round just finished (0: the initial fit).
+    criteria : dict of str to StoppingCriterion
+        The campaign's own copies of the stopping criteria, with their
+        histories.
+    """
+
+    learner: ActiveLearner
+    remaining: np.ndarray
+    round: int
+    criteria: dict
+
+
 def simulate(
-    learner: ActiveLearner,
+    learner,
     X_init,
     y_init,
     X_pool,
@@ -140,17 +166,25 @@ def simulate(
     stop_set=None,
     stop_early: bool = True,
     scoring: dict | None = None,
+    callbacks: Sequence = (),
 ) -> list[dict]:
     """Drive ``learner`` over a pool whose labels are known (the oracle).
 
     Fits on the initial set, then in each round queries ``query_size`` rows,
     teaches their true labels and evaluates on the test set. Stops early if
-    the pool runs out.
+    the pool runs out. It is the one campaign driver of the package:
+    :func:`compare_strategies` and the experiment runner
+    (:mod:`skactive.experiments`) are grids of ``simulate`` calls whose
+    files are written by ``callbacks``.
 
     Parameters
     ----------
-    learner : ActiveLearner
-        Unfitted (it is fitted on ``X_init, y_init``).
+    learner : ActiveLearner or SimulationState
+        Unfitted (it is fitted on ``X_init, y_init``); or the state a
+        callback received after round ``r``, to resume the campaign at round
+        ``r + 1`` with its learner, remaining rows and stopping criteria
+        (``X_init`` and ``y_init`` are then None, ``stopping`` is not used;
+        pass the same pool).
     X_init, y_init : array-like
         Initial labelled set.
     X_pool, y_pool : array-like
@@ -165,60 +199,104 @@ def simulate(
         Show a tqdm progress bar.
     description : str
         Label of the progress bar.
-    stopping : StoppingCriterion, default=None
-        A criterion of :mod:`skactive.stopping`. Like an estimator in
-        ``fit``, it is cloned at the start, so each campaign begins with a
-        fresh history and the object passed stays as it was; the clone is
+    stopping : StoppingCriterion or dict of str to StoppingCriterion, default=None
+        Criteria of :mod:`skactive.stopping`. Like an estimator in ``fit``,
+        each is cloned at the start, so each campaign begins with a fresh
+        history and the objects passed stay as they were; the clones are
         updated after every round on ``stop_set``, and each record has
-        ``stop`` (its verdict).
+        ``stop``: whether any of them said stop (with one criterion, its
+        verdict). The clones, with their histories, are
+        ``SimulationState.criteria``.
     stop_set : array-like, default=None
-        Unlabelled rows the criterion looks at, the same every round
-        (None: :func:`draw_stop_set` with the learner's integer
+        Unlabelled rows the criteria look at, the same every round (None:
+        :func:`draw_stop_set` of ``X_pool`` with the learner's integer
         ``random_state``, or 0).
     stop_early : bool, default=True
-        End the campaign when the criterion says stop; ``False`` runs to
-        the budget anyway, to measure the accuracy stopping would give up.
+        End the campaign when a criterion says stop; ``False`` runs to the
+        budget anyway, to measure the accuracy stopping would give up.
     scoring : dict of str to callable, default=None
         Further scores recorded each round next to accuracy, each called
         as ``scorer(learner, X_test, y_test)`` (scikit-learn's scorer
         signature), e.g. ``{"robust_accuracy":
         robust_accuracy_scorer(eps=0.1)}`` from :mod:`skactive.metrics`.
+    callbacks : sequence of callable, default=()
+        Each called as ``callback(state, record)`` after round 0 and after
+        every round, in order, once the record (and the stopping verdict)
+        is complete: the experiment runner's CSV files, robust accuracy and
+        checkpoints are callbacks.
 
     Returns
     -------
     records : list of dict
-        One per evaluation (round 0 is the initial fit) with ``round``,
-        ``n_labeled`` (labels paid for), ``n_training_rows`` (incl. twins
-        and pseudo-labels), ``accuracy``, ``select_seconds`` and
-        ``fit_seconds``, plus one key per ``scoring`` entry. A learner with
-        ``semi_supervised=True`` gets the pool as its first fit's
+        One per evaluation run here (round 0 is the initial fit) with
+        ``round``, ``n_labeled`` (labels paid for), ``n_training_rows``
+        (incl. twins and pseudo-labels), ``accuracy``, ``select_seconds``
+        and ``fit_seconds``, plus one key per ``scoring`` entry. A learner
+        with ``semi_supervised=True`` gets the pool as its first fit's
         unlabelled rows.
     """
     validate_params(dict(n_rounds=n_rounds, query_size=query_size), _ROUND_CONSTRAINTS)
     y_pool = np.asarray(y_pool)
-    stopping = None if stopping is None else clone(stopping)
-    if stopping is not None and stop_set is None:
-        seed = learner.get_params().get("random_state")
+    if isinstance(learner, SimulationState):
+        if X_init is not None or y_init is not None:
+            raise ValueError(
+                "X_init, y_init: a campaign resumed from a SimulationState is already fitted; "
+                "pass None for both"
+            )
+        state, records = learner, []
+    else:
+        state, fit_seconds = _initial_fit(learner, X_init, y_init, X_pool, stopping)
+        record = _record(state.learner, X_test, y_test, 0, 0.0, fit_seconds, scoring)
+        records = [record]
+        _call(callbacks, state, record)
+    if state.criteria and stop_set is None:
+        seed = state.learner.get_params().get("random_state")
         stop_set = draw_stop_set(X_pool, seed if isinstance(seed, int) else 0)
+    rounds = tqdm(
+        range(state.round + 1, n_rounds + 1), desc=description, disable=not progress, leave=False
+    )
+    loop = campaign_rounds(
+        state.learner, X_pool, y_pool, state.remaining, rounds=rounds, query_size=query_size
+    )
+    for step in loop:
+        record = _record(
+            state.learner,
+            X_test,
+            y_test,
+            step.round,
+            step.select_seconds,
+            step.fit_seconds,
+            scoring,
+        )
+        state = SimulationState(state.learner, step.remaining, step.round, state.criteria)
+        if state.criteria:
+            verdicts = [c.update(state.learner, stop_set) for c in state.criteria.values()]
+            record["stop"] = any(verdicts)
+        records.append(record)
+        _call(callbacks, state, record)
+        if record.get("stop") and stop_early:
+            break
+    return records
+
+
+def _initial_fit(learner, X_init, y_init, X_pool, stopping) -> tuple[SimulationState, float]:
+    """The state after round 0, and the seconds the initial fit took."""
+    if stopping is None:
+        criteria = {}
+    elif isinstance(stopping, Mapping):
+        criteria = {name: clone(criterion) for name, criterion in stopping.items()}
+    else:
+        criteria = {type(stopping).__name__: clone(stopping)}
     start = time.perf_counter()
     unlabeled = X_pool if learner.get_params().get("semi_supervised") else None
     learner.fit(X_init, y_init, unlabeled=unlabeled)
-    records = [_record(learner, X_test, y_test, 0, 0.0, time.perf_counter() - start, scoring)]
-    rounds = tqdm(range(1, n_rounds + 1), desc=description, disable=not progress, leave=False)
-    loop = campaign_rounds(
-        learner, X_pool, y_pool, np.arange(len(X_pool)), rounds=rounds, query_size=query_size
-    )
-    for step in loop:
-        records.append(
-            _record(
-                learner, X_test, y_test, step.round, step.select_seconds, step.fit_seconds, scoring
-            )
-        )
-        if stopping is not None:
-            records[-1]["stop"] = stopping.update(learner, stop_set)
-            if records[-1]["stop"] and stop_early:
-                break
-    return records
+    seconds = time.perf_counter() - start
+    return SimulationState(learner, np.arange(len(X_pool)), 0, criteria), seconds
+
+
+def _call(callbacks, state: SimulationState, record: dict) -> None:
+    for callback in callbacks:
+        callback(state, record)
 
 
 def stopping_summary(records: Sequence[dict]) -> list[dict]:
@@ -263,6 +341,7 @@ def stopping_summary(records: Sequence[dict]) -> list[dict]:
 
 
 def _record(learner, X_test, y_test, round_, select_seconds, fit_seconds, scoring) -> dict:
+    """What one evaluation of the campaign records."""
     X, _, _ = learner.training_set(include_pseudo=True)
     extra = {
         name: float(scorer(learner, X_test, y_test)) for name, scorer in (scoring or {}).items()
@@ -291,7 +370,6 @@ def compare_strategies(
     query_size: int,
     seeds: Sequence[int] = (0,),
     progress: bool = True,
-    by_name: bool = False,
     stopping=None,
     initial_strategy=None,
 ) -> list[dict]:
@@ -303,10 +381,10 @@ def compare_strategies(
     With ``stopping`` (a criterion of :mod:`skactive.stopping`), a fresh
     copy follows every run, which continues to the budget anyway; records
     carry its ``stop`` verdicts (see :func:`stopping_summary`).
-    With ``by_name=True`` the keys of ``strategies`` are the short names of
-    :data:`skactive.registry.STRATEGIES`, and committee strategies
-    (:data:`~skactive.registry.COMMITTEES`) query a committee of
-    ``estimator``.
+    ``estimator`` is one estimator for every strategy, or a mapping with the
+    keys of ``strategies`` (e.g. a committee for query-by-committee, see
+    :func:`skactive.experiments.registry.estimator_for`); each run fits a
+    clone.
 
     Returns
     -------
@@ -319,6 +397,11 @@ def compare_strategies(
     runs = [(name, seed) for seed in seeds for name in strategies]
     if not runs:
         raise ValueError("strategies and seeds must each name at least one run")
+    missing = sorted(set(strategies) - set(estimator)) if isinstance(estimator, Mapping) else []
+    if missing:
+        raise ValueError(
+            f"estimator: a mapping needs an entry for every strategy; {missing} have none"
+        )
     records = []
     initial = {
         seed: draw_initial_set(X_pool, n_initial, seed, strategy=initial_strategy) for seed in seeds
@@ -327,7 +410,7 @@ def compare_strategies(
         init = initial[seed]
         rest = np.setdiff1d(np.arange(len(X_pool)), init)
         learner = ActiveLearner(
-            estimator_for(name, clone(estimator)) if by_name else clone(estimator),
+            clone(estimator[name] if isinstance(estimator, Mapping) else estimator),
             clone(strategies[name]),
             classes=np.unique(y_pool),
             random_state=seed,

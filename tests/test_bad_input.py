@@ -8,7 +8,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
 from skactive import ActiveLearner
-from skactive.registry import STRATEGIES, estimator_for
+from skactive.experiments.registry import STRATEGIES, estimator_for
 
 from .conftest import snapshot, tiny_net
 

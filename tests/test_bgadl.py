@@ -9,10 +9,10 @@ from sklearn.base import clone
 
 from skactive import ActiveLearner
 from skactive.datasets import load_digits_images
+from skactive.experiments.registry import estimator_for, make_strategy
 from skactive.models import make_net
 from skactive.nets import GenerativeAugmentationNet
 from skactive.param_validation import InvalidParameterError
-from skactive.registry import estimator_for, make_strategy
 from skactive.strategies import BALD, BGADL
 
 from .conftest import tiny_net

@@ -1,12 +1,14 @@
 """Bad command-line values end in a one-line error and exit code 2, before any work."""
 
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from skactive import __main__ as cli
-from skactive._cli import parse_demo
+from skactive.experiments import cli as harness
+from skactive.experiments.cli import parse_demo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import run_experiments
@@ -19,8 +21,45 @@ def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("work started before the arguments were checked")
 
-    monkeypatch.setattr(cli, "compare_strategies", forbidden)
-    monkeypatch.setattr(run_experiments, "run_experiments", forbidden)
+    monkeypatch.setattr(harness, "compare_strategies", forbidden)
+    monkeypatch.setattr(harness, "run_experiments", forbidden)
+
+
+def test_the_help_lists_every_command(capsys):
+    assert cli.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in cli.COMMANDS)
+    assert set(cli.COMMANDS) == {"demo", "run", "serve", "label-studio"}
+
+
+def test_an_unknown_command_is_named(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["srve", "--port", "1"])
+    assert info.value.code == 2
+    assert "unknown command 'srve'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["demo", "run"])
+def test_each_command_prints_its_own_help_under_its_own_name(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([command, "--help"])
+    assert info.value.code == 0
+    assert f"usage: python -m skactive {command}" in capsys.readouterr().out
+
+
+def test_the_labelling_service_starts_without_the_harness():
+    # Parsing serve's arguments must not import the experiment harness.
+    code = (
+        "import sys\n"
+        "from skactive.__main__ import main\n"
+        "try:\n"
+        "    main(['serve', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('skactive.experiments')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr[-2000:]
 
 
 MAIN_CASES = {
@@ -122,7 +161,7 @@ RUNNER_CASES = {
 def test_runner_rejects_bad_values(case, no_work, tmp_path, capsys):
     args, flag = RUNNER_CASES[case]
     with pytest.raises(SystemExit) as info:
-        run_experiments.main([*args, "--output-dir", str(tmp_path), "--no-progress"])
+        cli.main(["run", *args, "--output-dir", str(tmp_path), "--no-progress"])
     assert info.value.code == 2
     assert flag in capsys.readouterr().err
 

@@ -160,7 +160,7 @@ def test_cold_start_through_active_learner(digits_split, strategy):
 
 
 def test_random_twins_selects_every_attacked_row(digits_split):
-    from skactive.registry import make_strategy
+    from skactive.experiments.registry import make_strategy
 
     X_init, y_init, X_pool, *_ = digits_split
     strategy = make_strategy("random_twins", query_size=7, candidates=2000)

@@ -122,7 +122,7 @@ def test_a_seeded_learner_reproduces_a_committee_campaign(digits_split):
 def test_runner_and_command_line_build_committees(tmp_path):
     from skactive.__main__ import main
     from skactive.experiments import QUICK, ExperimentConfig, read_results, run_experiments
-    from skactive.registry import estimator_for
+    from skactive.experiments.registry import estimator_for
 
     assert estimator_for("qbc", tiny_net()).n_members == 5
     assert estimator_for("suggestive", tiny_net()).bootstrap

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from skactive import ActiveLearner
-from skactive.registry import STRATEGIES, estimator_for
+from skactive.experiments.registry import STRATEGIES, estimator_for
 from skactive.strategies import BGADL, CoreSet, LearningLoss
 
 from .conftest import tiny_net

@@ -10,9 +10,9 @@ from sklearn.base import clone
 from skactive import ActiveLearner
 from skactive._inference import embed_rows
 from skactive.embeddings import Embedding, flattened_rows
+from skactive.experiments.registry import make_initial_strategy, with_embedding
 from skactive.param_validation import InvalidParameterError
 from skactive.pretraining import pretrain_contrastive
-from skactive.registry import make_initial_strategy, with_embedding
 from skactive.simulation import draw_initial_set
 from skactive.strategies import (
     CoreSet,

@@ -10,8 +10,8 @@ from sklearn.utils import check_random_state
 
 from skactive import MetaStrategy, QueryStrategy, _torch, get_strategy_tags, strategies
 from skactive.base import STRATEGY
+from skactive.experiments.registry import STRATEGIES
 from skactive.param_validation import real
-from skactive.registry import STRATEGIES
 from skactive.strategies import (
     BALD,
     BGADL,

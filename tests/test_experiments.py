@@ -4,16 +4,19 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from skactive import experiments
 from skactive.datasets import DATASETS
 from skactive.embeddings import Embedding
 from skactive.experiments import (
     QUICK,
     ExperimentConfig,
     read_results,
+    records,
     render_reports,
+    robustness_table,
     run_experiments,
     run_transfer,
+    runner,
+    settings,
     transfer_table,
 )
 from skactive.learner import ActiveLearner
@@ -121,14 +124,14 @@ def test_runner_records_stopping_verdicts_and_resumes_them(tmp_path, monkeypatch
 
 def test_runner_records_robust_accuracy_with_adversarial_training(tmp_path, monkeypatch):
     measured = []
-    real = experiments.robust_accuracy
+    real = records.robust_accuracy
 
     def recorded(learner, X, y, *, eps, **params):
         value = real(learner, X, y, eps=eps, **params)
         measured.append((eps, value, learner.score(X, y)))
         return value
 
-    monkeypatch.setattr(experiments, "robust_accuracy", recorded)
+    monkeypatch.setattr(records, "robust_accuracy", recorded)
     config = _config(
         tmp_path,
         strategies=("dre",),
@@ -158,13 +161,13 @@ def test_runner_records_robust_accuracy_with_adversarial_training(tmp_path, monk
             assert value == clean
         else:
             assert value <= clean + 2 / 50
-    table = experiments.robustness_table(results, tmp_path / "robustness.csv")
+    table = robustness_table(results, tmp_path / "robustness.csv")
     assert "| dre | 1 |" in table and "eps 0.05" in table
 
 
 def test_runner_semi_supervised_and_pretrained_nets(tmp_path, monkeypatch):
-    monkeypatch.setitem(experiments.SEMI_SUPERVISED, "max_unlabeled", 200)
-    monkeypatch.setattr(experiments, "PRETRAINING", {"n_epochs": 1, "max_rows": 300})
+    monkeypatch.setitem(settings.SEMI_SUPERVISED, "max_unlabeled", 200)
+    monkeypatch.setattr(settings, "PRETRAINING", {"n_epochs": 1, "max_rows": 300})
     config = _config(
         tmp_path,
         strategies=("random",),
@@ -194,19 +197,19 @@ def _rows(path):
 
 def test_a_run_killed_before_its_training_set_is_not_taken_as_finished(tmp_path, monkeypatch):
     config = _config(tmp_path, strategies=("random",), seeds=(0,), budget=60, epochs=1)
-    real_save = experiments._save_training_set
+    real_save = runner.save_training_set
 
     def killed(*args):
         raise KeyboardInterrupt  # the machine goes down while the set is written
 
-    monkeypatch.setattr(experiments, "_save_training_set", killed)
+    monkeypatch.setattr(runner, "save_training_set", killed)
     with pytest.raises(KeyboardInterrupt):
         run_experiments(config)
     # The last round's row marks a run finished: it must not be there yet.
     assert max(r["round"] for r in read_results(tmp_path / "results.csv")) == 1
     with pytest.raises(FileNotFoundError, match=r"no training set for the runs \['digits_lenet5"):
         run_transfer(config, source="lenet5", target="vgg8")
-    monkeypatch.setattr(experiments, "_save_training_set", real_save)
+    monkeypatch.setattr(runner, "save_training_set", real_save)
     run_experiments(config)
     assert (tmp_path / "sets" / "digits_lenet5_random_0.npz").is_file()
     assert [r["round"] for r in read_results(tmp_path / "results.csv")] == [0, 1, 2]
@@ -228,18 +231,18 @@ def test_a_resume_writes_each_round_once_in_every_csv(tmp_path, monkeypatch):
         robust_eps=(0.0,),
         robust_rows=20,
     )
-    real_checkpoint = experiments._checkpoint
+    real_checkpoint = runner._save_checkpoint
 
-    def killed_at_round_2(path, state):
-        if state.round == 2:
+    def killed_at_round_2(path, checkpoint):
+        if checkpoint.state.round == 2:
             raise KeyboardInterrupt  # after round 2's rows, before its checkpoint
-        real_checkpoint(path, state)
+        real_checkpoint(path, checkpoint)
 
-    monkeypatch.setattr(experiments, "_checkpoint", killed_at_round_2)
+    monkeypatch.setattr(runner, "_save_checkpoint", killed_at_round_2)
     with pytest.raises(KeyboardInterrupt):
         run_experiments(config)
     assert [int(r["round"]) for r in _rows(tmp_path / "stopping.csv")] == [1, 2]
-    monkeypatch.setattr(experiments, "_checkpoint", real_checkpoint)
+    monkeypatch.setattr(runner, "_save_checkpoint", real_checkpoint)
     run_experiments(config)
     for name in ("results.csv", "robustness.csv"):
         assert [int(r["round"]) for r in _rows(tmp_path / name)] == [0, 1, 2, 3], name
@@ -294,7 +297,7 @@ def test_a_checkpoint_that_is_not_the_runners_is_refused_by_name(tmp_path):
 
 def test_runner_cold_start_on_a_simclr_embedding(tmp_path, monkeypatch):
     monkeypatch.setattr(
-        experiments, "SIMCLR", dict(n_epochs=2, max_rows=256, temperature=0.2, lr=3e-3)
+        settings, "SIMCLR", dict(n_epochs=2, max_rows=256, temperature=0.2, lr=3e-3)
     )
     picked = []
     real_fit = ActiveLearner.fit
@@ -340,9 +343,9 @@ def test_a_shared_pretraining_serves_nets_of_another_class(tmp_path, monkeypatch
     # The weights are shared, not the net: a semi-supervised grid reusing a
     # plain grid's pretraining still trains its LabelPropagationNet.
     monkeypatch.setattr(
-        experiments, "SIMCLR", dict(n_epochs=1, max_rows=256, temperature=0.2, lr=3e-3)
+        settings, "SIMCLR", dict(n_epochs=1, max_rows=256, temperature=0.2, lr=3e-3)
     )
-    monkeypatch.setitem(experiments.SEMI_SUPERVISED, "max_unlabeled", 200)
+    monkeypatch.setitem(settings.SEMI_SUPERVISED, "max_unlabeled", 200)
     common = dict(strategies=("random",), seeds=(0,), budget=40, epochs=2, pretrain="simclr")
     run_experiments(_config(tmp_path / "plain", **common))
     shared = tmp_path / "semi"
@@ -373,6 +376,6 @@ def test_a_killed_runs_half_written_files_are_removed_at_the_next_start(tmp_path
     (tmp_path / "checkpoints").mkdir()
     stale = tmp_path / "checkpoints" / f".run.pkl.{process.pid}.x1.tmp"
     stale.write_bytes(b"x" * 1000)
-    monkeypatch.setattr(experiments, "_run_one", lambda *args: None)
+    monkeypatch.setattr(runner, "_run_one", lambda *args: None)
     run_experiments(_config(tmp_path, strategies=("random",), seeds=(0,)))
     assert not stale.exists()

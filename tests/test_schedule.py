@@ -75,7 +75,7 @@ def test_schedule_is_cloned_and_grid_searched(digits):
 
 
 def test_the_recommended_schedule():
-    from skactive.registry import RECOMMENDED_SWITCH, make_strategy
+    from skactive.experiments.registry import RECOMMENDED_SWITCH, make_strategy
 
     schedule = make_strategy("schedule", query_size=25, candidates=500)
     (early, until), (late, last) = schedule.phases

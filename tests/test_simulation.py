@@ -122,10 +122,10 @@ def test_simulate_records_robust_accuracy_and_feeds_a_semi_supervised_learner(di
 
 
 def test_command_line_cold_start_on_simclr(tmp_path, capsys, monkeypatch):
-    from skactive import experiments
+    from skactive.experiments import settings
 
     monkeypatch.setattr(
-        experiments, "SIMCLR", dict(n_epochs=1, max_rows=256, temperature=0.2, lr=3e-3)
+        settings, "SIMCLR", dict(n_epochs=1, max_rows=256, temperature=0.2, lr=3e-3)
     )
     starts = []
     real = simulation.simulate
@@ -144,3 +144,97 @@ def test_command_line_cold_start_on_simclr(tmp_path, capsys, monkeypatch):
     X_pool = DATASETS["digits"]()[0]
     chosen = TypiClust(embedding=embedding, random_state=0).select(None, X_pool, 20)
     np.testing.assert_array_equal(first, X_pool[chosen])
+
+
+def _blob_campaign(n=240, seed=0):
+    rng = np.random.RandomState(seed)
+    X = np.vstack([rng.normal(c, 1.0, size=(n // 3, 4)) for c in (-3, 0, 3)])
+    y = np.repeat(np.arange(3), n // 3)
+    order = rng.permutation(n)
+    X, y = X[order], y[order]
+    return X[:12], y[:12], X[12:180], y[12:180], X[180:], y[180:]
+
+
+def _linear_learner():
+    from sklearn.linear_model import LogisticRegression
+
+    return ActiveLearner(
+        LogisticRegression(max_iter=500), EntropySampling(), classes=[0, 1, 2], random_state=0
+    )
+
+
+def test_callbacks_see_every_round_in_order_with_its_record():
+    from skactive.stopping import StabilizingPredictions
+
+    X_init, y_init, X_pool, y_pool, X_test, y_test = _blob_campaign()
+    seen = []
+    records = simulate(
+        _linear_learner(),
+        X_init,
+        y_init,
+        X_pool,
+        y_pool,
+        X_test,
+        y_test,
+        n_rounds=4,
+        query_size=10,
+        progress=False,
+        stopping={"a": StabilizingPredictions(window=1), "b": StabilizingPredictions()},
+        stop_early=False,
+        callbacks=[lambda state, record: seen.append((state, dict(record)))],
+    )
+    assert [state.round for state, _ in seen] == [0, 1, 2, 3, 4]
+    assert [record for _, record in seen] == records
+    assert [len(state.remaining) for state, _ in seen] == [168, 158, 148, 138, 128]
+    final = seen[-1][0]
+    assert set(final.criteria) == {"a", "b"} and len(final.criteria["a"].history_) == 4
+    # "stop" is whether any criterion said stop.
+    for i, record in enumerate(records[1:]):
+        verdicts = [c.history_[i]["stop"] for c in final.criteria.values()]
+        assert record["stop"] == any(verdicts)
+
+
+def test_a_campaign_resumed_from_a_saved_state_ends_as_the_uninterrupted_one():
+    import pickle
+
+    from skactive.stopping import StabilizingPredictions
+
+    X_init, y_init, X_pool, y_pool, X_test, y_test = _blob_campaign()
+    common = dict(n_rounds=5, query_size=10, progress=False, stop_early=False)
+    saved = {}
+
+    def checkpoint(state, record):
+        saved[state.round] = pickle.dumps(state)
+
+    stopping = StabilizingPredictions(window=1)
+    whole = simulate(
+        _linear_learner(), X_init, y_init, X_pool, y_pool, X_test, y_test,
+        stopping=stopping, callbacks=[checkpoint], **common,
+    )  # fmt: skip
+    state = pickle.loads(saved[2])
+    rest = simulate(state, None, None, X_pool, y_pool, X_test, y_test, **common)
+    assert [r["round"] for r in rest] == [3, 4, 5]
+    for key in ("n_labeled", "accuracy", "n_training_rows", "stop"):
+        assert [r[key] for r in rest] == [r[key] for r in whole[3:]], key
+    np.testing.assert_array_equal(
+        state.learner.X_labeled_, pickle.loads(saved[5]).learner.X_labeled_
+    )
+    assert not hasattr(stopping, "history_")  # the criterion passed stays as it was
+    with pytest.raises(ValueError, match="X_init, y_init: a campaign resumed"):
+        simulate(pickle.loads(saved[2]), X_init, y_init, X_pool, y_pool, X_test, y_test, **common)
+
+
+def test_compare_strategies_takes_one_estimator_per_strategy():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+
+    _, _, X_pool, y_pool, X_test, y_test = _blob_campaign()
+    strategies = {"random": RandomSampling(), "entropy": EntropySampling()}
+    common = dict(n_initial=10, n_rounds=1, query_size=5, progress=False)
+    estimators = {"random": GaussianNB(), "entropy": LogisticRegression()}
+    records = compare_strategies(estimators, strategies, X_pool, y_pool, X_test, y_test, **common)
+    assert len(records) == 4
+    with pytest.raises(ValueError, match=r"estimator: a mapping needs .*\['random'\]"):
+        compare_strategies(
+            {"entropy": GaussianNB()}, strategies, X_pool, y_pool, X_test, y_test, **common
+        )

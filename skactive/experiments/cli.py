@@ -1,6 +1,9 @@
-"""The command lines' arguments: ``python -m skactive`` and the experiment runner.
+"""``python -m skactive demo`` and ``python -m skactive run``: the harness's two commands.
 
-Both parsers live here and share their argument types and checks.
+The demo compares strategies in memory (:func:`~skactive.simulation.compare_strategies`)
+and writes a plot and a CSV; ``run`` runs the resumable grid of
+:mod:`skactive.experiments.runner` and writes its report. Both parsers
+live here and share their argument types and checks.
 
 Each bad value ends in ``parser.error`` (exit code 2, a one-line message
 naming the flag) before any data is loaded or any network trained.
@@ -17,17 +20,48 @@ from pathlib import Path
 import numpy as np
 
 from skactive.datasets import DATASETS
-from skactive.experiments import (
+from skactive.embeddings import Embedding, flattened_rows
+from skactive.experiments.records import write_rows
+from skactive.experiments.registry import (
+    INITIAL_STRATEGIES,
+    SHORT_NAMES,
+    estimator_for,
+    make_initial_strategy,
+    make_strategy,
+    with_embedding,
+)
+from skactive.experiments.reports import render_reports, robustness_table, stopping_table
+from skactive.experiments.runner import check_checkpoints, run_experiments
+from skactive.experiments.settings import (
     PRETRAINING_METHODS,
     PRETRAINING_OPTIMIZERS,
     QUICK,
     ExperimentConfig,
-    check_checkpoints,
+    pretrained_net,
 )
-from skactive.models import ARCHITECTURES
-from skactive.registry import INITIAL_STRATEGIES, SHORT_NAMES
-from skactive.simulation import check_budget
+from skactive.experiments.transfer import run_transfer, transfer_table
+from skactive.models import ARCHITECTURES, make_net_for
+from skactive.simulation import (
+    check_budget,
+    compare_strategies,
+    format_table,
+    plot_learning_curves,
+    stopping_summary,
+)
 from skactive.stopping import CRITERIA
+
+__all__ = [
+    "demo_main",
+    "demo_parser",
+    "parse_demo",
+    "parse_runner",
+    "run_main",
+    "runner_parser",
+]
+
+#: How the top-level command line names the two commands.
+DEMO_PROG = "python -m skactive demo"
+RUN_PROG = "python -m skactive run"
 
 
 def positive_int(text: str) -> int:
@@ -243,7 +277,7 @@ def _add_campaign_flags(parser: argparse.ArgumentParser, **defaults) -> None:
 def demo_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m skactive`` (the docs print its help)."""
     parser = argparse.ArgumentParser(
-        prog="python -m skactive",
+        prog=DEMO_PROG,
         description="Compare active-learning strategies on an image data set.",
     )
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="digits")
@@ -286,9 +320,13 @@ def parse_demo(argv) -> argparse.Namespace:
     return args
 
 
-def runner_parser(description: str = "", prog: str | None = None) -> argparse.ArgumentParser:
+def runner_parser(prog: str = RUN_PROG) -> argparse.ArgumentParser:
     """The parser of the experiment runner (the docs print its help)."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Reproduce the DFAL paper's comparison (Figure 2, Tables 1-4) on local "
+        "data; interrupted runs resume from the output folder's checkpoints.",
+    )
     parser.add_argument("--quick", action="store_true", help="small grid on digits")
     parser.add_argument(
         "--datasets",
@@ -357,11 +395,9 @@ def runner_parser(description: str = "", prog: str | None = None) -> argparse.Ar
     return parser
 
 
-def parse_runner(
-    argv=None, *, description: str = ""
-) -> tuple[ExperimentConfig, argparse.Namespace]:
-    """The experiment runner's arguments (``benchmarks/run_experiments.py``) as its config."""
-    parser = runner_parser(description)
+def parse_runner(argv=None, *, prog: str = RUN_PROG) -> tuple[ExperimentConfig, argparse.Namespace]:
+    """The experiment runner's arguments as its config."""
+    parser = runner_parser(prog)
     args = parser.parse_args(argv)
     settings = dict(QUICK) if args.quick else {}
     if args.quick:
@@ -408,3 +444,93 @@ def parse_runner(
         parser.error(str(exc))
     check_output_dir(parser, Path(config.output_dir), "--output-dir")
     return config, args
+
+
+def demo_main(argv=None) -> int:
+    """``python -m skactive demo``: compare strategies, print a table, write a plot and a CSV."""
+    args = parse_demo(argv)
+    try:
+        X_pool, y_pool, X_test, y_test = DATASETS[args.dataset](test_size=args.test_size)
+    except (OSError, ValueError) as exc:
+        args.parser.error(f"--dataset {args.dataset}: {exc}")
+    if args.budget > len(X_pool):
+        args.parser.error(
+            f"--budget ({args.budget}) exceeds the {len(X_pool)} rows of the {args.dataset} pool"
+        )
+    net = make_net_for(args.network, X_pool, y_pool, max_epochs=args.epochs, device=args.device)
+    embedding = None
+    if args.pretrain:
+        # One pretraining (seed 0) serves every seed and strategy of the demo.
+        net = pretrained_net(args.pretrain, net, X_pool, random_state=0)
+        if args.pretrain == "simclr":
+            embedding = Embedding(net).fit(X_pool)
+    estimators = {name: estimator_for(name, net) for name in args.strategy_names}
+    strategies = {
+        name: with_embedding(
+            make_strategy(name, query_size=args.query_size, candidates=args.candidates),
+            embedding,
+        )
+        for name in args.strategy_names
+    }
+    pixels_or_embedding = flattened_rows if embedding is None else embedding
+    initial = make_initial_strategy(args.initial_strategy, embedding=pixels_or_embedding)
+    records = compare_strategies(
+        estimators,
+        strategies,
+        X_pool,
+        y_pool,
+        X_test,
+        y_test,
+        n_initial=args.initial,
+        n_rounds=args.n_rounds,
+        query_size=args.query_size,
+        seeds=range(args.seeds),
+        progress=not args.no_progress,
+        stopping=None if args.stop is None else CRITERIA[args.stop](),
+        initial_strategy=initial,
+    )
+    title = f"{args.dataset} / {args.network}: test accuracy vs labels ({args.seeds} seeds)"
+    print(title)
+    print(format_table(records))
+    stem = f"{args.dataset}_{args.network}"
+    plot = plot_learning_curves(
+        records, args.output_dir / f"{stem}_learning_curves.png", title=title
+    )
+    table = args.output_dir / f"{stem}_rounds.csv"
+    write_rows(table, list(dict.fromkeys(k for r in records for k in r)), records)
+    if args.stop is not None:
+        print(f"stopping ({args.stop}): labels at the stop and accuracy given up")
+        for row in stopping_summary(records):
+            where = (
+                "never stopped"
+                if row["stop_n_labeled"] is None
+                else f"{row['stop_n_labeled']} of {row['final_n_labeled']} labels, "
+                f"{row['accuracy_given_up']:+.3f} accuracy given up"
+            )
+            print(f"  {row['strategy']} seed {row['seed']}: {where}")
+    print(f"plot: {plot}\nrounds: {table}")
+    return 0
+
+
+def run_main(argv=None) -> int:
+    """``python -m skactive run``: run (or resume) the grid and print its report."""
+    config, args = parse_runner(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    results = run_experiments(config)
+    report = render_reports(results, config.output_dir)
+    tables = [
+        stopping_table(results, results.parent / "stopping.csv"),
+        robustness_table(results, results.parent / "robustness.csv"),
+    ]
+    if args.transfer:
+        tables.append(
+            transfer_table(run_transfer(config, source=config.networks[0], target=args.transfer))
+        )
+    with report.open("a") as handle:
+        handle.writelines("\n" + table + "\n" for table in tables if table)
+    print(report.read_text())
+    print(f"results: {results}\nreport: {report}")
+    return 0
