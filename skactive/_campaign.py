@@ -27,6 +27,18 @@ from skactive.strategies.uncertainty import EntropySampling
 TRACKED_PARAMETERS = ("estimator", "query_strategy", "random_state", "classes")
 
 
+#: A saved labelled set's arrays, by the learner attribute that shows each,
+#: and the field of :class:`LabeledSet` that holds it (pseudo-labels are
+#: recomputed, never saved).
+SAVED_ARRAYS = {
+    "X_labeled_": "X",
+    "y_labeled_": "y",
+    "X_twins_": "twins",
+    "y_twins_": "twin_y",
+    "twin_sources_": "twin_sources",
+}
+
+
 @dataclass(frozen=True)
 class LabeledSet:
     """The oracle's rows, the twins derived from them and the current pseudo-labels.
@@ -51,6 +63,13 @@ class LabeledSet:
         """The labelled set of a new campaign: ``X, y`` and nothing derived yet."""
         empty = np.empty((0, *X.shape[1:]), dtype=X.dtype)
         return cls(X, y, empty, y[:0], np.empty(0, dtype=np.intp), empty, y[:0])
+
+    @classmethod
+    def from_arrays(cls, arrays) -> LabeledSet:
+        """The labelled set a saved campaign holds: ``arrays`` maps :data:`SAVED_ARRAYS`' keys."""
+        start = cls.start(arrays["X_labeled_"], arrays["y_labeled_"])
+        saved = {field_: arrays[name] for name, field_ in SAVED_ARRAYS.items()}
+        return replace(start, **saved)
 
     def taught(self, X, y, twins, twin_y, twin_rows, pseudo_X, pseudo_y) -> LabeledSet:
         """A new set with rows ``X, y`` appended; ``twin_rows`` index into ``X``."""
@@ -219,18 +238,18 @@ class ParameterTracker:
     seen: dict = field(default_factory=dict)
 
     @classmethod
-    def of(cls, learner) -> ParameterTracker:
-        """Fingerprints of every tracked parameter of ``learner`` now."""
-        return cls({name: fingerprint(getattr(learner, name)) for name in TRACKED_PARAMETERS})
+    def of(cls, params) -> ParameterTracker:
+        """Fingerprints of every tracked parameter in ``params`` (the learner's, now)."""
+        return cls({name: fingerprint(params[name]) for name in TRACKED_PARAMETERS})
 
-    def changed(self, learner, name: str) -> bool:
+    def changed(self, params, name: str) -> bool:
         """Whether ``set_params`` changed parameter ``name`` since it was last used."""
-        return fingerprint(getattr(learner, name)) != self.seen[name]
+        return fingerprint(params[name]) != self.seen[name]
 
-    def marked(self, learner, *names: str) -> ParameterTracker:
-        """A tracker that takes the current values of ``names`` as used."""
+    def marked(self, params, *names: str) -> ParameterTracker:
+        """A tracker that takes the values of ``names`` in ``params`` as used."""
         return ParameterTracker(
-            {**self.seen, **{name: fingerprint(getattr(learner, name)) for name in names}}
+            {**self.seen, **{name: fingerprint(params[name]) for name in names}}
         )
 
 
@@ -257,16 +276,20 @@ class Campaign:
     unlabeled: UnlabeledPool | None = None
 
     @classmethod
-    def started(cls, learner, labeled: LabeledSet, *, estimator=None, **fields) -> Campaign:
-        """A new campaign of ``learner``'s current parameters on ``labeled`` (not fitted)."""
-        classes = check_classes(learner.classes, unique_labels(labeled.y))
+    def started(cls, params, labeled: LabeledSet, *, estimator=None, **fields) -> Campaign:
+        """A new campaign on ``labeled`` with the learner's parameters ``params`` (not fitted).
+
+        ``params`` is a snapshot, ``learner.get_params(deep=False)``: the
+        state functions read parameters from it, never from the learner.
+        """
+        classes = check_classes(params["classes"], unique_labels(labeled.y))
         return cls(
             labeled=labeled,
             classes=ClassSpace(classes, classes),
             estimator=estimator,
-            strategy=strategy_from(learner.query_strategy),
-            tracker=ParameterTracker.of(learner),
-            seed=base_seed(learner.random_state),
+            strategy=strategy_from(params["query_strategy"]),
+            tracker=ParameterTracker.of(params),
+            seed=base_seed(params["random_state"]),
             row_shape=tuple(labeled.X.shape[1:]),
             n_features_in=labeled.X.shape[1],
             **fields,
@@ -274,7 +297,7 @@ class Campaign:
 
     # -- what parameters changed with set_params since they were used mean next --
 
-    def strategy_for_query(self, learner) -> QueryStrategy:
+    def strategy_for_query(self, params) -> QueryStrategy:
         """The strategy to query with: the campaign's, or the changed parameter's.
 
         A new strategy of the same class keeps the campaign's round state
@@ -282,26 +305,26 @@ class Campaign:
         copy: the campaign's stays intact if select fails (select only ever
         rebinds attributes).
         """
-        if not self.tracker.changed(learner, "query_strategy"):
+        if not self.tracker.changed(params, "query_strategy"):
             return copy.copy(self.strategy)
-        template = strategy_from(learner.query_strategy)
+        template = strategy_from(params["query_strategy"])
         if type(template) is not type(self.strategy):
             return template
         return copy.copy(self.strategy).set_params(**template.get_params(deep=False))
 
-    def base_seed_for(self, learner) -> int | None:
+    def base_seed_for(self, params) -> int | None:
         """The campaign's base seed, or one drawn from a changed ``random_state``.
 
         Each round's own seed is :meth:`round_seed` of it.
         """
-        changed = self.tracker.changed(learner, "random_state")
-        return base_seed(learner.random_state) if changed else self.seed
+        changed = self.tracker.changed(params, "random_state")
+        return base_seed(params["random_state"]) if changed else self.seed
 
-    def classes_for_fit(self, learner) -> np.ndarray:
+    def classes_for_fit(self, params) -> np.ndarray:
         """The campaign's classes, grown to a changed ``classes`` parameter (never shrunk)."""
-        if not self.tracker.changed(learner, "classes") or learner.classes is None:
+        if not self.tracker.changed(params, "classes") or params["classes"] is None:
             return self.classes.classes
-        return self.classes.grown_to(learner.classes)
+        return self.classes.grown_to(params["classes"])
 
     def queried(self, *, strategy, seed, tracker, X_pool, indices, unlabeled, seconds):
         """This campaign after ``strategy`` selected ``X_pool[indices]`` (nothing taught yet)."""

@@ -23,9 +23,40 @@ except ImportError:  # pragma: no cover - Windows
 
 from skactive._version import __version__
 
+#: The version of each kind of saved file, the one schema of every file
+#: skactive writes: a file carries ``skactive-<kind>`` and its kind's version,
+#: and a change to one kind's layout bumps that kind alone (a learner change
+#: no longer invalidates cached pretrained weights).
+#:
+#: * ``learner`` 2: the learner keeps its fitted state in one campaign object.
+#: * ``checkpoint`` 3: the runner's checkpoint holds a ``SimulationState``,
+#:   the initial rows and the settings.
+#: * ``weights`` 1: a :func:`~skactive.persistence.save_weights` folder
+#:   (``meta.json``; no pickle).
+#: * ``label-studio-backend`` 2, ``pretrained weights`` 2, ``embedding`` 2:
+#:   unchanged since versions were shared.
+FILE_VERSIONS = {
+    "learner": 2,
+    "checkpoint": 3,
+    "weights": 1,
+    "label-studio-backend": 2,
+    "pretrained weights": 2,
+    "embedding": 2,
+}
+
+#: The learner file's format name and version (``ActiveLearner.save``).
 FORMAT = "skactive-learner"
-#: Version 2: the learner keeps its fitted state in one campaign object.
-FORMAT_VERSION = 2
+FORMAT_VERSION = FILE_VERSIONS["learner"]
+
+
+def file_version(kind: str) -> int:
+    """The version this skactive writes and reads for files of ``kind``."""
+    try:
+        return FILE_VERSIONS[kind]
+    except KeyError:
+        raise ValueError(
+            f"kind: {kind!r} is not a file kind; choose from {sorted(FILE_VERSIONS)}"
+        ) from None
 
 
 def atomic_write(path: Path, write) -> None:
@@ -173,15 +204,15 @@ class WriterLock:
 def save_pickle(obj, path: str | os.PathLike, *, kind: str = "learner") -> Path:
     """Pickle ``obj`` (a learner, fitted or not, or another ``kind``) to ``path`` atomically.
 
-    ``kind`` names what the file holds (``"learner"``; the experiment
-    runner's ``"checkpoint"`` and ``"pretrained"`` nets): a file of one kind
-    is refused as another.
+    ``kind`` names what the file holds, one of :data:`FILE_VERSIONS`
+    (``"learner"``, the runner's ``"checkpoint"``, ...): a file of one kind
+    is refused as another, and each kind has its own version.
 
     Returns
     -------
     path : Path
     """
-    header = {"format": f"skactive-{kind}", "version": FORMAT_VERSION, "skactive": __version__}
+    header = {"format": f"skactive-{kind}", "version": file_version(kind), "skactive": __version__}
     path = Path(path)
     atomic_write(path, lambda stream: pickle.dump((header, obj), stream, protocol=5))
     return path
@@ -196,6 +227,7 @@ def load_pickle(path: str | os.PathLike, expected: type, *, kind: str = "learner
         If the file is not a saved learner of class ``expected``, or was
         written by an incompatible format version.
     """
+    version = file_version(kind)
     with Path(path).open("rb") as stream:
         try:
             payload = pickle.load(stream)
@@ -215,10 +247,10 @@ def load_pickle(path: str | os.PathLike, expected: type, *, kind: str = "learner
     ):
         raise ValueError(f"path: {path} is not a saved skactive {kind}")
     header, learner = payload
-    if header.get("version") != FORMAT_VERSION:
+    if header.get("version") != version:
         raise ValueError(
             f"path: {path} was saved in {kind} format version {header.get('version')} "
-            f"(skactive {header.get('skactive')}); this skactive reads version {FORMAT_VERSION}"
+            f"(skactive {header.get('skactive')}); this skactive reads version {version}"
         )
     if not isinstance(learner, expected):
         kinds = expected if isinstance(expected, tuple) else (expected,)

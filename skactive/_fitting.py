@@ -28,30 +28,31 @@ from skactive._torch import seeded
 from skactive._unlabeled import UNLABELED
 
 
-def refit_campaign(campaign: Campaign, learner) -> Campaign:
-    """``campaign`` with a model refitted on its training set, as ``learner`` is set now.
+def refit_campaign(campaign: Campaign, params) -> Campaign:
+    """``campaign`` with a model refitted on its training set, as the learner is set now.
 
-    A fresh clone of ``learner.estimator`` unless ``warm_start`` (then a
+    ``params`` is the learner's ``get_params(deep=False)``. A fresh clone of
+    its ``estimator`` unless ``warm_start`` (then a
     copy of the campaign's model trains on); a changed ``estimator`` or a
     grown class list always starts fresh. Nothing is committed: the learner
     assigns the result.
     """
-    classes = campaign.classes_for_fit(learner)
-    seed = campaign.base_seed_for(learner)
-    fresh = campaign.tracker.changed(learner, "estimator")
+    classes = campaign.classes_for_fit(params)
+    seed = campaign.base_seed_for(params)
+    fresh = campaign.tracker.changed(params, "estimator")
     fresh = fresh or len(classes) != len(campaign.classes.fitted)
-    warm = bool(learner.warm_start) and not fresh
-    estimator = copy.deepcopy(campaign.estimator) if warm else clone(learner.estimator)
+    warm = bool(params["warm_start"]) and not fresh
+    estimator = copy.deepcopy(campaign.estimator) if warm else clone(params["estimator"])
     campaign = replace(
         campaign,
         classes=replace(campaign.classes, classes=classes),
         seed=seed,
-        tracker=campaign.tracker.marked(learner, "classes", "random_state"),
+        tracker=campaign.tracker.marked(params, "classes", "random_state"),
     )
     fitted = fit_campaign(
-        campaign, estimator, warm=warm, semi_supervised=bool(learner.semi_supervised)
+        campaign, estimator, warm=warm, semi_supervised=bool(params["semi_supervised"])
     )
-    return replace(fitted, tracker=fitted.tracker.marked(learner, "estimator"))
+    return replace(fitted, tracker=fitted.tracker.marked(params, "estimator"))
 
 
 def fit_campaign(campaign: Campaign, estimator, *, warm: bool, semi_supervised: bool) -> Campaign:

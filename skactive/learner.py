@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -290,7 +289,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         X, y = validate_data(recorder, X, y, allow_nd=True, dtype="numeric")
         check_classification_targets(y)
         started = Campaign.started(
-            self,
+            self.get_params(deep=False),
             LabeledSet.start(X, y),
             feature_names_in=getattr(recorder, "feature_names_in_", None),
             unlabeled=_initial_pool(self.semi_supervised, unlabeled, row_shape=X.shape[1:]),
@@ -317,7 +316,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         check_estimator_params(self)
-        self._campaign = refit_campaign(self._campaign, self)
+        self._campaign = refit_campaign(self._campaign, self.get_params(deep=False))
         return self
 
     # -- the active-learning loop -----------------------------------------
@@ -345,8 +344,9 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_estimator_params(self)
         campaign = self._campaign
         X_pool = self._check_rows(X_pool, name="X_pool")
-        strategy = campaign.strategy_for_query(self)
-        seed = campaign.base_seed_for(self)
+        params = self.get_params(deep=False)
+        strategy = campaign.strategy_for_query(params)
+        seed = campaign.base_seed_for(params)
         round_seed = campaign.round_seed("query", seed)
         if round_seed is not None and "random_state" in strategy.get_params():
             strategy.set_params(random_state=round_seed)
@@ -365,7 +365,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self._campaign = campaign.queried(
             strategy=strategy,
             seed=seed,
-            tracker=campaign.tracker.marked(self, "query_strategy", "random_state"),
+            tracker=campaign.tracker.marked(params, "query_strategy", "random_state"),
             X_pool=X_pool,
             indices=indices,
             unlabeled=pool,
@@ -409,10 +409,11 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         campaign = self._campaign
         X = self._check_rows(X, name="X")
         y = check_labels(y, len(X), name="y")
-        classes = campaign.classes_for_fit(self)
+        params = self.get_params(deep=False)
+        classes = campaign.classes_for_fit(params)
         campaign.classes.encode(y, name="y", classes=classes)
         taught = campaign.taught(
-            X, y, classes=classes, tracker=campaign.tracker.marked(self, "classes")
+            X, y, classes=classes, tracker=campaign.tracker.marked(params, "classes")
         )
         return self._committed(taught, refit=refit)
 
@@ -440,10 +441,11 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         """
         campaign, rows = self._correction(indices, refit)
         y = check_labels(y, len(rows), name="y")
-        classes = campaign.classes_for_fit(self)
+        params = self.get_params(deep=False)
+        classes = campaign.classes_for_fit(params)
         campaign.classes.encode(y, name="y", classes=classes)
         relabeled = campaign.relabeled(
-            rows, y, classes=classes, tracker=campaign.tracker.marked(self, "classes")
+            rows, y, classes=classes, tracker=campaign.tracker.marked(params, "classes")
         )
         return self._committed(relabeled, refit=refit)
 
@@ -488,7 +490,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             self._campaign = changed
             return self
         try:
-            refitted = refit_campaign(changed, self)
+            refitted = refit_campaign(changed, self.get_params(deep=False))
         except BaseException:
             # The oracle's labels are kept whatever the refit did; the model is the previous one.
             self._campaign = changed
@@ -526,22 +528,19 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "X_labeled_")
         return self._campaign.labeled.training_set(include_pseudo=include_pseudo)
 
-    def restore(
-        self, X_labeled, y_labeled, X_twins, y_twins, twin_sources, *, estimator, n_iter=0
-    ) -> ActiveLearner:
+    def restore(self, labeled: LabeledSet, *, estimator, n_iter=0) -> ActiveLearner:
         """Continue a campaign from its saved state, without refitting.
 
         For loaders of saved campaigns (:func:`skactive.persistence.load_weights`):
         the learner, configured like the one that was saved, takes the saved
-        labelled set and twins and ``estimator``, already fitted on them and
-        trained on the classes ``classes`` lists (set it before).
+        labelled set and ``estimator``, already fitted on it and trained on
+        the classes ``classes`` lists (set it before).
 
         Parameters
         ----------
-        X_labeled, y_labeled : ndarray
-            The oracle's rows and labels.
-        X_twins, y_twins, twin_sources : ndarray
-            The twins, their labels and their source rows in ``X_labeled``.
+        labeled : LabeledSet
+            The oracle's rows and labels and the twins, as saved
+            (``LabeledSet.from_arrays``).
         estimator : fitted estimator
         n_iter : int, default=0
             ``teach`` rounds so far (round seeds follow it).
@@ -551,9 +550,9 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self : ActiveLearner
         """
         check_estimator_params(self)
-        start = LabeledSet.start(X_labeled, y_labeled)
-        labeled = replace(start, twins=X_twins, twin_y=y_twins, twin_sources=twin_sources)
-        self._campaign = Campaign.started(self, labeled, estimator=estimator, n_iter=int(n_iter))
+        self._campaign = Campaign.started(
+            self.get_params(deep=False), labeled, estimator=estimator, n_iter=int(n_iter)
+        )
         return self
 
     # -- persistence ---------------------------------------------------------
@@ -563,8 +562,12 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
         The file is written atomically: a crash while saving leaves the
         previous file intact. It is a pickle, so :meth:`load` must only be
-        used on trusted files; see :func:`skactive.persistence.save_weights`
-        for a pickle-free alternative.
+        used on trusted files. For files from elsewhere,
+        :func:`skactive.persistence.save_weights` writes the labels as
+        ``.npz`` without pickle and the network state as ``state_dict``
+        files, read back only through ``torch.load(weights_only=True)`` (a
+        restricted unpickler: tensors and plain containers, no code); its
+        safety is that loader's.
 
         Parameters
         ----------

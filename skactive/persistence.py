@@ -25,12 +25,15 @@ import torch
 from sklearn.base import clone
 
 from skactive import _torch
+from skactive._campaign import SAVED_ARRAYS, LabeledSet
 from skactive._estimators import estimator_input, prepare_for_encoded_labels
 from skactive._files import (
+    FILE_VERSIONS,
     FORMAT,
     FORMAT_VERSION,
     InconsistentVersionWarning,
     atomic_write,
+    file_version,
     load_pickle,
     save_pickle,
 )
@@ -38,8 +41,10 @@ from skactive.learner import ActiveLearner
 from skactive.pretraining import keep_trained_weights
 
 __all__ = [
+    "FILE_VERSIONS",
     "FORMAT",
     "FORMAT_VERSION",
+    "WEIGHTS_FORMAT",
     "InconsistentVersionWarning",
     "load_learner",
     "load_weights",
@@ -73,9 +78,14 @@ def load_learner(path: str | os.PathLike) -> ActiveLearner:
 
 
 #: Version of the save_weights folder layout (independent of pickled learners').
-WEIGHTS_VERSION = 1
+WEIGHTS_VERSION = file_version("weights")
 
-_ARRAYS = ("X_labeled_", "y_labeled_", "X_twins_", "y_twins_", "twin_sources_", "classes_")
+#: The format name of a weights folder (``meta.json``); folders written
+#: before each kind had its own name say ``skactive-learner``.
+WEIGHTS_FORMAT = "skactive-weights"
+_WEIGHTS_FORMATS = (WEIGHTS_FORMAT, FORMAT)
+
+_ARRAYS = (*SAVED_ARRAYS, "classes_")
 
 #: File of the task module's ``state_dict``; other parts are ``<name>.pt``.
 _MODULE_FILE = "params.pt"
@@ -127,7 +137,7 @@ def save_weights(learner, folder: str | os.PathLike) -> Path:
     history = json.dumps(net.history.to_list()).encode()
     atomic_write(folder / "history.json", lambda stream: stream.write(history))
     meta = {
-        "format": FORMAT,
+        "format": WEIGHTS_FORMAT,
         "version": WEIGHTS_VERSION,
         "n_iter_": learner.n_iter_,
         "net": type(net).__qualname__,
@@ -178,15 +188,8 @@ def load_weights(template, folder: str | os.PathLike):
             f"folder: {folder} lists {len(arrays['classes_'])} classes but the network "
             f"outputs {width} columns"
         )
-    return learner.restore(
-        arrays["X_labeled_"],
-        arrays["y_labeled_"],
-        arrays["X_twins_"],
-        arrays["y_twins_"],
-        arrays["twin_sources_"],
-        estimator=net,
-        n_iter=int(meta["n_iter_"]),
-    )
+    labeled = LabeledSet.from_arrays(arrays)
+    return learner.restore(labeled, estimator=net, n_iter=int(meta["n_iter_"]))
 
 
 def _plain_array(values, name: str) -> np.ndarray:
@@ -230,7 +233,7 @@ def _read_meta(folder: Path) -> dict:
         raise ValueError(f"folder: {folder}/meta.json is not valid JSON ({exc})") from exc
     if (
         not isinstance(meta, dict)
-        or meta.get("format") != FORMAT
+        or meta.get("format") not in _WEIGHTS_FORMATS
         or meta.get("version") != WEIGHTS_VERSION
     ):
         raise ValueError(

@@ -1,7 +1,6 @@
 """The learner's state as immutable values: known answers for each transition."""
 
 from dataclasses import replace
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -63,38 +62,36 @@ def test_the_class_space_encodes_grows_and_aligns_columns():
 
 
 def test_the_tracker_notices_a_changed_parameter_until_it_is_marked_used():
-    learner = SimpleNamespace(estimator=1, query_strategy=None, random_state=0, classes=None)
-    tracker = ParameterTracker.of(learner)
-    learner.random_state = 1
-    assert tracker.changed(learner, "random_state")
-    assert not tracker.changed(learner, "estimator")
-    assert not tracker.marked(learner, "random_state").changed(learner, "random_state")
+    params = dict(estimator=1, query_strategy=None, random_state=0, classes=None)
+    tracker = ParameterTracker.of(params)
+    params["random_state"] = 1
+    assert tracker.changed(params, "random_state")
+    assert not tracker.changed(params, "estimator")
+    assert not tracker.marked(params, "random_state").changed(params, "random_state")
 
 
-def _campaign(learner, strategy):
+def _campaign(params, strategy):
     labeled = LabeledSet.start(_rows(0, 1), np.array([0, 1]))
-    return replace(Campaign.started(learner, labeled), strategy=strategy)
+    return replace(Campaign.started(params, labeled), strategy=strategy)
 
 
 def test_a_new_strategy_of_the_same_class_keeps_the_round_state():
-    learner = SimpleNamespace(
-        estimator=None, query_strategy=CEAL(delta=0.1), random_state=None, classes=None
-    )
+    params = dict(estimator=None, query_strategy=CEAL(delta=0.1), random_state=None, classes=None)
     fitted = CEAL(delta=0.1)
     fitted.round_ = 4  # round state a query left
-    campaign = _campaign(learner, fitted)
-    assert campaign.strategy_for_query(learner) is not fitted  # a copy: select may fail
-    learner.query_strategy = CEAL(delta=0.3)
-    kept = campaign.strategy_for_query(learner)
+    campaign = _campaign(params, fitted)
+    assert campaign.strategy_for_query(params) is not fitted  # a copy: select may fail
+    params["query_strategy"] = CEAL(delta=0.3)
+    kept = campaign.strategy_for_query(params)
     assert kept.delta == 0.3 and kept.round_ == 4 and fitted.delta == 0.1
-    learner.query_strategy = None
-    assert type(campaign.strategy_for_query(learner)) is EntropySampling
+    params["query_strategy"] = None
+    assert type(campaign.strategy_for_query(params)) is EntropySampling
 
 
 def test_seeds_are_reproducible_and_differ_by_round_and_purpose():
     assert base_seed(None) is None and base_seed(3) == base_seed(3)
-    learner = SimpleNamespace(estimator=None, query_strategy=None, random_state=3, classes=None)
-    campaign = Campaign.started(learner, LabeledSet.start(_rows(0), np.array([0])))
+    params = dict(estimator=None, query_strategy=None, random_state=3, classes=None)
+    campaign = Campaign.started(params, LabeledSet.start(_rows(0), np.array([0])))
     assert campaign.round_seed("fit") == campaign.round_seed("fit")
     assert campaign.round_seed("fit") != campaign.round_seed("query")
     later = replace(campaign, n_iter=1)
