@@ -214,21 +214,40 @@ class ClassSpace:
             )
         return classes
 
-    def align(self, proba: np.ndarray, seen) -> np.ndarray:
+    def align(self, proba: np.ndarray, seen, *, fill=0.0) -> np.ndarray:
         """The estimator's ``proba`` with one column per campaign class.
 
         An estimator that never saw a class (``seen``: its ``classes_``, as
         positions in ``fitted``) returns fewer columns, and one fitted
-        before the classes grew knows fewer labels; their columns are 0.
+        before the classes grew knows fewer labels; their columns are
+        ``fill`` (0 for probabilities).
         """
         labels = self.fitted
         if seen is not None and len(seen) == proba.shape[1]:
             labels = labels[np.asarray(seen, dtype=np.intp)]
         if len(labels) == len(self.classes):
             return proba
-        out = np.zeros((proba.shape[0], len(self.classes)), dtype=proba.dtype)
+        out = np.full((proba.shape[0], len(self.classes)), fill, dtype=proba.dtype)
         out[:, np.searchsorted(self.classes, labels)] = proba
         return out
+
+    def align_decision(self, scores: np.ndarray, seen) -> np.ndarray:
+        """The estimator's ``decision_function`` with one column per campaign class.
+
+        With two campaign classes a binary estimator's one column stays as
+        scikit-learn returns it. Otherwise a binary score ``d`` becomes the
+        columns ``-d, d`` of its two classes, and the classes the estimator
+        never saw score ``-inf``: the argmax is always :meth:`predict`'s
+        answer.
+        """
+        scores = np.asarray(scores)
+        if scores.ndim == 2 and scores.shape[1] == len(self.classes):
+            return scores
+        if scores.ndim == 1:
+            if len(self.classes) == 2:
+                return scores
+            scores = np.column_stack([-scores, scores])
+        return self.align(scores, seen, fill=-np.inf)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def posterior_source(estimator, *, n_samples: int | None, what: str, consistent:
     TypeError
         If ``estimator`` is none of these; the message names it.
     ValueError
-        For a single net without dropout layers (every pass would agree).
+        For a single net without a dropout layer with p > 0 (every pass would agree).
     """
     inner = _unwrap(estimator)
     members = _ensemble_members(inner)
@@ -58,11 +58,14 @@ def posterior_source(estimator, *, n_samples: int | None, what: str, consistent:
             f"estimators_ (RandomForestClassifier, BaggingClassifier, ...), or a skorch net "
             f"with dropout layers; got {type(inner).__name__}"
         ) from None
-    if not any(isinstance(m, _torch.DROPOUT_TYPES) for m in network.module.modules()):
+    if not _torch.stochastic_dropout_layers(network.module):
+        has_layers = any(isinstance(m, _torch.DROPOUT_TYPES) for m in network.module.modules())
+        which = "only dropout layers with p = 0" if has_layers else "none"
         raise ValueError(
-            f"estimator: {what} on a single net needs dropout layers for Monte-Carlo "
-            f"sampling, and {type(network.module).__name__} has none (every pass would "
-            "agree and every score would be 0); use a Committee of nets instead"
+            f"estimator: {what} on a single net needs dropout layers with p > 0 for "
+            f"Monte-Carlo sampling, and {type(network.module).__name__} has {which} (every "
+            "pass would agree and every score would be 0); set a dropout rate (e.g. "
+            "module__dropout=0.5) or use a Committee of nets instead"
         )
     n_samples = 10 if n_samples is None else int(n_samples)
     if consistent:

@@ -280,6 +280,16 @@ def inference_context(model) -> Iterator[None]:
         yield
 
 
+def stochastic_dropout_layers(module: torch.nn.Module) -> list[torch.nn.Module]:
+    """The dropout layers of ``module`` that drop something (``p > 0``).
+
+    What Monte-Carlo dropout needs is an effect, not a layer: a net built
+    with ``dropout=0.0`` has dropout layers and agrees with itself on every
+    pass.
+    """
+    return [m for m in module.modules() if isinstance(m, DROPOUT_TYPES) and float(m.p) > 0.0]
+
+
 @contextlib.contextmanager
 def mc_dropout(module: torch.nn.Module) -> Iterator[int]:
     """Evaluate ``module`` with only its dropout layers stochastic.
@@ -290,11 +300,11 @@ def mc_dropout(module: torch.nn.Module) -> Iterator[int]:
     Yields
     ------
     n_dropout : int
-        Number of dropout layers switched on (0 means the net is
-        deterministic).
+        Number of dropout layers switched on that drop something (0 means
+        the net is deterministic).
     """
     with evaluation_mode(module):
-        dropouts = [m for m in module.modules() if isinstance(m, DROPOUT_TYPES)]
+        dropouts = stochastic_dropout_layers(module)
         for m in dropouts:
             m.train()
         yield len(dropouts)

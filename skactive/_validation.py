@@ -47,6 +47,15 @@ def check_rows(X, *, name: str, feature_shape: tuple | None = None) -> np.ndarra
             "(or a numpy.memmap for pools larger than memory)"
         )
     if is_torch_dataset(X):
+        if not hasattr(X, "__len__"):
+            raise TypeError(
+                f"{name} is a torch Dataset without a length (an IterableDataset?); skactive "
+                "indexes pool rows, so it needs a map-style Dataset"
+            )
+        if len(X) == 0:  # checked before its first row is read for the shape
+            raise ValueError(
+                f"{name} is empty: expected at least one row, got a torch Dataset of length 0"
+            )
         X = DatasetPool(X)
     elif not isinstance(X, np.ndarray):
         try:

@@ -617,9 +617,17 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     @available_if(_estimator_has("decision_function"))
     def decision_function(self, X) -> np.ndarray:
-        """The wrapped estimator's ``decision_function`` of ``X``."""
+        """Decision scores of ``X``, one column per entry of ``classes_``, in its order.
+
+        The wrapped estimator's ``decision_function``; a class it never saw
+        (declared with ``classes=`` or grown since the last fit) scores
+        ``-inf``. With two classes, one score per row, as in scikit-learn.
+        """
         X = self._check_predict_input(X)
-        return self.estimator_.decision_function(X)
+        scores = self.estimator_.decision_function(X)
+        return self._campaign.classes.align_decision(
+            scores, getattr(self.estimator_, "classes_", None)
+        )
 
     @available_if(_estimator_has("score"))
     def score(self, X, y, sample_weight=None) -> float:
@@ -628,6 +636,11 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def _check_predict_input(self, X):
         check_is_fitted(self)
+        if is_torch_dataset(X):
+            raise TypeError(
+                "X: predictions take an array of rows (a numpy.memmap for rows larger than "
+                "memory); a torch Dataset is accepted as a pool, by query"
+            )
         X = validate_data(self, X, reset=False, allow_nd=True, dtype="numeric")
         if tuple(X.shape[1:]) != self.row_shape_:
             raise ValueError(

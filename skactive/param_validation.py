@@ -172,15 +172,28 @@ BOOLEAN = instance_of((bool, np.bool_), "True or False")
 CALLABLE = Constraint(callable, "a callable")
 
 
+#: The largest ``|n_jobs|``: joblib evaluates its pre-dispatch ``2 * n_jobs``
+#: and refuses numbers above 1,000,000 with a message that names no parameter.
+MAX_N_JOBS = 500_000
+
+
 def _accepts_n_jobs(value) -> bool:
-    return _is_number(value) and isinstance(value, numbers.Integral) and value != 0
+    return (
+        _is_number(value)
+        and isinstance(value, numbers.Integral)
+        and value != 0
+        and abs(value) <= MAX_N_JOBS
+    )
 
 
 # The shared parameters: one constraint, one meaning (docs/user_guide/parameters.rst).
 BATCH_SIZE = [integer(1), None]  # rows per forward pass; None: the torch adapter's choice
 CHUNK_SIZE = [integer(1), None]  # rows per chunk of the pool (a joblib task); None: 1024
 CANDIDATES = [integer(1), None]  # rows drawn from the pool to score; None: all of them
-N_JOBS = [None, Constraint(_accepts_n_jobs, "a non-zero integer")]  # joblib's meaning
+N_JOBS = [  # joblib's meaning
+    None,
+    Constraint(_accepts_n_jobs, f"a non-zero integer from -{MAX_N_JOBS:,} to {MAX_N_JOBS:,}"),
+]
 LAYER = [None, instance_of(str, "a submodule name")]
 RANDOM_STATE = [
     None,

@@ -8,7 +8,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
 from skactive import ActiveLearner
+from skactive.datasets import load_digits_images
 from skactive.experiments.registry import STRATEGIES, estimator_for
+from skactive.models import make_net
 
 from .conftest import snapshot, tiny_net
 
@@ -167,3 +169,56 @@ def test_estimator_of_the_wrong_kind(digits_split, name):
     with pytest.raises(TypeError, match=f"estimator: {expected} needs a"):
         learner.query(flat_pool[:30], 2)
     assert snapshot(learner) == before
+
+
+def _empty_and_unsized_datasets():
+    import torch
+    from torch.utils.data import IterableDataset, TensorDataset
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            return iter([])
+
+    return [TensorDataset(torch.zeros(0, 1, 8, 8)), Stream()]
+
+
+@pytest.mark.parametrize("which", ["empty", "unsized"])
+def test_an_empty_or_unsized_torch_dataset_gets_the_learners_error_everywhere(which):
+    from skactive.embeddings import Embedding
+    from skactive.pretraining import pretrain_contrastive
+    from skactive.strategies import CoreSet, TypiClust
+
+    X, y = load_digits_images()
+    net = make_net("lenet5", image_size=8, max_epochs=1)
+    learner = ActiveLearner(net, random_state=0).fit(X[:30], y[:30])
+    dataset = dict(zip(["empty", "unsized"], _empty_and_unsized_datasets(), strict=True))[which]
+    expected = (ValueError, "is empty") if which == "empty" else (TypeError, "map-style Dataset")
+    calls = {
+        "X_pool": lambda d: learner.query(d, n=1),
+        "X": lambda d: learner.teach(d, []),
+        "X ": lambda d: Embedding(learner.estimator_).fit(d),
+        "X_pool ": lambda d: TypiClust().select(None, d, 1),
+        " X_pool": lambda d: CoreSet().select(learner.estimator_, d, 1, X_labeled=X[:30]),
+        " X": lambda d: pretrain_contrastive(net, d, n_epochs=1),
+    }
+    for name, call in calls.items():
+        with pytest.raises(expected[0], match=f"^{name.strip()} .*{expected[1]}"):
+            call(dataset)
+    with pytest.raises(TypeError, match="X: predictions take an array"):
+        learner.predict(dataset)
+    assert len(learner.y_labeled_) == 30  # nothing changed
+
+
+@pytest.mark.parametrize("n_jobs", [10**7, -(10**7), 500_001])
+def test_an_n_jobs_joblib_cannot_take_is_refused_by_name(n_jobs):
+    from skactive import Committee
+    from skactive.param_validation import InvalidParameterError
+    from skactive.strategies import EntropySampling
+
+    X, y = load_digits_images()
+    learner = ActiveLearner(LogisticRegression(max_iter=200), random_state=0)
+    learner.fit(X[:40].reshape(40, -1), y[:40])
+    with pytest.raises(InvalidParameterError, match="n_jobs must be None or a non-zero integer"):
+        EntropySampling(n_jobs=n_jobs).select(learner.estimator_, X[40:90].reshape(50, -1), 3)
+    with pytest.raises(InvalidParameterError, match="n_jobs must be"):
+        Committee(LogisticRegression(), n_jobs=n_jobs).fit(X[:40].reshape(40, -1), y[:40])

@@ -101,3 +101,20 @@ def test_through_active_learner_with_cnn(digits_split):
     learner.teach(X_pool[idx], y_pool[idx])
     assert len(learner.y_labeled_) == len(y_init) + 10
     assert learner.history_[0]["scores"].shape == (10,)
+
+
+@pytest.mark.parametrize("name", ["bald", "batchbald", "bgadl"])
+def test_dropout_layers_that_drop_nothing_are_refused_like_no_dropout(name):
+    # A net built with dropout=0.0 has dropout layers, and every pass agrees.
+    from skactive.datasets import load_digits_images
+    from skactive.experiments.registry import estimator_for, make_strategy
+    from skactive.models import make_net
+
+    X, y = load_digits_images()
+    net = make_net("lenet5", image_size=8, max_epochs=1, module__dropout=0.0)
+    learner = ActiveLearner(
+        estimator_for(name, net), make_strategy(name, query_size=5), random_state=0
+    ).fit(X[:40], y[:40])
+    with pytest.raises(ValueError, match="only dropout layers with p = 0"):
+        learner.query(X[40:140], n=5)
+    assert learner.history_ == []

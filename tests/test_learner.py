@@ -466,3 +466,22 @@ def test_corrections_refuse_bad_input_and_leave_the_learner_unchanged(blobs, met
     with pytest.raises((ValueError, TypeError), match=match):
         getattr(learner, method)(*args, **kwargs)
     assert snapshot(learner) == before
+
+
+@pytest.mark.parametrize("fitted_labels", [np.arange(2, 10), np.array([3, 7])])
+def test_decision_function_has_a_column_per_declared_class(fitted_labels):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 4))
+    y = fitted_labels[rng.randint(len(fitted_labels), size=80)]
+    learner = ActiveLearner(LogisticRegression(max_iter=300), classes=np.arange(10)).fit(X, y)
+    scores = learner.decision_function(X)
+    assert scores.shape == learner.predict_proba(X).shape == (80, 10)
+    unseen = np.setdiff1d(np.arange(10), fitted_labels)
+    assert np.all(scores[:, unseen] == -np.inf)
+    np.testing.assert_array_equal(learner.classes_[scores.argmax(axis=1)], learner.predict(X))
+    # Two classes in all: one score per row, scikit-learn's convention.
+    binary = np.where(X[:, 0] > 0, 7, 3)
+    two = ActiveLearner(LogisticRegression(max_iter=300), classes=[3, 7]).fit(X, binary)
+    assert two.decision_function(X).shape == (80,)
