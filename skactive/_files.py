@@ -23,18 +23,15 @@ except ImportError:  # pragma: no cover - Windows
 
 from skactive._version import __version__
 
-#: The version of each kind of saved file, the one schema of every file
-#: skactive writes: a file carries ``skactive-<kind>`` and its kind's version,
-#: and a change to one kind's layout bumps that kind alone (a learner change
-#: no longer invalidates cached pretrained weights).
-#:
-#: * ``learner`` 2: the learner keeps its fitted state in one campaign object.
-#: * ``checkpoint`` 3: the runner's checkpoint holds a ``SimulationState``,
-#:   the initial rows and the settings.
-#: * ``weights`` 1: a :func:`~skactive.persistence.save_weights` folder
-#:   (``meta.json``; no pickle).
-#: * ``label-studio-backend`` 2, ``pretrained weights`` 2, ``embedding`` 2:
-#:   unchanged since versions were shared.
+#: The version of each kind of saved file. Every file skactive writes
+#: carries ``skactive-KIND`` and its kind's version, and a change to one
+#: kind's layout bumps that kind alone (a learner change no longer
+#: invalidates cached pretrained weights). Version 2 of ``learner``: the
+#: learner keeps its state in one campaign object; version 3 of
+#: ``checkpoint``: the runner's checkpoint holds a ``SimulationState``, the
+#: initial rows and the settings; ``weights`` is a ``save_weights`` folder's
+#: ``meta.json`` (no pickle); the other kinds are as they were when every
+#: kind shared version 2.
 FILE_VERSIONS = {
     "learner": 2,
     "checkpoint": 3,

@@ -28,7 +28,9 @@ from skactive import _torch
 from skactive._campaign import SAVED_ARRAYS, LabeledSet
 from skactive._estimators import estimator_input, prepare_for_encoded_labels
 from skactive._files import (
-    FILE_VERSIONS,
+    FILE_VERSIONS as _KIND_VERSIONS,
+)
+from skactive._files import (
     FORMAT,
     FORMAT_VERSION,
     InconsistentVersionWarning,
@@ -78,6 +80,12 @@ def load_learner(path: str | os.PathLike) -> ActiveLearner:
 
 
 #: Version of the save_weights folder layout (independent of pickled learners').
+#: The version of each kind of saved file skactive writes (``learner``,
+#: ``checkpoint``, ``weights``, ``label-studio-backend``, ``pretrained
+#: weights``, ``embedding``): a file carries its kind and that kind's
+#: version, and a change to one kind's layout bumps that kind alone.
+FILE_VERSIONS = _KIND_VERSIONS
+
 WEIGHTS_VERSION = file_version("weights")
 
 #: The format name of a weights folder (``meta.json``); folders written
