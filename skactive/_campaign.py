@@ -45,9 +45,13 @@ class LabeledSet:
 
     ``y`` and ``twin_y`` hold labels as the oracle gave them (the classes);
     ``pseudo_y`` too. ``twin_sources[j]`` is the row of ``X`` twin ``j``
-    came from. Nothing the oracle labelled leaves unless the oracle says
-    so: :meth:`taught` only appends; :meth:`relabeled` and :meth:`without`
-    carry out the oracle's own corrections and withdrawals.
+    came from. ``keys`` names rows the caller identifies its own way (a
+    task id, a file name), one entry per row of ``X`` (None: unnamed), or
+    is None when no row has one; a key stays with its row through every
+    withdrawal, so callers never track positions. Nothing the oracle
+    labelled leaves unless the oracle says so: :meth:`taught` only
+    appends; :meth:`relabeled` and :meth:`without` carry out the oracle's
+    own corrections and withdrawals.
     """
 
     X: np.ndarray
@@ -57,6 +61,8 @@ class LabeledSet:
     twin_sources: np.ndarray
     pseudo_X: np.ndarray
     pseudo_y: np.ndarray
+    # A default: sets saved before rows had keys load with none.
+    keys: tuple | None = None
 
     @classmethod
     def start(cls, X: np.ndarray, y: np.ndarray) -> LabeledSet:
@@ -71,9 +77,29 @@ class LabeledSet:
         saved = {field_: arrays[name] for name, field_ in SAVED_ARRAYS.items()}
         return replace(start, **saved)
 
-    def taught(self, X, y, twins, twin_y, twin_rows, pseudo_X, pseudo_y) -> LabeledSet:
+    def key_list(self) -> list:
+        """One key per row of ``X`` (None for a row without one)."""
+        return [None] * len(self.y) if self.keys is None else list(self.keys)
+
+    def positions_of(self, keys) -> np.ndarray:
+        """The rows of ``X`` named ``keys``; ValueError naming the keys no row has."""
+        where = {key: row for row, key in enumerate(self.key_list()) if key is not None}
+        missing = [key for key in keys if key not in where]
+        if missing:
+            raise ValueError(f"keys: no labelled row has the keys {missing[:10]}")
+        return np.array([where[key] for key in keys], dtype=np.intp)
+
+    def with_keys(self, rows: np.ndarray, keys) -> LabeledSet:
+        """A new set where rows ``rows`` carry ``keys``."""
+        named = self.key_list()
+        for row, key in zip(rows, keys, strict=True):
+            named[int(row)] = key
+        return replace(self, keys=_key_tuple(named))
+
+    def taught(self, X, y, twins, twin_y, twin_rows, pseudo_X, pseudo_y, keys=None) -> LabeledSet:
         """A new set with rows ``X, y`` appended; ``twin_rows`` index into ``X``."""
         n_before = len(self.y)
+        new_keys = [None] * len(y) if keys is None else list(keys)
         return LabeledSet(
             np.concatenate([self.X, X]),
             np.concatenate([self.y, y]),
@@ -82,6 +108,7 @@ class LabeledSet:
             np.concatenate([self.twin_sources, n_before + twin_rows]),
             pseudo_X,
             pseudo_y,
+            _key_tuple(self.key_list() + new_keys),
         )
 
     def relabeled(self, rows: np.ndarray, y: np.ndarray) -> LabeledSet:
@@ -100,8 +127,10 @@ class LabeledSet:
         keep_twins = keep[self.twin_sources]
         # Twins point at their source's position among the rows that stay.
         new_position = np.cumsum(keep) - 1
+        kept_keys = [key for key, kept in zip(self.key_list(), keep, strict=True) if kept]
         return replace(
             self,
+            keys=_key_tuple(kept_keys),
             X=self.X[keep],
             y=self.y[keep],
             twins=self.twins[keep_twins],
@@ -119,6 +148,11 @@ class LabeledSet:
             parts_y.append(self.pseudo_y)
             parts_g.append(n + np.arange(len(self.pseudo_y)))
         return np.concatenate(parts_X), np.concatenate(parts_y), np.concatenate(parts_g)
+
+
+def _key_tuple(keys: list) -> tuple | None:
+    """``keys`` as stored: None when no row has one."""
+    return None if all(key is None for key in keys) else tuple(keys)
 
 
 @dataclass(frozen=True)
@@ -368,16 +402,19 @@ class Campaign:
             history=(*self.history, entry),
         )
 
-    def taught(self, X, y, *, classes, tracker) -> Campaign:
-        """This campaign with the oracle's rows ``X, y`` (and their twins) added, unfitted."""
-        keys = [row_key(x) for x in X]
+    def taught(self, X, y, *, classes, tracker, keys=None) -> Campaign:
+        """This campaign with the oracle's rows ``X, y`` (and their twins) added, unfitted.
+
+        ``keys`` (one per row, or None) name the new rows.
+        """
+        digests = [row_key(x) for x in X]
         labeled, pending = self.labeled, self.pending
         if pending is None:
             twins, twin_y, twin_rows = labeled.twins[:0], labeled.twin_y[:0], np.empty(0, np.intp)
             positions, pseudo_X, pseudo_y = frozenset(), labeled.twins[:0], labeled.y[:0]
         else:
-            twins, twin_y, twin_rows, positions = pending.twins_for(keys, y, labeled)
-            pseudo_X, pseudo_y = pending.pseudo_labels_without(set(keys), labeled)
+            twins, twin_y, twin_rows, positions = pending.twins_for(digests, y, labeled)
+            pseudo_X, pseudo_y = pending.pseudo_labels_without(set(digests), labeled)
         # Labels stored as the classes themselves: 1.0 taught for class 1 stays an int.
         y = classes[np.searchsorted(classes, y)]
         twin_y = classes[np.searchsorted(classes, twin_y)]
@@ -391,7 +428,7 @@ class Campaign:
             history = (*history[:-1], last)
         return replace(
             self,
-            labeled=labeled.taught(X, y, twins, twin_y, twin_rows, pseudo_X, pseudo_y),
+            labeled=labeled.taught(X, y, twins, twin_y, twin_rows, pseudo_X, pseudo_y, keys),
             classes=replace(self.classes, classes=classes),
             tracker=tracker,
             unlabeled=None if self.unlabeled is None else self.unlabeled.without(X),

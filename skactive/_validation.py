@@ -194,6 +194,30 @@ def check_labeled_rows(indices, n_labeled: int, *, name: str = "indices") -> np.
     return rows
 
 
+def check_keys(keys, n_rows: int, taken, *, name: str = "keys") -> list:
+    """``n_rows`` distinct, hashable keys, none of them None or in ``taken``."""
+    if isinstance(keys, str | bytes) or not hasattr(keys, "__len__"):
+        raise ValueError(f"{name} must be a sequence of one key per row, got {keys!r}")
+    keys = [key.item() if isinstance(key, np.generic) else key for key in keys]
+    if len(keys) != n_rows:
+        raise ValueError(f"{name} has {len(keys)} entries for {n_rows} rows")
+    for key in keys:
+        try:
+            hash(key)
+        except TypeError:
+            raise ValueError(
+                f"{name} must be hashable (a task id, a file name), got {key!r}"
+            ) from None
+    if any(key is None for key in keys):
+        raise ValueError(f"{name} cannot hold None: leave keys=None for rows without one")
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{name} must be distinct, got {keys[:20]}")
+    used = sorted(str(k) for k in set(keys) & set(taken))
+    if used:
+        raise ValueError(f"{name}: {used[:10]} already name labelled rows")
+    return keys
+
+
 def row_key(row: np.ndarray) -> bytes:
     """A digest identifying a row by content, whatever its numeric dtype.
 

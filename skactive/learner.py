@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -29,6 +30,7 @@ from skactive._files import load_pickle, save_pickle
 from skactive._fitting import fit_campaign, refit_campaign
 from skactive._unlabeled import UnlabeledPool
 from skactive._validation import (
+    check_keys,
     check_labeled_rows,
     check_labels,
     check_rows,
@@ -249,6 +251,56 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     y_pseudo_ = _labeled("pseudo_y", "Their labels.")
 
     @property
+    def keys_(self) -> np.ndarray:
+        """The key of each row of ``X_labeled_`` (None where it has none), an object array.
+
+        Rows get keys from :meth:`teach` (``keys=``) or :meth:`assign_keys`;
+        :meth:`rows_of` finds them, whatever :meth:`forget` removed since.
+        """
+        keys = np.empty(len(self._campaign.labeled.y), dtype=object)
+        keys[:] = self._campaign.labeled.key_list()
+        return keys
+
+    def rows_of(self, keys) -> np.ndarray:
+        """The positions in ``X_labeled_`` of the rows named ``keys``, in their order.
+
+        For :meth:`relabel` and :meth:`forget` by key:
+        ``learner.forget(learner.rows_of([task_id]))``.
+
+        Raises
+        ------
+        ValueError
+            Naming the keys no labelled row has.
+        """
+        check_is_fitted(self)
+        return self._campaign.labeled.positions_of(list(keys))
+
+    def assign_keys(self, indices, keys) -> ActiveLearner:
+        """Name the labelled rows at ``indices`` with ``keys`` (nothing is refitted).
+
+        For rows labelled before they had a key, e.g. the initial set of
+        ``fit``. Keys are distinct among the labelled rows.
+
+        Parameters
+        ----------
+        indices : array-like of int of shape (n_rows,)
+            Distinct positions in ``X_labeled_``.
+        keys : sequence of shape (n_rows,)
+            Hashable keys (a task id, a file name).
+
+        Returns
+        -------
+        self : ActiveLearner
+        """
+        check_is_fitted(self)
+        labeled = self._campaign.labeled
+        rows = check_labeled_rows(indices, len(labeled.y), name="indices")
+        others = [k for r, k in enumerate(labeled.key_list()) if r not in set(rows.tolist())]
+        keys = check_keys(keys, len(rows), [k for k in others if k is not None])
+        self._campaign = replace(self._campaign, labeled=labeled.with_keys(rows, keys))
+        return self
+
+    @property
     def history_(self) -> list:
         """One entry per query (see the class docstring); a copy."""
         return list(self._campaign.history)
@@ -373,7 +425,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         )
         return indices
 
-    def teach(self, X, y, *, refit: bool = True) -> ActiveLearner:
+    def teach(self, X, y, *, refit: bool = True, keys=None) -> ActiveLearner:
         """Add oracle-labelled rows (and their twins) and refit.
 
         Rows returned by the last :meth:`query` bring along the twins the
@@ -398,6 +450,10 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             model stays as it is until :meth:`refit` or the next ``teach``
             that refits, e.g. for a server that saves every answer at once
             and trains in the background.
+        keys : sequence of shape (n_new,), default=None
+            A name for each row (a task id, a file name), distinct among the
+            labelled rows: :meth:`rows_of` finds the rows by it later, for
+            :meth:`relabel` and :meth:`forget`.
 
         Returns
         -------
@@ -409,11 +465,14 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         campaign = self._campaign
         X = self._check_rows(X, name="X")
         y = check_labels(y, len(X), name="y")
+        if keys is not None:
+            taken = [k for k in campaign.labeled.key_list() if k is not None]
+            keys = check_keys(keys, len(X), taken)
         params = self.get_params(deep=False)
         classes = campaign.classes_for_fit(params)
         campaign.classes.encode(y, name="y", classes=classes)
         taught = campaign.taught(
-            X, y, classes=classes, tracker=campaign.tracker.marked(params, "classes")
+            X, y, classes=classes, tracker=campaign.tracker.marked(params, "classes"), keys=keys
         )
         return self._committed(taught, refit=refit)
 

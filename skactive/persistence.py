@@ -148,6 +148,7 @@ def save_weights(learner, folder: str | os.PathLike) -> Path:
         "format": WEIGHTS_FORMAT,
         "version": WEIGHTS_VERSION,
         "n_iter_": learner.n_iter_,
+        "keys_": _json_keys(learner.keys_),
         "net": type(net).__qualname__,
         "parts": files,
     }
@@ -197,7 +198,28 @@ def load_weights(template, folder: str | os.PathLike):
             f"outputs {width} columns"
         )
     labeled = LabeledSet.from_arrays(arrays)
+    keys = meta.get("keys_")  # absent in folders saved before rows had keys
+    if keys is not None and any(key is not None for key in keys):
+        if len(keys) != len(labeled.y):
+            raise ValueError(
+                f"folder: {folder}/meta.json has {len(keys)} keys for "
+                f"{len(labeled.y)} labelled rows"
+            )
+        named = [row for row, key in enumerate(keys) if key is not None]
+        labeled = labeled.with_keys(np.array(named), [keys[row] for row in named])
     return learner.restore(labeled, estimator=net, n_iter=int(meta["n_iter_"]))
+
+
+def _json_keys(keys) -> list:
+    """The rows' keys as JSON can hold them: numbers, strings and None."""
+    keys = [key.item() if isinstance(key, np.generic) else key for key in keys]
+    odd = sorted({type(k).__name__ for k in keys if not isinstance(k, int | float | str | None)})
+    if odd:
+        raise TypeError(
+            f"learner: keys_ holds keys of types {odd}; save_weights stores keys that are "
+            "numbers or strings"
+        )
+    return keys
 
 
 def _plain_array(values, name: str) -> np.ndarray:

@@ -485,3 +485,42 @@ def test_decision_function_has_a_column_per_declared_class(fitted_labels):
     binary = np.where(X[:, 0] > 0, 7, 3)
     two = ActiveLearner(LogisticRegression(max_iter=300), classes=[3, 7]).fit(X, binary)
     assert two.decision_function(X).shape == (80,)
+
+
+def test_rows_keep_their_keys_through_forget_relabel_pickle_and_save_weights(tmp_path):
+    import pickle
+
+    from sklearn.linear_model import LogisticRegression
+
+    from skactive.datasets import load_digits_images
+    from skactive.models import make_net
+    from skactive.persistence import load_weights, save_weights
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    learner = ActiveLearner(LogisticRegression(), random_state=0).fit(X[:10], y[:10])
+    learner.teach(X[10:13], y[10:13], keys=[101, 102, 103])
+    learner.teach(X[13:15], y[13:15], keys=["a.png", "b.png"])
+    assert learner.keys_.tolist() == [None] * 10 + [101, 102, 103, "a.png", "b.png"]
+    learner.forget(learner.rows_of([101]))
+    (row,) = learner.rows_of(["b.png"])
+    np.testing.assert_array_equal(learner.X_labeled_[row], X[14])  # moved up, still found
+    learner.relabel(learner.rows_of([102]), [1 - y[11]])
+    assert learner.y_labeled_[learner.rows_of([102])[0]] == 1 - y[11]
+    before = learner.keys_.tolist()
+    for bad, message in (([102], "already name"), ([None], "None"), ([5, 5], "distinct")):
+        with pytest.raises(ValueError, match=f"keys.*{message}"):
+            learner.teach(X[20 : 20 + len(bad)], y[20 : 20 + len(bad)], keys=bad)
+    with pytest.raises(ValueError, match=r"keys: no labelled row has the keys \[101\]"):
+        learner.rows_of([101])
+    assert learner.keys_.tolist() == before and len(learner.y_labeled_) == 14
+    learner.assign_keys([0], ["first"])
+    assert pickle.loads(pickle.dumps(learner)).rows_of(["first", 103]).tolist() == [0, 11]
+    # save_weights keeps them too (in meta.json, no pickle).
+    X_img, y_img = load_digits_images()
+    net = make_net("lenet5", image_size=8, max_epochs=1)
+    cnn = ActiveLearner(net, random_state=0).fit(X_img[:30], y_img[:30])
+    cnn.teach(X_img[30:32], y_img[30:32], refit=False, keys=[7, "x"])
+    loaded = load_weights(ActiveLearner(net, random_state=0), save_weights(cnn, tmp_path / "w"))
+    assert loaded.keys_.tolist() == cnn.keys_.tolist()

@@ -80,17 +80,18 @@ class Answer:
 class TaskEntry:
     """What the ledger holds of one taught task.
 
+    The task's row in the learner is the one keyed by the task id
+    (``learner.rows_of([task_id])``): no position is kept here, so a
+    forgotten row never shifts another task's entry.
+
     Attributes
     ----------
-    position : int
-        The task's row in the learner's ``X_labeled_``.
     label : str
         The label taught, from :func:`task_label` of ``answers``.
     answers : tuple of Answer
         Every standing annotation of the task, by id.
     """
 
-    position: int
     label: str
     answers: tuple = ()
 

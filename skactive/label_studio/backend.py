@@ -90,8 +90,8 @@ class BackendState:
     ----------
     learner : ActiveLearner
     ledger : dict of int to TaskEntry
-        Each taught task: its row in ``learner.X_labeled_``, its label and
-        its standing annotations.
+        Each taught task: its label and its standing annotations; its row
+        in ``learner.X_labeled_`` is keyed by the task id.
     version : int
         Refits so far (the model version is ``skactive-v{version}``).
     changes, trained_changes : int
@@ -900,16 +900,38 @@ def _restored(state: BackendState) -> LabelStudioBackend:
 
 def _legacy_state(saved: dict) -> BackendState:
     """A :class:`BackendState` of a backend pickled by skactive before the record existed."""
+    entries = saved.get("ledger", {})
     ledger = {
-        task_id: TaskEntry(
-            entry["position"],
-            entry["label"],
-            (Answer(entry["annotation"], task_id, entry["label"]),),
-        )
-        for task_id, entry in saved.get("ledger", {}).items()
+        task_id: TaskEntry(entry["label"], (Answer(entry["annotation"], task_id, entry["label"]),))
+        for task_id, entry in entries.items()
     }
-    names = {f.name for f in fields(BackendState)} - {"ledger"}
-    return BackendState(ledger=ledger, **{k: v for k, v in saved.items() if k in names})
+    names = {f.name for f in fields(BackendState)} - {"ledger", "learner"}
+    learner = _keyed(saved["learner"], {t: e["position"] for t, e in entries.items()})
+    return BackendState(
+        learner=learner, ledger=ledger, **{k: v for k, v in saved.items() if k in names}
+    )
+
+
+def _with_keys(state: BackendState) -> BackendState:
+    """A state saved when the ledger kept each task's row position: the rows take task ids."""
+    positions = {
+        task_id: entry.__dict__["position"]
+        for task_id, entry in state.ledger.items()
+        if "position" in entry.__dict__
+    }
+    if not positions:
+        return state
+    ledger = {task_id: TaskEntry(e.label, e.answers) for task_id, e in state.ledger.items()}
+    return replace(state, learner=_keyed(state.learner, positions), ledger=ledger)
+
+
+def _keyed(learner, positions: dict):
+    """A copy of ``learner`` whose rows at ``positions`` (task id -> row) carry their task ids."""
+    named = set(learner.keys_.tolist()) - {None}
+    todo = {task_id: row for task_id, row in positions.items() if task_id not in named}
+    if not todo:
+        return learner
+    return copy.copy(learner).assign_keys(list(todo.values()), list(todo))
 
 
 def load_backend(file, **runtime) -> LabelStudioBackend:
@@ -920,6 +942,8 @@ def load_backend(file, **runtime) -> LabelStudioBackend:
     defaults to ``file``.
     """
     saved = load_pickle(file, (BackendState, LabelStudioBackend), kind=FILE_KIND)
+    if isinstance(saved, BackendState):
+        saved = _with_keys(saved)
     backend = saved if isinstance(saved, LabelStudioBackend) else _restored(saved)
     runtime.setdefault("path", file)
     return backend.configure(**runtime)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -148,26 +148,25 @@ class Transaction:
             self._forget(task_id, entry)
             return "forgotten"
         if entry is None:
-            position = self._teach(task_id, task, label)
-            self.ledger[task_id] = TaskEntry(position, label, answers)
+            self._teach(task_id, task, label)
+            self.ledger[task_id] = TaskEntry(label, answers)
             return "taught"
-        self.ledger[task_id] = TaskEntry(entry.position, label, answers)
+        self.ledger[task_id] = TaskEntry(label, answers)
         if label == entry.label:
             return "unchanged" if answers == entry.answers else "duplicate"
-        self.learner.relabel([entry.position], [self._class(label)], refit=False)
+        self.learner.relabel(self.learner.rows_of([task_id]), [self._class(label)], refit=False)
         self.changes += 1
         return "relabeled"
 
-    def _teach(self, task_id: int, task, label: str) -> int:
+    def _teach(self, task_id: int, task, label: str) -> None:
         row = self.rows.get(task_id)
         if row is None:  # another door forgot the task after the rows were read
             row = self.reader().read(task)
         if isinstance(row, Exception):
             raise row
         self._query(task_id, row[None])
-        self.learner.teach(row[None], [self._class(label)], refit=False)
+        self.learner.teach(row[None], [self._class(label)], refit=False, keys=[task_id])
         self.changes += 1
-        return len(self.learner.y_labeled_) - 1
 
     def _query(self, task_id: int, X: np.ndarray) -> None:
         """Query the answered row first, as the library's loop does, so its twins come along.
@@ -184,11 +183,8 @@ class Transaction:
             logger.warning("task %s: taught without training extras", task_id, exc_info=True)
 
     def _forget(self, task_id: int, entry: TaskEntry) -> None:
-        self.learner.forget([entry.position], refit=False)
+        self.learner.forget(self.learner.rows_of([task_id]), refit=False)
         del self.ledger[task_id]
-        for other, held in self.ledger.items():
-            if held.position > entry.position:
-                self.ledger[other] = replace(held, position=held.position - 1)
         self.changes += 1
 
     def _class(self, label: str):

@@ -251,13 +251,14 @@ def test_both_doors_with_kills_and_a_failed_save_lose_nothing_and_teach_nothing_
     # Exactly the annotated tasks, once each, with their own rows and labels.
     learner = saved.learner
     assert len(learner.y_labeled_) == n_initial + len(expected)
-    positions = sorted(e.position for e in saved.ledger.values())
+    positions = sorted(learner.rows_of(list(saved.ledger)).tolist())
     assert positions == list(range(n_initial, n_initial + len(expected)))
     reader = TaskReader((1, 8, 8))
-    for task_id, entry in saved.ledger.items():
+    for task_id in saved.ledger:
+        (position,) = learner.rows_of([task_id])
         row = reader.read(api.tasks[task_id])
-        np.testing.assert_array_equal(learner.X_labeled_[entry.position], row)
-        assert str(learner.y_labeled_[entry.position]) == expected[task_id]
+        np.testing.assert_array_equal(learner.X_labeled_[position], row)
+        assert str(learner.y_labeled_[position]) == expected[task_id]
     np.testing.assert_array_equal(learner.X_labeled_[:n_initial], X_init)
     assert any(len(e.answers) > 1 for e in saved.ledger.values())
 

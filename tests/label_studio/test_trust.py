@@ -74,8 +74,8 @@ def studio(rows):
 
 def _labelled(backend) -> dict:
     """Task id to the label the learner holds for its row."""
-    y = backend.learner.y_labeled_
-    return {t: str(y[e.position]) for t, e in backend.ledger.items()}
+    learner = backend.learner
+    return {t: str(learner.y_labeled_[learner.rows_of([t])[0]]) for t in backend.ledger}
 
 
 # -- labels lost or never taught ---------------------------------------------
@@ -867,7 +867,7 @@ def test_a_served_dfal_campaign_trains_on_each_answers_adversarial_twin(digits_s
     event = _event("ANNOTATION_CREATED", annotation(1, 100, y_pool[0]), task(100, X_pool[0]))
     assert _post(client, "/webhook", event).get_json()["outcomes"] == ["taught"]
     served = backend.learner
-    position = backend.ledger[100].position
+    (position,) = served.rows_of([100])
     # The known answer: one twin, from the answered row, on the other side of the boundary.
     np.testing.assert_array_equal(served.twin_sources_, [position])
     (twin,) = served.X_twins_
@@ -967,7 +967,8 @@ def test_a_backend_file_of_the_previous_format_loads_with_its_ledger(fitted_lear
     path.write_bytes(pickle.dumps((header, _LegacyPickle(old))))
     loaded = load_backend(path, background_refit=False)
     entry = loaded.ledger[7]
-    assert (entry.position, entry.label, entry.answer_ids()) == (12, "5", {3})
+    assert (entry.label, entry.answer_ids()) == ("5", {3})
+    assert loaded.learner.rows_of([7]).tolist() == [12]  # the row takes its task id
     assert (loaded.version, loaded.changes, loaded.refit_due, loaded.project) == (4, 9, True, 3)
     assert loaded.credential is None and loaded.pool is None
 
@@ -1004,3 +1005,26 @@ def test_a_label_configuration_is_saved_before_it_is_adopted(fitted_learner, tmp
     backend.use_config(DIGITS_CONFIG)
     backend.close_file()
     assert load_backend(path).label_config == DIGITS_CONFIG
+
+
+def test_a_state_saved_with_row_positions_loads_with_task_keys(fitted_learner, tmp_path):
+    # The state of the release before rows had keys: each ledger entry held its row.
+    from skactive._files import save_pickle
+    from skactive.label_studio.annotations import Answer, TaskEntry
+    from skactive.label_studio.backend import FILE_KIND, BackendState
+
+    learner = copy.deepcopy(fitted_learner)
+    entries = {}
+    for task_id, row in ((7, 12), (9, 3)):
+        label = str(learner.y_labeled_[row])
+        entry = TaskEntry(label, (Answer(task_id * 10, task_id, label),))
+        object.__setattr__(entry, "position", row)  # the field that release pickled
+        entries[task_id] = entry
+    path = save_pickle(BackendState(learner, entries), tmp_path / "old.skactive", kind=FILE_KIND)
+    loaded = load_backend(path, background_refit=False)
+    assert loaded.learner.rows_of([7, 9]).tolist() == [12, 3]
+    assert not any("position" in vars(e) for e in loaded.ledger.values())
+    # Forgetting an earlier row no longer moves another task's row out from under it.
+    row_of_7 = loaded.learner.X_labeled_[12].copy()
+    forgotten = copy.copy(loaded.learner).forget(loaded.learner.rows_of([9]), refit=False)
+    np.testing.assert_array_equal(forgotten.X_labeled_[forgotten.rows_of([7])[0]], row_of_7)
