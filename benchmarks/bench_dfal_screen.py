@@ -14,7 +14,10 @@ exact DeepFool norms on the shortlist. The exact norms are cached in
 ``--cache`` (an ``.npz`` keyed by pool size) so a rerun skips the minute
 they take. One run, one table; not part of the test suite.
 
-Usage: ``python benchmarks/bench_dfal_screen.py [--pool 59000] [--n 100]``
+``--labels`` and ``--epochs`` train the net as at another stage of a
+campaign (50 labels: the early rounds, where the screen misjudges most).
+
+Usage: ``python benchmarks/bench_dfal_screen.py [--pool 59000] [--n 100] [--labels 1000]``
 """
 
 from __future__ import annotations
@@ -34,20 +37,21 @@ from skactive.models import make_net_for
 from skactive.strategies import DFAL
 
 
-def _data(pool: int, seed: int, device: str = "cpu"):
+def _data(pool: int, seed: int, device: str = "cpu", labels: int = 1000, epochs: int = 10):
     try:
         X, y, *_ = DATASETS["fashion-mnist"]()
     except FileNotFoundError:
         X, y, *_ = DATASETS["digits"]()
     order = np.random.RandomState(seed).permutation(len(X))
-    train, rest = order[:1000], order[1000:]
+    train, rest = order[:labels], order[1000:]
     torch.manual_seed(seed)
-    net = make_net_for("lenet5", X, y, max_epochs=10, device=device).fit(X[train], y[train])
+    net = make_net_for("lenet5", X, y, max_epochs=epochs, device=device).fit(X[train], y[train])
     return net, X[rest[:pool]]
 
 
-def _exact_norms(net, pool, cache: Path, seed: int, device: str) -> tuple[np.ndarray, float]:
+def _exact_norms(net, pool, cache: Path, seed: int, device: str, stage: str = ""):
     key = f"n{len(pool)}" if seed == 0 else f"n{len(pool)}_seed{seed}"
+    key += stage
     key = key if device == "cpu" else f"{key}_{device.replace(':', '')}"
     if cache.exists():
         stored = np.load(cache)
@@ -71,13 +75,19 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--cache", type=Path, default=Path("results/dfal_exact_norms.npz"))
     parser.add_argument("--seed", type=int, default=0, help="the split and the net's training")
     parser.add_argument("--device", default="cpu", help="torch device of the net, e.g. cuda")
+    parser.add_argument("--labels", type=int, default=1000, help="rows the net trains on")
+    parser.add_argument("--epochs", type=int, default=10, help="the net's training epochs")
     args = parser.parse_args(argv)
-    net, pool = _data(args.pool, args.seed, args.device)
-    exact, exact_s = _exact_norms(net, pool, args.cache, args.seed, args.device)
+    net, pool = _data(args.pool, args.seed, args.device, args.labels, args.epochs)
+    stage = "" if (args.labels, args.epochs) == (1000, 10) else f"_l{args.labels}_e{args.epochs}"
+    exact, exact_s = _exact_norms(net, pool, args.cache, args.seed, args.device, stage)
     truth = set(np.argsort(exact, kind="stable")[: args.n].tolist())
     rows = [{"path": "exact", "seconds": exact_s, "top_n_recall": 1.0, "rows": len(pool)}]
     rows.append({"path": "screen alone", "seconds": None})
-    print(f"seed={args.seed}, pool={len(pool)}, n={args.n}; exact DeepFool: {exact_s:.1f} s")
+    print(
+        f"seed={args.seed}, pool={len(pool)}, n={args.n}, labels={args.labels}, "
+        f"epochs={args.epochs}; exact DeepFool: {exact_s:.1f} s"
+    )
     with _torch.cpu_channels_last(net.module_):
         start = time.perf_counter()
         screen = deepfool_screen(net, pool)
@@ -96,6 +106,7 @@ def main(argv=None) -> list[dict]:
             "seconds": seconds,
             "top_n_recall": len(truth & set(picks.tolist())) / args.n,
             "spearman_on_shortlist": float(rho),
+            "rows_attacked": len(getattr(strategy, "shortlist_", picks)),
         }
         rows.append(row)
         print(", ".join(_format(key, value) for key, value in row.items()))

@@ -11,7 +11,12 @@ one-off cost is printed). Printed per run: seconds, rows in the
 neighbourhood, and the share of the whole-pool picks SEALS also picks.
 faiss is used when installed (the ``faiss`` extra).
 
-Usage: ``python benchmarks/bench_seals.py [--threads 2]``
+SEALS's own regime, a large pool and few labels, is ``--pool-rows`` (the
+pool rows tiled with small seeded noise up to that many rows) and
+``--labels`` (the first rows of the 1,000 as the labelled set), e.g.
+``--pool-rows 500000 --labels 100``.
+
+Usage: ``python benchmarks/bench_seals.py [--threads 2] [--pool-rows N] [--labels L]``
 """
 
 from __future__ import annotations
@@ -37,16 +42,20 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--pool-rows", type=int, default=None, help="tile the pool to N rows")
+    parser.add_argument("--labels", type=int, default=1000, help="labelled rows (<= 1000)")
     args = parser.parse_args(argv)
     X, y, name, order, net = lenet_on_1000_rows(args.threads)
-    labeled, pool = X[order[:1000]], X[order[1000:]]
+    labeled, pool = X[order[: args.labels]], X[order[1000:]]
+    if args.pool_rows:
+        pool = _tiled(pool, args.pool_rows)
     try:
         import faiss  # noqa: F401
 
         backend = "faiss"
     except ImportError:
         backend = "scikit-learn"
-    print(f"{name}: {len(pool)} pool rows, 1,000 labelled, n={args.n}, kNN by {backend}")
+    print(f"{name}: {len(pool)} pool rows, {len(labeled)} labelled, n={args.n}, kNN by {backend}")
     start = time.perf_counter()
     cached = Embedding(net).fit(np.concatenate([pool, labeled]))
     once = time.perf_counter() - start
@@ -59,7 +68,9 @@ def main(argv=None) -> int:
         for k, embedding in ((10, None), (100, None), (10, cached), (100, cached)):
             seals = SEALS(make(), n_neighbors=k, embedding=embedding, random_state=0)
             start = time.perf_counter()
-            picks = seals.select(net, pool, args.n, X_labeled=labeled, y_labeled=y[order[:1000]])
+            picks = seals.select(
+                net, pool, args.n, X_labeled=labeled, y_labeled=y[order[: args.labels]]
+            )
             seconds = time.perf_counter() - start
             kept = len(set(picks.tolist()) & set(whole.tolist())) / args.n
             how = "cached" if embedding is not None else "embeds"
@@ -69,6 +80,17 @@ def main(argv=None) -> int:
                 f"picks (whole pool / SEALS: {whole_s / seconds:.1f}x)"
             )
     return 0
+
+
+def _tiled(pool: np.ndarray, rows: int) -> np.ndarray:
+    """``rows`` rows: copies of ``pool`` with small seeded noise, so no two are equal."""
+    rng = np.random.RandomState(1)
+    out = np.empty((rows, *pool.shape[1:]), dtype=np.float32)
+    for start in range(0, rows, len(pool)):
+        stop = min(rows, start + len(pool))
+        noise = rng.normal(scale=0.02, size=(stop - start, *pool.shape[1:]))
+        out[start:stop] = np.clip(pool[: stop - start] + noise, 0.0, 1.0)
+    return out
 
 
 if __name__ == "__main__":

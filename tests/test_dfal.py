@@ -10,6 +10,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from skactive import ActiveLearner
 from skactive.attacks import deepfool, deepfool_screen
+from skactive.datasets import load_digits_images
 from skactive.strategies import DFAL
 
 from .conftest import NoInverse, snapshot, tiny_net
@@ -219,3 +220,35 @@ def test_the_shortlist_doubles_until_n_rows_flip(trained):
     flipped = np.isfinite(strategy.scores_[strategy.shortlist_]).sum()
     assert flipped >= min(10, n_flip)
     assert len(strategy.shortlist_) in (*(10 * 2**k for k in range(6)), len(X_pool))
+
+
+def test_the_screen_is_trusted_only_when_the_shortlist_bears_it_out():
+    from skactive.strategies.dfal import _screen_agrees
+
+    estimate = np.linspace(0.1, 1.0, 100)
+    # A trained net: exact norms a steady 2 % above the estimates.
+    assert _screen_agrees(1.02 * estimate, estimate, 1.01, 10)
+    # Ratios from 0.5 to 2: a row just left out may be closer than the 10th found.
+    spread = estimate * np.random.RandomState(0).uniform(0.5, 2.0, 100)
+    assert not _screen_agrees(spread, estimate, 1.01, 10)
+    # Fewer than n rows flipped: never trusted.
+    flipped_few = np.full(100, np.inf)
+    flipped_few[:5] = 0.1
+    assert not _screen_agrees(flipped_few, estimate, 1.01, 10)
+
+
+@pytest.mark.slow
+def test_a_screen_that_misjudges_widens_the_shortlist_until_it_holds():
+    # Two epochs on 40 rows: the first-order step misjudges the boundary, and
+    # a fixed shortlist of 2n kept 1 of exact DeepFool's 10 closest rows.
+    X, y = load_digits_images()
+    order = np.random.RandomState(0).permutation(len(X))
+    net = tiny_net(max_epochs=2).fit(X[order[:40]], y[order[:40]])
+    pool = X[order[300:]]
+    exact = DFAL(screen=None, random_state=0)
+    exact.select(net, pool, 10)
+    screened = DFAL(screen="linear", shortlist=2, random_state=0)
+    picks = screened.select(net, pool, 10)
+    truth = set(np.argsort(exact.scores_, kind="stable")[:10].tolist())
+    assert len(truth & set(picks.tolist())) >= 9
+    assert len(screened.shortlist_) > 20  # it widened

@@ -68,8 +68,11 @@ class DFAL(QueryStrategy):
         ``candidates`` is None (the whole pool), else None.
     shortlist : int, default=10
         Size of the screened shortlist as a multiple of ``n`` (at least 1);
-        clamped to the candidates, so a small pool is attacked whole, and
-        doubled while fewer than ``n`` of its rows flip (see ``shortlist_``).
+        clamped to the candidates, so a small pool is attacked whole. It
+        doubles while the exact distances say the screen misjudged: fewer
+        than ``n`` of its rows flip, or the exact top ``n`` reach into the
+        shortlist's second half (then rows just outside it may belong there
+        too, as with a net trained on few labels); see ``shortlist_``.
     n_jobs : int, default=None
         Workers scoring chunks in parallel through joblib (None: one, unless
         a ``joblib.parallel_backend`` context such as ``"dask"`` is active).
@@ -89,7 +92,8 @@ class DFAL(QueryStrategy):
     shortlist_ : ndarray of int
         Positions in ``candidates_`` that DeepFool attacked after the
         screen: the ``shortlist * n`` the screen ranks first, doubled until
-        ``n`` of them flip within ``max_iter`` (or every candidate is in).
+        ``n`` of them flip within ``max_iter`` and the exact top ``n`` lie in
+        its first half (or every candidate is in).
     n_not_converged_ : int
         Number of candidates scored ``inf``.
     indices_ : ndarray of shape (n,)
@@ -191,14 +195,15 @@ class DFAL(QueryStrategy):
         order = np.argsort(estimate, kind="stable")
         scores = np.full(len(candidates), np.inf)
         attacked = 0
-        # Adaptive: where the screen misjudges (fewer than n rows of the
-        # shortlist flip within max_iter), the shortlist doubles until n
-        # flip or every candidate is attacked.
+        # Adaptive: the shortlist's exact distances tell where the screen
+        # misjudged, and it doubles until it did not (or every candidate is in).
         while attacked < len(candidates):
             new = order[attacked:size]
             scores[new] = self._score_candidates(network, X_pool, candidates[new])
             attacked = min(size, len(candidates))
-            if np.isfinite(scores[order[:attacked]]).sum() >= n:
+            if attacked < len(candidates) and _screen_agrees(
+                scores[order[:attacked]], estimate[order[:attacked]], estimate[order[attacked]], n
+            ):
                 break
             size *= 2
         short = np.sort(order[:attacked])
@@ -231,3 +236,28 @@ class DFAL(QueryStrategy):
             return TrainingExtras()
         sources = np.flatnonzero(result.converged)
         return TrainingExtras(twins=adversarial[sources], twin_sources=sources)
+
+
+def _screen_agrees(exact, estimate, next_estimate: float, n: int) -> bool:
+    """Whether the shortlist's exact distances say no row beyond it belongs in the top ``n``.
+
+    ``exact`` and ``estimate`` are DeepFool's norms and the screen's
+    estimates of the shortlist's rows; ``next_estimate`` is the screen's
+    estimate of the first row left out. On the shortlist, the ratio of exact
+    to estimated distance shows how far the screen errs. A row left out is
+    taken to be possibly closer than the ``n``-th closest found when its
+    estimate, scaled by a low ratio, falls below it: the 5th percentile of
+    the ratios divided by their spread (95th over 5th percentile), since
+    the rows the screen misjudges most are the ones it left out. A trained
+    net's ratios sit within a few percent of each other and the shortlist
+    stands; a net whose boundary the first-order step mistakes (few labels,
+    few epochs) spreads them, and the shortlist widens.
+    """
+    flipped = np.isfinite(exact) & np.isfinite(estimate) & (estimate > 0)
+    if np.isfinite(exact).sum() < n:
+        return False
+    nth_closest = np.sort(exact[np.isfinite(exact)])[n - 1]
+    if not flipped.any() or not np.isfinite(next_estimate):
+        return True
+    low, high = np.quantile(exact[flipped] / estimate[flipped], [0.05, 0.95])
+    return bool(next_estimate * low * (low / high) > nth_closest)

@@ -34,9 +34,15 @@ class SEALS(MetaStrategy):
     (faiss's ``IndexFlatL2`` when faiss is installed, else scikit-learn's
     ``NearestNeighbors``) gives each labelled row its ``n_neighbors``
     nearest pool rows, and their union is the candidate set the inner
-    strategy ranks. The cost of a query then grows with the labelled set,
-    not the pool; the price is that rows far from every labelled row are
-    never considered. Without labelled rows, or when the union holds fewer
+    strategy ranks, so the inner strategy's cost grows with the labelled
+    rows' neighbourhood, not the pool. Each query still embeds the pool and
+    searches it: with ``embedding=None`` that is a forward pass over the
+    whole pool in the current net, as costly as entropy scoring, so SEALS
+    then saves only what the inner strategy costs beyond a forward pass
+    (DFAL's attacks); with a cached embedding fitted once (an
+    :class:`~skactive.embeddings.Embedding`), the pool costs a lookup and an
+    exact scan of its vectors. The price is that rows far from every
+    labelled row are never considered. Without labelled rows, or when the union holds fewer
     than ``n`` rows, random pool rows fill it up to ``n``.
 
     Parameters
