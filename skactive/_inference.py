@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable
 
 import numpy as np
+from sklearn.pipeline import Pipeline
 
 from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
@@ -41,8 +42,6 @@ def probability_function(
 
 
 def _calibration_hint(estimator) -> str:
-    from sklearn.pipeline import Pipeline
-
     final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
     final = getattr(final, "estimator_", final)
     if hasattr(final, "decision_function"):

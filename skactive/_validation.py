@@ -12,8 +12,10 @@ import hashlib
 import numbers
 
 import numpy as np
+from scipy import sparse
 from sklearn import get_config
 from sklearn.utils import check_random_state
+from torch.utils.data import Dataset
 
 from skactive._chunking import DatasetPool, chunk_slices, take_rows
 from skactive.param_validation import RANDOM_STATE, validate_params
@@ -97,16 +99,10 @@ def _check_finite(X: np.ndarray, name: str) -> None:
 
 
 def _is_sparse(X) -> bool:
-    from scipy import sparse
-
     return sparse.issparse(X)
 
 
 def is_torch_dataset(X) -> bool:
-    try:
-        from torch.utils.data import Dataset
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return False
     return isinstance(X, Dataset)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
 
 from skactive.param_validation import options, validate_params
 
@@ -103,8 +104,6 @@ def read_idx(file: str | os.PathLike) -> np.ndarray:
 
 
 def _digits_split(test_size: float = 0.3):
-    from sklearn.model_selection import train_test_split
-
     X, y = load_digits_images()
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=test_size, stratify=y, random_state=0

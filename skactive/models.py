@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from skorch import NeuralNetClassifier
 from torch import nn
 
 from skactive.param_validation import options, validate_params
@@ -164,8 +165,6 @@ def make_net(
     net : skorch.NeuralNetClassifier
         Unfitted.
     """
-    from skorch import NeuralNetClassifier
-
     validate_params(
         {"architecture": architecture}, {"architecture": [options(*sorted(ARCHITECTURES))]}
     )

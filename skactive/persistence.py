@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import clone
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+from skorch.history import History
 
 from skactive import _torch
 from skactive._campaign import SAVED_ARRAYS, LabeledSet
@@ -127,9 +130,6 @@ def save_weights(learner, folder: str | os.PathLike) -> Path:
     -------
     folder : Path
     """
-    from sklearn.utils.validation import check_is_fitted
-    from skorch import NeuralNet
-
     check_is_fitted(learner)
     net = learner.estimator_
     if not isinstance(net, NeuralNet):
@@ -351,6 +351,4 @@ def _load_parts(net, folder: Path, meta: dict) -> None:
             ) from exc
     history = folder / "history.json"
     if history.is_file():
-        from skorch.history import History
-
         net.history = History.from_file(str(history))

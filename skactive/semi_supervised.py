@@ -20,6 +20,7 @@ import scipy.sparse as sp
 import torch
 from scipy.sparse.linalg import cg
 from scipy.special import xlogy
+from sklearn.neighbors import NearestNeighbors
 from skorch import NeuralNetClassifier
 from skorch.utils import to_tensor
 
@@ -153,8 +154,6 @@ def _neighbours(points: np.ndarray, k: int, knn: str) -> tuple[np.ndarray, np.nd
         similarity, indices = index.search(np.ascontiguousarray(points, dtype=np.float32), n_search)
         similarity = similarity.astype(np.float64)
     else:
-        from sklearn.neighbors import NearestNeighbors
-
         search = NearestNeighbors(n_neighbors=n_search, algorithm="brute").fit(points)
         indices = search.kneighbors(points, return_distance=False)
         # The inner products of the pairs found, as faiss returns them: exact

@@ -342,3 +342,38 @@ def test_the_labelling_service_does_not_load_the_experiment_harness():
             reached.add(module)
             todo.extend(graph.get(module, ()))
     assert not reached & harness, sorted(reached & harness)
+
+
+#: Hard dependencies (setup.cfg's install_requires), by import name.
+HARD_DEPENDENCIES = {"numpy", "scipy", "sklearn", "torch", "skorch", "ortools", "joblib", "tqdm"}
+HARD_DEPENDENCIES |= {"matplotlib"}
+#: Imported inside the one function that needs them, on purpose: matplotlib's
+#: backend must not be chosen at ``import skactive`` (a user's notebook keeps
+#: its own), and OR-Tools loads a large native library for CoreSet's MIP only.
+IMPORTED_WHERE_USED = {"matplotlib", "ortools"}
+
+
+def function_level_imports() -> list[str]:
+    """Imports of hard dependencies inside functions, outside ``IMPORTED_WHERE_USED``."""
+    found = []
+    for module, path in sorted(_modules().items()):
+        for function in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                if isinstance(node, ast.ImportFrom) and node.level == 0:
+                    names = [node.module or ""]
+                elif isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                else:
+                    continue
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in HARD_DEPENDENCIES - IMPORTED_WHERE_USED:
+                        found.append(f"{module}:{node.lineno} imports {name} in {function.name}")
+    return found
+
+
+def test_hard_dependencies_are_imported_at_the_top_of_a_module():
+    """docs/developer.rst: function-level imports are for optional dependencies."""
+    assert not function_level_imports(), "\n".join(function_level_imports())

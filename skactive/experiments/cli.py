@@ -18,6 +18,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from skactive.datasets import DATASETS
 from skactive.embeddings import Embedding, flattened_rows
@@ -115,8 +116,6 @@ def number_list(flag: str):
 
 def torch_device(text: str) -> str:
     """argparse type: a torch device string that exists on this machine."""
-    import torch
-
     try:
         device = torch.device(text)
     except (RuntimeError, ValueError):
@@ -516,8 +515,6 @@ def run_main(argv=None) -> int:
     """``python -m skactive run``: run (or resume) the grid and print its report."""
     config, args = parse_runner(argv)
     if args.threads:
-        import torch
-
         torch.set_num_threads(args.threads)
     results = run_experiments(config)
     report = render_reports(results, config.output_dir)
