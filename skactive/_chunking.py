@@ -64,7 +64,34 @@ def take_rows(X, indices) -> np.ndarray:
 
 
 def _native(rows: np.ndarray) -> np.ndarray:
-    return rows.astype(rows.dtype.newbyteorder("="), copy=False)
+    return canonical_strides(rows.astype(rows.dtype.newbyteorder("="), copy=False))
+
+
+def canonical_strides(rows: np.ndarray) -> np.ndarray:
+    """C-contiguous ``rows`` with C-order strides on every axis, a view (no copy).
+
+    numpy leaves the stride of a size-1 axis arbitrary (a channel axis made
+    by ``X[:, None]`` has stride 0, a gather of a view keeps another), and
+    torch reads it: a (rows, 1, H, W) batch with such a stride looks
+    ``channels_last`` and takes other CPU kernels, whose sums round
+    differently. The same values then trained VAAL's VAE to other picks as
+    a view or as a copy. Arrays that are not C-contiguous, and memmaps
+    (read from their file, and kept as memmaps), are returned as they are.
+    """
+    if not isinstance(rows, np.ndarray) or isinstance(rows, np.memmap):
+        return rows
+    if not rows.flags.c_contiguous:
+        return rows
+    strides, step = [], rows.itemsize
+    for size in reversed(rows.shape):
+        strides.append(step)
+        step *= size
+    strides = tuple(reversed(strides))
+    if rows.strides == strides:
+        return rows
+    return np.lib.stride_tricks.as_strided(
+        rows, rows.shape, strides, writeable=rows.flags.writeable
+    )
 
 
 def _file_location(X: np.memmap):

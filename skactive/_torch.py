@@ -20,7 +20,7 @@ import torch
 from sklearn.pipeline import Pipeline
 from skorch import NeuralNet, NeuralNetBinaryClassifier
 
-from skactive._chunking import chunk_slices
+from skactive._chunking import canonical_strides, chunk_slices
 
 DROPOUT_TYPES = (
     torch.nn.Dropout,
@@ -168,7 +168,7 @@ def as_tensor(rows, *, dtype=None, device=None) -> torch.Tensor:
     rows, are copied first. So are read-only rows (the learner hands strategies
     read-only views), which a tensor sharing their memory could write to.
     """
-    rows = np.ascontiguousarray(rows)
+    rows = canonical_strides(np.ascontiguousarray(rows))
     if not rows.dtype.isnative:  # big-endian rows (files from other platforms)
         rows = rows.astype(rows.dtype.newbyteorder("="))
     elif not rows.flags.writeable:

@@ -17,7 +17,7 @@ from sklearn import get_config
 from sklearn.utils import check_random_state
 from torch.utils.data import Dataset
 
-from skactive._chunking import DatasetPool, chunk_slices, take_rows
+from skactive._chunking import DatasetPool, canonical_strides, chunk_slices, take_rows
 from skactive.param_validation import RANDOM_STATE, validate_params
 
 _FINITE_CHECK_ROWS = 4096
@@ -80,7 +80,7 @@ def check_rows(X, *, name: str, feature_shape: tuple | None = None) -> np.ndarra
             f"on rows of shape {tuple(feature_shape)}"
         )
     _check_finite(X, name)
-    return X
+    return canonical_strides(X)
 
 
 def _check_finite(X: np.ndarray, name: str) -> None:

@@ -129,3 +129,18 @@ def test_a_campaign_on_big_endian_rows(digits_split):
     reference.fit(X_init, y_init)
     assert_array_equal(idx, reference.query(X_pool, 4))
     assert learner.n_iter_ == 1 and len(learner.X_twins_) > 0
+
+
+def test_canonical_strides_give_size_1_axes_c_order_strides_without_copying():
+    from skactive._chunking import canonical_strides
+
+    rows = np.arange(24, dtype=np.float32).reshape(3, 1, 2, 4)
+    odd = np.lib.stride_tricks.as_strided(rows, rows.shape, (32, 0, 16, 4))  # X[:, None]-like
+    fixed = canonical_strides(odd)
+    assert fixed.strides == (32, 32, 16, 4) and np.shares_memory(fixed, rows)
+    np.testing.assert_array_equal(fixed, rows)
+    assert canonical_strides(rows) is rows  # already canonical: the same object
+    reversed_rows = rows[::-1]
+    assert canonical_strides(reversed_rows) is reversed_rows  # not C-contiguous: left alone
+    read_only = np.lib.stride_tricks.as_strided(rows, rows.shape, (32, 0, 16, 4), writeable=False)
+    assert not canonical_strides(read_only).flags.writeable  # never made writable

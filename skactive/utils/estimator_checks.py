@@ -471,21 +471,37 @@ def check_select_leaves_its_inputs_unchanged(name: str, strategy: QueryStrategy)
 
 
 def check_select_on_unusual_memory_layouts(name: str, strategy: QueryStrategy) -> None:
-    """Reversed and flipped (negative strides), Fortran-ordered and big-endian pools
-    give the picks of their plain copies."""
+    """Pools laid out unusually give the picks and the scores of their plain copies.
+
+    Reversed and flipped (negative strides), Fortran-ordered, big-endian, a
+    view into a larger array, and rows whose size-1 axes have strides numpy
+    allows but torch reads (0, as ``X[:, None]`` makes): the same values,
+    bit for bit the same answer.
+    """
     pool = _fitted()[2]
     params = _params_with(strategy, random_state=0)
+    odd = tuple(
+        0 if size == 1 else stride for size, stride in zip(pool.shape, pool.strides, strict=True)
+    )
     layouts = {
         "reversed": pool[::-1],
         "flipped": np.flip(pool, axis=-1),
         "Fortran-ordered": np.asfortranarray(pool),
         "big-endian": pool.astype(pool.dtype.newbyteorder(">")),
+        "view into a larger": np.concatenate([pool, pool])[len(pool) :],
+        "size-1-axes-strided": np.lib.stride_tricks.as_strided(pool, pool.shape, odd),
     }
     for what, view in layouts.items():
-        picks = _select(clone(strategy).set_params(**params), view, 4)
-        expected = _select(clone(strategy).set_params(**params), np.array(view), 4)
+        chosen = clone(strategy).set_params(**params)
+        picks = _select(chosen, view, 4)
+        plain = clone(strategy).set_params(**params)
+        expected = _select(plain, np.array(view), 4)
         _assert_distinct_indices(picks, 4, len(pool), f"{name} on a {what} pool")
         np.testing.assert_array_equal(picks, expected, err_msg=f"{name} on a {what} pool")
+        if getattr(plain, "scores_", None) is not None:
+            np.testing.assert_array_equal(
+                chosen.scores_, plain.scores_, err_msg=f"{name}'s scores on a {what} pool"
+            )
 
 
 def check_unfitted_estimator(name: str, strategy: QueryStrategy) -> None:
