@@ -18,9 +18,6 @@ from skactive.attacks import DEEPFOOL_PARAMETER_CONSTRAINTS, deepfool, deepfool_
 from skactive.base import QueryStrategy, StrategyTags, TrainingExtras, rank_scores
 from skactive.param_validation import BOOLEAN, integer, options
 
-#: Pool rows read into memory at once by the screen.
-_SCREEN_CHUNK = 8192
-
 
 class DFAL(QueryStrategy):
     """Query the rows closest to the decision boundary, measured by DeepFool.
@@ -190,7 +187,7 @@ class DFAL(QueryStrategy):
             return positions, scores
         with self._scoring_context(network):
             estimate = self._map_chunks(
-                self._screen_chunk, network, X_pool, candidates, _SCREEN_CHUNK, what="screen"
+                self._screen_chunk, network, X_pool, candidates, self._chunk_size(), what="screen"
             )
         order = np.argsort(estimate, kind="stable")
         scores = np.full(len(candidates), np.inf)
