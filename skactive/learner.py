@@ -295,8 +295,9 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         labeled = self._campaign.labeled
         rows = check_labeled_rows(indices, len(labeled.y), name="indices")
-        others = [k for r, k in enumerate(labeled.key_list()) if r not in set(rows.tolist())]
-        keys = check_keys(keys, len(rows), [k for k in others if k is not None])
+        renamed = set(rows.tolist())
+        taken = [k for r, k in enumerate(labeled.key_list()) if k is not None and r not in renamed]
+        keys = check_keys(keys, len(rows), taken)
         self._campaign = replace(self._campaign, labeled=labeled.with_keys(rows, keys))
         return self
 

@@ -30,9 +30,7 @@ from skorch.history import History
 from skactive import _torch
 from skactive._campaign import SAVED_ARRAYS, LabeledSet
 from skactive._estimators import estimator_input, prepare_for_encoded_labels
-from skactive._files import (
-    FILE_VERSIONS as _KIND_VERSIONS,
-)
+from skactive._files import FILE_VERSIONS as _KIND_VERSIONS
 from skactive._files import (
     FORMAT,
     FORMAT_VERSION,
