@@ -29,7 +29,7 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from skactive import ActiveLearner, _torch  # noqa: E402
+from skactive import ActiveLearner, _speedups, _torch  # noqa: E402
 from skactive.attacks import _input_gradients, deepfool  # noqa: E402
 from skactive.datasets import load_digits_images, load_fashion_mnist  # noqa: E402
 from skactive.models import make_net  # noqa: E402
@@ -144,7 +144,7 @@ def main(argv=None) -> dict:
 
     deepfool(net, X_pool[:batch], batch_size=batch)  # warm-up
     result, batched_s = timed(lambda: deepfool(net, X_pool, batch_size=batch), device)
-    with _torch.cpu_channels_last(module) as nhwc:
+    with _speedups.cpu_channels_last(module) as nhwc:
         x_bare = x_t.contiguous(memory_format=torch.channels_last) if nhwc else x_t
         bare_s = bare_cost(module, x_bare, pass_sizes(result.n_iter, batch), n_classes)
     (loop_norms, _), loop_s = timed(lambda: deepfool_loop(module, x_t), device)

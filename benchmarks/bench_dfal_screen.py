@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from skactive import _torch
+from skactive import _speedups
 from skactive.attacks import deepfool_screen
 from skactive.datasets import DATASETS
 from skactive.models import make_net_for
@@ -88,7 +88,7 @@ def main(argv=None) -> list[dict]:
         f"seed={args.seed}, pool={len(pool)}, n={args.n}, labels={args.labels}, "
         f"epochs={args.epochs}; exact DeepFool: {exact_s:.1f} s"
     )
-    with _torch.cpu_channels_last(net.module_):
+    with _speedups.cpu_channels_last(net.module_):
         start = time.perf_counter()
         screen = deepfool_screen(net, pool)
         screen_s = time.perf_counter() - start

@@ -6,7 +6,7 @@ in one run and prints their times and ratios:
 
 * ``full passes``: every layer runs in every pass (skactive's BALD before
   the cache; the cache switched off);
-* ``skactive``: :func:`skactive._torch.cached_deterministic_layers`, the
+* ``skactive``: :func:`skactive._speedups.cached_deterministic_layers`, the
   layers before the first dropout run once per batch;
 * ``baal``: the same loop inside baal's documented fast path,
   ``baal.bayesian.caching_utils.MCCachingModule`` (PyPI package ``baal``,
@@ -52,7 +52,7 @@ def score(net, pool, samples, mode):
     with contextlib.ExitStack() as stack:
         if mode in ("full passes", "baal"):
             stack.enter_context(
-                mock.patch.object(_posterior._torch, "cached_deterministic_layers", _no_cache)
+                mock.patch.object(_posterior._speedups, "cached_deterministic_layers", _no_cache)
             )
         if mode == "baal":
             from baal.bayesian.caching_utils import MCCachingModule

@@ -18,6 +18,7 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import unique_labels
 
+from skactive._estimators import place_columns
 from skactive._unlabeled import UnlabeledPool
 from skactive._validation import MAX_SEED, check_classes, draw_seed, row_key
 from skactive.base import QueryStrategy, TrainingExtras
@@ -261,9 +262,8 @@ class ClassSpace:
             labels = labels[np.asarray(seen, dtype=np.intp)]
         if len(labels) == len(self.classes):
             return proba
-        out = np.full((proba.shape[0], len(self.classes)), fill, dtype=proba.dtype)
-        out[:, np.searchsorted(self.classes, labels)] = proba
-        return out
+        columns = np.searchsorted(self.classes, labels)
+        return place_columns(proba, columns, len(self.classes), fill=fill)
 
     def align_decision(self, scores: np.ndarray, seen) -> np.ndarray:
         """The estimator's ``decision_function`` with one column per campaign class.

@@ -20,6 +20,12 @@ import numpy as np
 _SHARED_MODES = ("r", "r+", "w+")
 
 
+#: Rows read at once by a pass that only reads the pool (hashing rows, their
+#: value range, finiteness): enough to amortise a memory-mapped read, few
+#: enough to bound memory. Forward passes use the torch adapter's batch size.
+READ_CHUNK = 4096
+
+
 def chunk_slices(n_rows: int, chunk_size: int) -> Iterator[slice]:
     """Yield consecutive slices of at most ``chunk_size`` rows covering ``n_rows``."""
     for start in range(0, n_rows, chunk_size):

@@ -12,25 +12,20 @@ import signal
 import threading
 
 import numpy as np
+import torch
 from sklearn.pipeline import Pipeline
 from skorch import NeuralNet, NeuralNetBinaryClassifier
 
+from skactive._torch import numpy_dtype, parameter_dtype, seeded
+from skactive._wrappers import final_step
 from skactive.preprocessing import AsType
 
 
-def final_step(estimator):
-    """The last step of a ``Pipeline``, or the estimator itself."""
-    return estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
-
-
 def net_dtype(net: NeuralNet) -> np.dtype:
-    """The dtype of the net's floating parameters (float32 before it is initialised)."""
+    """The numpy dtype of a skorch net's inputs (torch's default before it is initialised)."""
     module = getattr(net, "module_", None)
-    if module is not None:
-        for param in module.parameters():
-            if param.is_floating_point():
-                return np.dtype(str(param.dtype).removeprefix("torch."))
-    return np.dtype(np.float32)
+    dtype = torch.get_default_dtype() if module is None else parameter_dtype(module)
+    return numpy_dtype(dtype)
 
 
 def prepare_for_encoded_labels(estimator, n_classes: int):
@@ -80,6 +75,65 @@ def estimator_targets(estimator, y_encoded: np.ndarray) -> np.ndarray:
     if isinstance(final_step(estimator), NeuralNetBinaryClassifier):
         return y_encoded.astype(np.float32)
     return y_encoded
+
+
+def fit_encoded(estimator, X, y_encoded, n_classes: int, *, seed=None, reseed="unset", warm=False):
+    """Train ``estimator`` on labels ``0 .. n_classes - 1``: how the learner and a committee fit.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Prepared with :func:`prepare_for_encoded_labels` here.
+    X : ndarray
+        Training rows, cast to a bare net's dtype here.
+    y_encoded : ndarray of int
+        Labels as positions in the classes.
+    n_classes : int
+        Number of classes.
+    seed : int or None
+        Seeds torch during the fit and the ``random_state`` parameters
+        inside the estimator that ``reseed`` names; None touches neither.
+    reseed : {"unset", "all"}
+        ``"unset"``: only ``random_state`` parameters left at None take the
+        seed (the learner: a seed the user chose wins). ``"all"``: every one
+        does (committee members must differ).
+    warm : bool
+        A skorch net trains on with ``partial_fit`` instead of ``fit``.
+
+    Returns
+    -------
+    estimator : estimator
+        The same object, fitted.
+    """
+    estimator = prepare_for_encoded_labels(estimator, n_classes)
+    if seed is not None:
+        params = estimator.get_params(deep=True)
+        names = [
+            name
+            for name, value in params.items()
+            if name.split("__")[-1] == "random_state" and (reseed == "all" or value is None)
+        ]
+        estimator.set_params(**dict.fromkeys(names, int(seed)))
+    X_in, y_in = estimator_input(estimator, X), estimator_targets(estimator, y_encoded)
+    # A Ctrl-C stops training at once, and is not swallowed by skorch.
+    with seeded(seed), interrupts_propagate():
+        if warm and isinstance(estimator, NeuralNet):
+            estimator.partial_fit(X_in, y_in)
+        else:
+            estimator.fit(X_in, y_in)
+    return estimator
+
+
+def place_columns(values: np.ndarray, columns, n_columns: int, *, fill=0.0) -> np.ndarray:
+    """``values`` as the columns ``columns`` of ``n_columns``, the others ``fill``.
+
+    An estimator trained on encoded labels that never saw a class returns
+    fewer columns than there are classes; this is the one place they are
+    widened (the learner's :class:`ClassSpace` and a committee's members).
+    """
+    out = np.full((values.shape[0], n_columns), fill, dtype=values.dtype)
+    out[:, columns] = values
+    return out
 
 
 @contextlib.contextmanager

@@ -17,15 +17,9 @@ from sklearn.base import clone
 from skorch import NeuralNet
 
 from skactive._campaign import Campaign, ClassSpace
-from skactive._estimators import (
-    estimator_input,
-    estimator_targets,
-    final_step,
-    interrupts_propagate,
-    prepare_for_encoded_labels,
-)
-from skactive._torch import seeded
+from skactive._estimators import estimator_input, fit_encoded, prepare_for_encoded_labels
 from skactive._unlabeled import UNLABELED
+from skactive._wrappers import final_step
 
 
 def refit_campaign(campaign: Campaign, params) -> Campaign:
@@ -70,27 +64,18 @@ def fit_campaign(campaign: Campaign, estimator, *, warm: bool, semi_supervised: 
         X, y, n_unlabeled = _with_unlabeled(campaign, X, y)
     else:
         n_unlabeled = 0
+    # Checked before the fit: a refused estimator is not a failed fit.
     estimator = prepare_for_encoded_labels(estimator, len(classes))
-    X_in = estimator_input(estimator, X)
-    y_in = estimator_targets(estimator, y)
+    # Unset seeds inside the estimator (a Committee's, a forest's) follow the
+    # learner's, so a seeded campaign is reproducible end to end.
     seed = campaign.round_seed("fit")
-    if seed is not None:
-        # Unset seeds inside the estimator (a Committee's, a forest's) follow the
-        # learner's, so a seeded campaign is reproducible end to end.
-        params = estimator.get_params(deep=True)
-        unset = [k for k, v in params.items() if k.split("__")[-1] == "random_state" and v is None]
-        estimator.set_params(**dict.fromkeys(unset, seed))
-    with seeded(seed), interrupts_propagate():
-        try:
-            if warm and isinstance(estimator, NeuralNet):
-                estimator.partial_fit(X_in, y_in)
-            else:
-                estimator.fit(X_in, y_in)
-        except Exception as exc:
-            raise _fit_failure(estimator, exc, n_unlabeled, len(classes)) from exc
+    try:
+        fit_encoded(estimator, X, y, len(classes), seed=seed, reseed="unset", warm=warm)
+    except Exception as exc:
+        raise _fit_failure(estimator, exc, n_unlabeled, len(classes)) from exc
     if n_unlabeled:
         _check_no_unlabeled_class(estimator)
-    _check_output_width(estimator, X_in[:1], classes)
+    _check_output_width(estimator, estimator_input(estimator, X[:1]), classes)
     return replace(campaign, estimator=estimator, classes=ClassSpace(classes, classes))
 
 

@@ -6,10 +6,10 @@ import functools
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.pipeline import Pipeline
 
 from skactive import _torch
-from skactive._chunking import chunk_slices, take_rows
+from skactive._chunking import READ_CHUNK, chunk_slices, take_rows
+from skactive._wrappers import final_step, fitted_inner
 
 
 def probability_function(
@@ -42,8 +42,7 @@ def probability_function(
 
 
 def _calibration_hint(estimator) -> str:
-    final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
-    final = getattr(final, "estimator_", final)
+    final = fitted_inner(final_step(fitted_inner(estimator)))
     if hasattr(final, "decision_function"):
         return (
             "; wrap it in sklearn.calibration.CalibratedClassifierCV to get calibrated "
@@ -95,17 +94,17 @@ def embed_rows(model, X, *, layer: str | None = None, batch_size: int | None = N
         batch = network.batch_size_for(batch_size)
         embed = functools.partial(_torch.embed, network, layer=layer, batch_size=batch)
     elif callable(model):
-        embed, batch = functools.partial(_call_embedding, model), batch_size or 1024
+        embed, batch = functools.partial(_call_embedding, model), batch_size or READ_CHUNK
     else:
         if layer is not None:
             raise ValueError(
                 f"layer={layer!r} names a submodule, but {type(model).__name__} is not a "
                 "skorch net; use layer=None to compare the raw features"
             )
-        embed, batch = _flattened, batch_size or 1024
+        embed, batch = _flattened, batch_size or READ_CHUNK
     parts = [
         np.asarray(embed(take_rows(X, np.arange(rows.start, rows.stop))), dtype=np.float64)
-        for rows in chunk_slices(len(X), max(batch, 1024))
+        for rows in chunk_slices(len(X), max(batch, READ_CHUNK))
     ]
     return np.concatenate(parts) if parts else np.empty((0, 0))
 

@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from skactive import _torch
+from skactive import _speedups, _torch
 from skactive._estimators import estimator_input
-from skactive.committee import Committee, align_member_columns
+from skactive._wrappers import fitted_inner
+from skactive.committee import align_member_columns
 
 
 def posterior_source(estimator, *, n_samples: int | None, what: str, consistent: bool = False):
@@ -46,7 +47,7 @@ def posterior_source(estimator, *, n_samples: int | None, what: str, consistent:
     ValueError
         For a single net without a dropout layer with p > 0 (every pass would agree).
     """
-    inner = _unwrap(estimator)
+    inner = fitted_inner(estimator)
     members = _ensemble_members(inner)
     if members is not None:
         return MemberStack(*members)
@@ -71,21 +72,6 @@ def posterior_source(estimator, *, n_samples: int | None, what: str, consistent:
     if consistent:
         return ConsistentMCDropoutStack(network, n_samples)
     return MCDropoutStack(network, n_samples)
-
-
-def _unwrap(estimator):
-    for _ in range(10):
-        if isinstance(estimator, Committee):
-            return estimator
-        if hasattr(estimator, "best_estimator_"):
-            estimator = estimator.best_estimator_
-        elif hasattr(estimator, "query_strategy_") and hasattr(estimator, "estimator_"):
-            # A fitted ActiveLearner (known by its attributes: the learner
-            # module sits above this one).
-            estimator = estimator.estimator_
-        else:
-            return estimator
-    return estimator
 
 
 def _ensemble_members(estimator):
@@ -126,7 +112,7 @@ class MemberStack:
         stack = contextlib.ExitStack()
         for network in self.networks():
             stack.enter_context(_torch.evaluation_mode(network.module))
-            stack.enter_context(_torch.cpu_channels_last(network.module))
+            stack.enter_context(_speedups.cpu_channels_last(network.module))
         return stack
 
     def __call__(self, X_chunk: np.ndarray, seed: int | None = None) -> np.ndarray:
@@ -144,7 +130,7 @@ class MCDropoutStack:
     """Stacks from Monte-Carlo dropout passes of one net, batch norm left in eval mode.
 
     Layers before the first dropout layer run once per batch
-    (:func:`skactive._torch.cached_deterministic_layers`); the results are
+    (:func:`skactive._speedups.cached_deterministic_layers`); the results are
     those of running every pass in full.
     """
 
@@ -157,7 +143,7 @@ class MCDropoutStack:
     def context(self):
         """MC-dropout mode and the CPU layout, set once around all chunks."""
         module = self.network.module
-        with _torch.mc_dropout(module), _torch.cpu_channels_last(module):
+        with _torch.mc_dropout(module), _speedups.cpu_channels_last(module):
             yield
 
     def __call__(self, X_chunk: np.ndarray, seed: int | None = None) -> np.ndarray:
@@ -167,7 +153,7 @@ class MCDropoutStack:
         with (
             _torch.seeded(seed),
             torch.no_grad(),
-            _torch.cached_deterministic_layers(network.module),
+            _speedups.cached_deterministic_layers(network.module),
         ):
             for start in range(0, len(X_chunk), batch):
                 x = network.to_input(X_chunk[start : start + batch])
@@ -188,7 +174,7 @@ class ConsistentMCDropoutStack(MCDropoutStack):
     def context(self):
         """Eval mode and the CPU layout for the whole net; hooks apply the masks per call."""
         module = self.network.module
-        with _torch.evaluation_mode(module), _torch.cpu_channels_last(module):
+        with _torch.evaluation_mode(module), _speedups.cpu_channels_last(module):
             yield
 
     def __call__(self, X_chunk: np.ndarray, seed: int | None = None) -> np.ndarray:

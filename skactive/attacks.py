@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from skactive import _torch
+from skactive import _speedups, _torch
 from skactive._chunking import chunk_slices
 from skactive._validation import check_random_state_param, check_rows
 from skactive.param_validation import (
@@ -147,7 +147,7 @@ def deepfool(
     batch_size = _torch.batch_size_on(_torch.module_device(module), batch_size)
 
     parts = []
-    with _torch.evaluation_mode(module), _torch.cpu_channels_last(module) as nhwc:
+    with _torch.evaluation_mode(module), _speedups.cpu_channels_last(module) as nhwc:
         for rows in chunk_slices(len(X), batch_size):
             x = to_input(X[rows])
             if nhwc and x.dim() == 4:

@@ -11,13 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skactive._estimators import (
-    estimator_input,
-    estimator_targets,
-    interrupts_propagate,
-    prepare_for_encoded_labels,
-)
-from skactive._torch import seeded
+from skactive._estimators import estimator_input, fit_encoded, place_columns
 from skactive._validation import check_classes, draw_seed
 from skactive.param_validation import (
     BOOLEAN,
@@ -164,17 +158,12 @@ class Committee(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
 
 def _fit_member(template, X, y_encoded, n_classes: int, seed: int, bootstrap: bool):
-    member = prepare_for_encoded_labels(clone(template), n_classes)
-    params = member.get_params(deep=True)
-    seeded_params = {k: int(seed) for k in params if k.split("__")[-1] == "random_state"}
-    member.set_params(**seeded_params)
     rows = np.arange(len(y_encoded))
     if bootstrap:
         rows = np.random.RandomState(seed).randint(0, len(rows), size=len(rows))
-    # A Ctrl-C stops the committee at once, not after every member trained.
-    with seeded(int(seed)), interrupts_propagate():
-        member.fit(estimator_input(member, X[rows]), estimator_targets(member, y_encoded[rows]))
-    return member
+    # Every member's seeds are its own, or the members would be one model.
+    member = clone(template)
+    return fit_encoded(member, X[rows], y_encoded[rows], n_classes, seed=int(seed), reseed="all")
 
 
 def align_member_columns(proba: np.ndarray, member, n_classes: int) -> np.ndarray:
@@ -202,6 +191,4 @@ def align_member_columns(proba: np.ndarray, member, n_classes: int) -> np.ndarra
             f"columns for classes {seen.tolist()[:10]}, which are not encoded labels of the "
             f"ensemble's {n_classes} classes; the members disagree on classes"
         )
-    out = np.zeros((len(proba), n_classes))
-    out[:, seen.astype(np.intp)] = proba
-    return out
+    return place_columns(np.asarray(proba, dtype=np.float64), seen.astype(np.intp), n_classes)
