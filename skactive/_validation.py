@@ -17,10 +17,8 @@ from sklearn import get_config
 from sklearn.utils import check_random_state
 from torch.utils.data import Dataset
 
-from skactive._chunking import DatasetPool, canonical_strides, chunk_slices, take_rows
+from skactive._chunking import READ_CHUNK, DatasetPool, canonical_strides, chunk_slices, take_rows
 from skactive.param_validation import RANDOM_STATE, validate_params
-
-_FINITE_CHECK_ROWS = 4096
 
 
 def check_rows(X, *, name: str, feature_shape: tuple | None = None) -> np.ndarray:
@@ -90,7 +88,7 @@ def _check_finite(X: np.ndarray, name: str) -> None:
     if X.dtype.kind != "f" or get_config()["assume_finite"]:
         return
     # Chunked so that a memory-mapped pool is never loaded whole.
-    for rows in chunk_slices(X.shape[0], _FINITE_CHECK_ROWS):
+    for rows in chunk_slices(X.shape[0], READ_CHUNK):
         chunk = take_rows(X, rows).reshape(rows.stop - rows.start, -1)
         finite = np.isfinite(chunk).all(axis=1)
         if not finite.all():

@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 
 from skactive import _torch
-from skactive._chunking import chunk_slices
+from skactive._chunking import READ_CHUNK, chunk_slices
 from skactive._files import load_pickle, save_pickle
 from skactive._inference import embed_rows, unit_rows
 from skactive._validation import check_rows
@@ -34,9 +34,6 @@ from skactive.param_validation import (
     validate_params,
 )
 from skactive.pretraining import load_pretrained
-
-#: Rows hashed and embedded per chunk, so a memory-mapped pool is never loaded whole.
-_CHUNK = 4096
 
 
 class Embedding(TransformerMixin, BaseEstimator):
@@ -269,7 +266,7 @@ def _unfitted_copy(embedding: Embedding) -> Embedding:
 def _digests(X) -> list[bytes]:
     """A 16-byte hash of every row's float32 values, chunk by chunk."""
     keys = []
-    for rows in chunk_slices(len(X), _CHUNK):
+    for rows in chunk_slices(len(X), READ_CHUNK):
         block = np.ascontiguousarray(np.asarray(X[rows]), dtype=np.float32)
         flat = block.reshape(len(block), -1)
         keys += [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in flat]

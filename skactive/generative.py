@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from skactive import _torch
-from skactive._chunking import chunk_slices
+from skactive._chunking import READ_CHUNK, chunk_slices
 from skactive._validation import draw_seed, row_key
 from skactive.param_validation import Constraint, integer, options, real
 
@@ -266,7 +266,7 @@ class ContentOrderedBatches:
 def _content_order(X) -> np.ndarray:
     """Positions of ``X``'s rows sorted by a digest of their content."""
     keys = []
-    for rows in chunk_slices(len(X), 1024):
+    for rows in chunk_slices(len(X), READ_CHUNK):
         keys.extend(row_key(row) for row in np.asarray(X[rows]))
     return np.asarray(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.intp)
 

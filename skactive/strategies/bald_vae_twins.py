@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from skactive import _torch
-from skactive._chunking import chunk_slices, take_rows
+from skactive._chunking import READ_CHUNK, chunk_slices, take_rows
 from skactive._validation import draw_seed
 from skactive.base import TrainingExtras
 from skactive.generative import VAE_PARAMETER_CONSTRAINTS, fit_vae, make_vae
@@ -150,7 +150,7 @@ class BALDWithVAETwins(BALD):
 def _reconstruct(vae, X, device) -> np.ndarray:
     parts = []
     with torch.no_grad():
-        for rows in chunk_slices(len(X), 256):
+        for rows in chunk_slices(len(X), _torch.batch_size_on(device, None)):
             x = _torch.as_tensor(X[rows], dtype=torch.float32, device=device)
             parts.append(vae(x)[0].cpu().numpy())
     return np.concatenate(parts)
@@ -158,7 +158,7 @@ def _reconstruct(vae, X, device) -> np.ndarray:
 
 def _value_range(X) -> tuple[float, float]:
     low, high = np.inf, -np.inf
-    for rows in chunk_slices(len(X), 4096):
+    for rows in chunk_slices(len(X), READ_CHUNK):
         chunk = np.asarray(X[rows])
         low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
     return low, high
