@@ -8,6 +8,7 @@ themselves, so that none of them can drift from the code.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import skactive
@@ -52,11 +53,18 @@ autodoc_default_options = {
 # Attributes sections as field lists: properties are documented once, as members.
 napoleon_use_ivar = True
 autodoc_typehints = "none"
-autosummary_generate = True
+# The pages that hold autosummary tables, the included strategy section too
+# (autosummary reads sources, not what an include brings in).
+autosummary_generate = ["api.rst", "api_strategies.rst"]
 # Classes document their own members; scikit-learn's inherited ones (score,
 # get_params...) are documented by scikit-learn.
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "sg_execution_times.rst"]
+exclude_patterns = [
+    "_build",
+    "**.ipynb_checkpoints",
+    "sg_execution_times.rst",
+    "api_strategies.rst",
+]
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"skactive {release}"
@@ -109,3 +117,10 @@ def write_command_line_help() -> None:
 
 
 write_command_line_help()
+
+# The strategy section of the API reference is read from the package.
+sys.path.insert(0, str(HERE))
+from public_api import write_strategy_section  # noqa: E402
+
+# Beside api.rst, so that the stubs' folder means the same from both files.
+write_strategy_section(HERE / "api_strategies.rst")

@@ -48,3 +48,39 @@ def documented_objects() -> dict[str, object]:
         for name in public_names(module_name):
             found[f"{module_name}.{name}"] = getattr(module, name)
     return found
+
+
+def strategy_entries() -> list[str]:
+    """The API reference's strategy section: each family's strategies, then its functions.
+
+    Built from the package, so a new strategy module is documented without
+    an edit here: its strategies by their exported path
+    (``skactive.strategies.DFAL``), its other public names by the module's
+    (``skactive.strategies.bald.mutual_information``).
+    """
+    import skactive.strategies as strategies
+
+    exported = {getattr(strategies, name): name for name in strategies.__all__}
+    families = [
+        info.name
+        for info in pkgutil.iter_modules(strategies.__path__)
+        if not info.name.startswith("_")
+    ]
+    entries = [f"skactive.strategies.{name}" for name in strategies.__all__]
+    for family in families:
+        module_name = f"skactive.strategies.{family}"
+        module = importlib.import_module(module_name)
+        entries += [
+            f"{module_name}.{name}"
+            for name in public_names(module_name)
+            if getattr(module, name) not in exported
+        ]
+    return entries
+
+
+def write_strategy_section(path) -> None:
+    """Write :func:`strategy_entries` as the autosummary that ``api.rst`` includes."""
+    lines = ["", ".. autosummary::", "   :toctree: generated", "   :nosignatures:", ""]
+    text = "\n".join([*lines, *(f"   {entry}" for entry in strategy_entries()), ""])
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)

@@ -14,6 +14,7 @@ classification", CVPR 2018.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -133,8 +134,9 @@ class PosteriorSampling(QueryStrategy):
 
     _skactive_constraints: ClassVar[dict[str, list]] = {"n_samples": [N_SAMPLES, None]}
 
+    @abstractmethod
     def _measure_function(self):
-        raise NotImplementedError
+        """The measure of a stack of posterior samples, one score per row."""
 
     def prepare(self, estimator):
         source = posterior_source(estimator, n_samples=self.n_samples, what=type(self).__name__)
