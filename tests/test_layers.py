@@ -9,6 +9,7 @@ defines it, and keep imports inside their layer order.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -163,8 +164,10 @@ def test_no_module_calls_another_modules_private_methods():
 
 
 #: The layers, bottom up: a module imports only from its own layer or below.
+#: The names are the section titles of docs/developer.rst, whose tables list
+#: each layer's modules (checked below).
 LAYERS = {
-    "helpers": [
+    "Helpers": [
         "skactive._version",
         "skactive._files",
         "skactive._chunking",
@@ -173,29 +176,29 @@ LAYERS = {
         "skactive.config",
         "skactive._unlabeled",
         "skactive.preprocessing",
-        "skactive._estimators",
-        "skactive._torch",
-        "skactive._inference",
         "skactive.models",
         "skactive.datasets",
     ],
-    "shared machinery": ["skactive.attacks", "skactive.generative", "skactive.augmentation"],
-    "core protocol": ["skactive.base"],
-    "strategies and estimators": [
-        "skactive.strategies",
-        "skactive.strategies.*",
+    "The torch adapter": [
+        "skactive._wrappers",
+        "skactive._speedups",
+        "skactive._torch",
+        "skactive._estimators",
+        "skactive._inference",
+    ],
+    "Shared machinery": ["skactive.attacks", "skactive.generative", "skactive.augmentation"],
+    "Estimators": [
         "skactive.committee",
         "skactive._posterior",
         "skactive.nets",
         "skactive.pretraining",
         "skactive.embeddings",
         "skactive.semi_supervised",
-        "skactive._campaign",
-        "skactive._fitting",
-        "skactive.learner",
-        "skactive",
     ],
-    "tools": [
+    "The core protocol": ["skactive.base"],
+    "Strategies": ["skactive.strategies", "skactive.strategies.*"],
+    "The learner": ["skactive._campaign", "skactive._fitting", "skactive.learner", "skactive"],
+    "Tools": [
         "skactive.metrics",
         "skactive.stopping",
         "skactive.persistence",
@@ -203,6 +206,8 @@ LAYERS = {
         "skactive.simulation",
         "skactive.utils",
         "skactive.utils.estimator_checks",
+    ],
+    "Labelling with Label Studio": [
         "skactive.label_studio",
         "skactive.label_studio.config",
         "skactive.label_studio.credentials",
@@ -214,8 +219,12 @@ LAYERS = {
         "skactive.label_studio.app",
         "skactive.label_studio.poller",
     ],
-    "experiment harness": ["skactive.experiments", "skactive.experiments.*"],
-    "command line": ["skactive.label_studio.cli", "skactive.__main__"],
+    "Experiment harness and command line": [
+        "skactive.experiments",
+        "skactive.experiments.*",
+        "skactive.label_studio.cli",
+        "skactive.__main__",
+    ],
 }
 
 
@@ -274,12 +283,40 @@ if __name__ == "__main__":  # pragma: no cover - a report for the redesign
     pytest.main([__file__])
 
 
-def test_the_developer_map_names_every_module():
-    page = (PACKAGE.parent / "docs" / "developer.rst").read_text()
+def developer_map() -> dict[str, list[str]]:
+    """``{section title: modules its tables list}`` from docs/developer.rst."""
+    lines = (PACKAGE.parent / "docs" / "developer.rst").read_text().splitlines()
+    sections, title = {}, None
+    for line, underline in zip(lines, [*lines[1:], ""], strict=True):
+        if underline and set(underline) == {"-"} and len(underline) == len(line):
+            title = line
+            sections[title] = []
+        elif title is not None:
+            for path in re.findall(r"``(skactive/[\w/]+\.py)``", line):
+                module = path.removesuffix(".py").replace("/", ".")
+                sections[title].append(module.removesuffix(".__init__"))
+    return {title: modules for title, modules in sections.items() if modules}
+
+
+def test_the_developer_map_is_the_layers_table():
+    """docs/developer.rst states the layers: same titles, same order, each module where it is."""
+    documented = developer_map()
+    layered = [title for title in documented if title in LAYERS]
+    assert layered == [title for title in LAYERS if title in documented]
+    misplaced = [
+        f"{module} is under {title!r} but in layer {list(LAYERS)[layer_of(module)]!r}"
+        for title, modules in documented.items()
+        for module in modules
+        if title in LAYERS and list(LAYERS)[layer_of(module)] != title
+    ]
+    assert not misplaced, "\n".join(misplaced)
+    listed = {module for modules in documented.values() for module in modules}
     missing = [
         name
         for name, path in _modules().items()
-        if path.name != "__init__.py" and path.name not in page
+        if path.name != "__init__.py"
+        and not name.startswith("skactive.strategies.")
+        and name not in listed
     ]
     assert not missing, f"docs/developer.rst does not say where these live: {missing}"
 
@@ -293,6 +330,22 @@ def device_decisions() -> list[str]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Attribute) and node.attr == "default_batch_size":
                 found.append(f"{module}:{node.lineno} calls default_batch_size")
+            # chunk_slices(n, 256): a chunk or batch size picked on the spot.
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "chunk_slices"
+                and len(node.args) > 1
+                and isinstance(node.args[1], ast.Constant)
+            ):
+                found.append(f"{module}:{node.lineno} slices by a literal {node.args[1].value}")
+            # batch_size or 1024: a default batch size outside the adapter.
+            if (
+                isinstance(node, ast.BoolOp)
+                and isinstance(node.op, ast.Or)
+                and "batch" in ast.unparse(node.values[0])
+                and isinstance(node.values[-1], ast.Constant)
+            ):
+                found.append(f"{module}:{node.lineno} defaults a batch size")
             # next(m.parameters()).device: reading a module's device by hand.
             if (
                 isinstance(node, ast.Attribute)
@@ -306,6 +359,21 @@ def device_decisions() -> list[str]:
 
 def test_devices_and_batch_sizes_are_decided_in_the_torch_adapter_only():
     assert not device_decisions(), "\n".join(device_decisions())
+
+
+def test_the_batch_size_check_sees_a_literal(tmp_path, monkeypatch):
+    # The check above must be able to fail, on each pattern it claims to see.
+    module = PACKAGE / "strategies" / "dfal.py"
+    source = "def f(X, batch_size):\n    chunk_slices(len(X), 256)\n    return batch_size or 1024\n"
+    monkeypatch.setattr(Path, "read_text", lambda self: source if self == module else _READ(self))
+    found = [line for line in device_decisions() if line.startswith("skactive.strategies.dfal")]
+    assert found == [
+        "skactive.strategies.dfal:2 slices by a literal 256",
+        "skactive.strategies.dfal:3 defaults a batch size",
+    ]
+
+
+_READ = Path.read_text
 
 
 def private_state_of_strategies() -> list[str]:
