@@ -16,6 +16,7 @@ import torch
 from sklearn.pipeline import Pipeline
 from skorch import NeuralNet, NeuralNetBinaryClassifier
 
+from skactive._threads import library_threads
 from skactive._torch import numpy_dtype, parameter_dtype, seeded
 from skactive._wrappers import final_step
 from skactive.preprocessing import AsType
@@ -116,7 +117,7 @@ def fit_encoded(estimator, X, y_encoded, n_classes: int, *, seed=None, reseed="u
         estimator.set_params(**dict.fromkeys(names, int(seed)))
     X_in, y_in = estimator_input(estimator, X), estimator_targets(estimator, y_encoded)
     # A Ctrl-C stops training at once, and is not swallowed by skorch.
-    with seeded(seed), interrupts_propagate():
+    with seeded(seed), interrupts_propagate(), library_threads():
         if warm and isinstance(estimator, NeuralNet):
             estimator.partial_fit(X_in, y_in)
         else:

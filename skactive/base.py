@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from skactive import _torch
 from skactive._chunking import chunk_slices, take_rows
+from skactive._threads import library_threads
 from skactive._validation import check_n, check_random_state_param, check_rows, draw_seed
 from skactive.config import get_config
 from skactive.param_validation import (
@@ -220,7 +221,8 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         indices : ndarray of shape (n,)
             Distinct integer indices into ``X_pool``, best first.
         """
-        self._select(estimator, X_pool, n, X_labeled=X_labeled, y_labeled=y_labeled)
+        with library_threads():
+            self._select(estimator, X_pool, n, X_labeled=X_labeled, y_labeled=y_labeled)
         return self.indices_.copy()
 
     def rank(self, estimator, X_pool, n: int, *, X_labeled=None, y_labeled=None) -> np.ndarray:
@@ -233,9 +235,10 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         ``candidates_``, ``scores_`` and ``indices_`` are set as by ``select``.
         Meta-strategies that override ``select`` do not support it.
         """
-        self._select(
-            estimator, X_pool, n, X_labeled=X_labeled, y_labeled=y_labeled, with_extras=False
-        )
+        with library_threads():
+            self._select(
+                estimator, X_pool, n, X_labeled=X_labeled, y_labeled=y_labeled, with_extras=False
+            )
         return self.indices_.copy()
 
     def extras_for(self, estimator, X_pool, indices, *, X_labeled=None) -> TrainingExtras:
@@ -244,8 +247,9 @@ class QueryStrategy(BaseEstimator, metaclass=ABCMeta):
         Called after :meth:`rank` (the extras may use what it computed, kept
         in fitted attributes); twin sources are positions in ``indices``.
         """
-        model = self.prepare(estimator)
-        return self.training_extras(model, X_pool, np.asarray(indices), X_labeled=X_labeled)
+        with library_threads():
+            model = self.prepare(estimator)
+            return self.training_extras(model, X_pool, np.asarray(indices), X_labeled=X_labeled)
 
     def _select(self, estimator, X_pool, n, *, X_labeled=None, y_labeled=None, with_extras=True):
         """:meth:`select`'s work; returns the prepared model.

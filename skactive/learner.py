@@ -28,6 +28,7 @@ from skactive._estimators import (
 )
 from skactive._files import load_pickle, save_pickle
 from skactive._fitting import fit_campaign, refit_campaign
+from skactive._threads import library_threads
 from skactive._unlabeled import UnlabeledPool
 from skactive._validation import (
     check_keys,
@@ -659,14 +660,16 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Predicted class labels of ``X`` (in the label space of ``y``)."""
         X = self._check_predict_input(X)
-        encoded = np.asarray(self.estimator_.predict(X)).astype(np.intp)
+        with library_threads():
+            encoded = np.asarray(self.estimator_.predict(X)).astype(np.intp)
         return self._campaign.classes.fitted[encoded]
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities of ``X``, one column per entry of ``classes_``."""
         X = self._check_predict_input(X)
-        proba = np.asarray(self.estimator_.predict_proba(X))
+        with library_threads():
+            proba = np.asarray(self.estimator_.predict_proba(X))
         return self._campaign.classes.align(proba, getattr(self.estimator_, "classes_", None))
 
     @available_if(_estimator_has("predict_log_proba"))
@@ -684,7 +687,8 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         ``-inf``. With two classes, one score per row, as in scikit-learn.
         """
         X = self._check_predict_input(X)
-        scores = self.estimator_.decision_function(X)
+        with library_threads():
+            scores = self.estimator_.decision_function(X)
         return self._campaign.classes.align_decision(
             scores, getattr(self.estimator_, "classes_", None)
         )

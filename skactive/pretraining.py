@@ -24,6 +24,7 @@ from skorch.callbacks import Callback
 
 from skactive import _torch
 from skactive._inference import unit_rows
+from skactive._threads import library_threads
 from skactive._validation import check_random_state_param, check_rows, draw_seed
 from skactive.augmentation import default_augmentation
 from skactive.param_validation import (
@@ -204,7 +205,7 @@ def pretrain_deepcluster(
     if max_rows is not None and max_rows < len(X):
         X = X[np.sort(rng.choice(len(X), max_rows, replace=False))]
     seed = draw_seed(rng)
-    with _torch.seeded(seed):
+    with _torch.seeded(seed), library_threads():
         worker = clone(net).initialize()
         module = worker.module_
         head_name, head = _head_of(module)
@@ -467,7 +468,7 @@ def pretrain_contrastive(
     if augment is None:
         augment = _default_views(X)
     seed = draw_seed(rng)
-    with _torch.seeded(seed):
+    with _torch.seeded(seed), library_threads():
         worker = clone(net).initialize()
         head_name, head = _head_of(worker.module_)
         make_optimizer = optimizer or worker.optimizer

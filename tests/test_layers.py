@@ -182,6 +182,7 @@ LAYERS = {
     "The torch adapter": [
         "skactive._wrappers",
         "skactive._speedups",
+        "skactive._threads",
         "skactive._torch",
         "skactive._estimators",
         "skactive._inference",

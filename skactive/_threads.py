@@ -1,0 +1,125 @@
+"""How many threads the library's own torch and BLAS work runs on.
+
+torch's intra-op pool and the BLAS pools are process-wide and sized for an
+idle machine. Small networks on small images spend most of their time
+synchronising those threads when they cannot all run at once: beside busy
+programs on two cores, one arm of the demo took 288 s with torch's two
+threads and 65 s with one. Each fit and each query therefore runs inside
+:func:`library_threads`, which picks the thread count for that call (the
+cores the process may use, less those other programs kept busy since the
+previous call), or takes ``config_context(n_threads=...)``, and puts torch's
+and BLAS's settings back when the call returns. The 31-strategy campaign
+fingerprint (picks, records, final weights) is the same with one thread and
+with two; single scores may differ in their last float32 bits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import torch
+from threadpoolctl import ThreadpoolController
+
+from skactive.config import get_config
+
+#: torch's own choice when skactive was imported: the most it will use.
+TORCH_DEFAULT = torch.get_num_threads()
+#: A busy measurement older than this is taken afresh.
+_STALE_S = 30.0
+#: The shortest window worth measuring (shorter: keep the last decision).
+_MIN_WINDOW_S = 0.2
+_PROBE_S = 0.05
+
+_lock = threading.Lock()
+_state = {"users": 0, "saved": None, "sample": None, "busy": 0.0, "blas": None}
+
+
+def _blas() -> ThreadpoolController:
+    # Found once: a fresh search of the loaded libraries costs 2.5 ms a call.
+    if _state["blas"] is None:
+        _state["blas"] = ThreadpoolController()
+    return _state["blas"]
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def read_cpu_seconds() -> tuple[float, float] | None:
+    """(busy seconds of every core since boot, this process's CPU seconds); None off Linux."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / ticks, time.process_time()
+
+
+def busy_elsewhere() -> float:
+    """Cores other programs kept busy since the last call (measured afresh when stale)."""
+    now, last = time.monotonic(), _state["sample"]
+    if last is not None and now - last[0] < _MIN_WINDOW_S:
+        return _state["busy"]
+    reading = read_cpu_seconds()
+    if reading is None:
+        return 0.0
+    if last is None or now - last[0] > _STALE_S:
+        time.sleep(_PROBE_S)
+        last, now, reading = (now, *reading), time.monotonic(), read_cpu_seconds()
+    window = max(now - last[0], 1e-9)
+    total, own = reading[0] - last[1], reading[1] - last[2]
+    _state["busy"] = max(0.0, (total - own) / window)
+    _state["sample"] = (now, *reading)
+    return _state["busy"]
+
+
+def choose_threads(n_workers: int = 1) -> int:
+    """Threads per worker for the next piece of library work.
+
+    ``config_context(n_threads=...)`` when set; otherwise the free cores
+    (available less busy elsewhere, rounded), at most torch's default, at
+    least one. ``n_workers`` workers running at once share them.
+    """
+    requested = get_config()["n_threads"]
+    if requested is None:
+        free = available_cores() - busy_elsewhere()
+        requested = min(TORCH_DEFAULT, max(1, int(free + 0.5)))
+    return max(1, int(requested) // max(1, int(n_workers)))
+
+
+@contextlib.contextmanager
+def library_threads(n_workers: int = 1) -> Iterator[int]:
+    """torch and BLAS limited to :func:`choose_threads` inside the block, restored after.
+
+    Nested and concurrent blocks (a meta-strategy's inner query, the
+    service's refit beside a ranking) share the outermost block's setting;
+    the last to leave restores what the user had.
+    """
+    with _lock:
+        if _state["users"] == 0:
+            n_threads = choose_threads(n_workers)
+            limits = _blas().limit(limits=n_threads, user_api="blas")
+            _state["saved"] = (torch.get_num_threads(), limits, n_threads)
+            torch.set_num_threads(n_threads)
+        _state["users"] += 1
+        n_threads = _state["saved"][2]
+    try:
+        yield n_threads
+    finally:
+        with _lock:
+            _state["users"] -= 1
+            if _state["users"] == 0:
+                before, limits, _ = _state["saved"]
+                torch.set_num_threads(before)
+                limits.restore_original_limits()
+                _state["saved"] = None
