@@ -14,6 +14,7 @@ accuracy), the queried indices and a hash of the final network's weights.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sys
@@ -25,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from skactive import ActiveLearner
+from skactive import ActiveLearner, set_config
 from skactive.datasets import load_digits_images
 from skactive.models import make_net
 from skactive.simulation import simulate
@@ -85,7 +86,11 @@ def _tensors(estimator):
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0] if argv else "campaign_fingerprint.json")
+    # One thread, inside the library's calls too: the weights' last bits
+    # depend on the thread count, and "auto" would follow the machine's load.
     torch.set_num_threads(1)
+    with contextlib.suppress(TypeError):  # a tree from before n_threads
+        set_config(n_threads=1)
     warnings.filterwarnings("ignore")
     result = {name: fingerprint(name) for name in SHORT_NAMES}
     out.write_text(json.dumps(result, indent=1, sort_keys=True))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -39,10 +40,12 @@ _state = {"users": 0, "saved": None, "sample": None, "busy": 0.0, "blas": None}
 
 
 def _blas() -> ThreadpoolController:
-    # Found once: a fresh search of the loaded libraries costs 2.5 ms a call.
-    if _state["blas"] is None:
-        _state["blas"] = ThreadpoolController()
-    return _state["blas"]
+    # Searched again only when Python modules were imported since (a BLAS
+    # comes with a module): a fresh search costs 2.5 ms a call.
+    cached = _state["blas"]
+    if cached is None or cached[0] != len(sys.modules):
+        cached = _state["blas"] = (len(sys.modules), ThreadpoolController())
+    return cached[1]
 
 
 def available_cores() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
-from skactive import Committee
+from skactive import Committee, get_config, set_config
 from skactive.datasets import load_digits_images
 from skactive.models import make_net
 
@@ -18,7 +19,23 @@ from skactive.models import make_net
 def _fixed_seeds():
     np.random.seed(0)
     torch.manual_seed(0)
-    torch.set_num_threads(2)
+    # One thread in and out of the library's calls: results' last bits depend
+    # on the thread count, which "auto" would take from the machine's load,
+    # and one thread is the fast choice on a busy machine (bench_threads.py).
+    torch.set_num_threads(1)
+    with set_config_restored():
+        yield
+
+
+@contextlib.contextmanager
+def set_config_restored():
+    """``n_threads=1`` for the test; the test may change settings, they go back after."""
+    before = get_config()
+    set_config(n_threads=1)
+    try:
+        yield
+    finally:
+        set_config(show_progress=before["show_progress"], n_threads=before["n_threads"] or "auto")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from skorch.callbacks import Callback
 from threadpoolctl import threadpool_info
 
-from skactive import ActiveLearner, _threads, config_context
+from skactive import ActiveLearner, _threads, config_context, get_config, set_config
 from skactive.param_validation import InvalidParameterError
 from skactive.strategies import DFAL, EntropySampling
 
@@ -129,6 +129,7 @@ def _machine(monkeypatch, *readings, last=(99.0, 1000.0, 5.0)):
     monkeypatch.setattr(_threads, "TORCH_DEFAULT", 2)
     monkeypatch.setitem(_threads._state, "sample", last)
     monkeypatch.setitem(_threads._state, "busy", 0.0)
+    set_config(n_threads="auto")  # the suite runs on one thread (conftest), restored after
 
 
 def test_auto_gives_the_cores_that_others_leave_free(monkeypatch):
@@ -158,6 +159,7 @@ def test_auto_measures_afresh_when_the_last_sample_is_stale(monkeypatch):
 def test_auto_without_proc_stat_uses_every_core(monkeypatch):
     monkeypatch.setattr(_threads, "read_cpu_seconds", lambda: None)
     monkeypatch.setitem(_threads._state, "sample", None)
+    set_config(n_threads="auto")
     monkeypatch.setattr(_threads, "available_cores", lambda: 2)
     monkeypatch.setattr(_threads, "TORCH_DEFAULT", 2)
     assert _threads.busy_elsewhere() == 0.0
@@ -165,10 +167,11 @@ def test_auto_without_proc_stat_uses_every_core(monkeypatch):
 
 
 def test_a_bad_thread_count_is_refused_by_name():
+    before = get_config()
     refused = pytest.raises(InvalidParameterError, match="n_threads must be a positive integer")
     with refused, config_context(n_threads=0):
         pass
-    assert _threads.get_config()["n_threads"] is None
+    assert get_config() == before
 
 
 @pytest.mark.slow  # a fresh interpreter per value
