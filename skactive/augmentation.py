@@ -1,4 +1,4 @@
-"""Random views of image batches, written with torch alone, for contrastive pretraining.
+"""Random views of image batches, written with torch alone: SimCLR's and FixMatch's.
 
 torchvision's PyPI wheels are CUDA builds that do not load beside a CPU
 torch, so the views SimCLR needs (random resized crop, flip, a small
@@ -7,10 +7,12 @@ per batch for the geometry, a few broadcast operations for the photometry,
 on the batch's own device and drawn from a ``torch.Generator``, so a view
 is reproducible from a seed.
 
-Reference: T. Chen, S. Kornblith, M. Norouzi and G. Hinton, "A Simple
+References: T. Chen, S. Kornblith, M. Norouzi and G. Hinton, "A Simple
 Framework for Contrastive Learning of Visual Representations", ICML 2020
 (section 3 and appendix A: crop and colour distortion are the views that
-matter).
+matter); K. Sohn et al., "FixMatch: Simplifying Semi-Supervised Learning
+with Consistency and Confidence", NeurIPS 2020 (weak views: flip and
+translation; strong views: RandAugment's operations, then Cutout).
 """
 
 from __future__ import annotations
@@ -67,13 +69,24 @@ class ImageAugmentation(BaseEstimator):
        ``[1 - contrast, 1 + contrast]``;
     6. *grayscale* with probability ``grayscale`` (images of 3 channels);
     7. Gaussian *noise* of ``noise`` times the value range;
+    8. RandAugment-style operations, each applied to an image with its own
+       probability: *solarize* (values above a random threshold mirrored),
+       *posterize* (4 to 8 bits over the value range), *autocontrast* (the
+       image stretched to the value range) and *sharpness* (a blend with a
+       3x3-blurred copy, factor in ``[1 - sharpness, 1 + sharpness]``);
+    9. *Cutout*: a square of side up to ``cutout`` times the image's side,
+       at a random place, set to the middle of the value range;
 
     then values are clipped to the value range, so a view never leaves it.
+    Every operation whose parameter is 0 (or False) draws no random number,
+    so adding operations left off changes no existing view.
 
     Defaults (from :func:`default_augmentation`): for 1-channel images
     ``crop_scale=(0.5, 1.0)``, no flip, 10 degrees, brightness and contrast
     0.4, no grayscale, noise 0.02; for 3-channel images the same with
     ``flip=True`` and ``grayscale=0.2``, as SimCLR does for natural images.
+    :func:`weak_augmentation` and :func:`strong_augmentation` are FixMatch's
+    two views.
 
     Parameters
     ----------
@@ -90,6 +103,15 @@ class ImageAugmentation(BaseEstimator):
         Probability of averaging the channels.
     noise : float, default=0.02
         Standard deviation of the noise, as a fraction of the value range.
+    translate : float, default=0.0
+        Largest shift, as a fraction of the image's side, either way.
+    solarize, posterize, autocontrast : float, default=0.0
+        Probability of each operation for an image.
+    sharpness : float, default=0.0
+        In [0, 1]: largest change of sharpness (0: off).
+    cutout : float, default=0.0
+        In [0, 1]: largest side of the Cutout square, as a fraction of the
+        image's side (0: off).
     value_range : tuple of (float, float), default=None
         Lowest and highest pixel value (None: the batch's own minimum and
         maximum).
@@ -105,6 +127,12 @@ class ImageAugmentation(BaseEstimator):
         "contrast": [real(0.0, 1.0)],
         "grayscale": [real(0.0, 1.0)],
         "noise": [real(0.0)],
+        "translate": [real(0.0, 0.5)],
+        "solarize": [real(0.0, 1.0)],
+        "posterize": [real(0.0, 1.0)],
+        "autocontrast": [real(0.0, 1.0)],
+        "sharpness": [real(0.0, 1.0)],
+        "cutout": [real(0.0, 1.0)],
         "value_range": [None, satisfies(_is_value_range, "a pair (low, high) with low < high")],
     }
 
@@ -119,6 +147,12 @@ class ImageAugmentation(BaseEstimator):
         contrast: float = 0.4,
         grayscale: float = 0.0,
         noise: float = 0.02,
+        translate: float = 0.0,
+        solarize: float = 0.0,
+        posterize: float = 0.0,
+        autocontrast: float = 0.0,
+        sharpness: float = 0.0,
+        cutout: float = 0.0,
         value_range: tuple | None = None,
     ):
         self.crop_scale = crop_scale
@@ -129,6 +163,12 @@ class ImageAugmentation(BaseEstimator):
         self.contrast = contrast
         self.grayscale = grayscale
         self.noise = noise
+        self.translate = translate
+        self.solarize = solarize
+        self.posterize = posterize
+        self.autocontrast = autocontrast
+        self.sharpness = sharpness
+        self.cutout = cutout
         self.value_range = value_range
 
     def check_params(self) -> None:
@@ -157,6 +197,9 @@ class ImageAugmentation(BaseEstimator):
         draw = _Draws(len(x), x.device, generator)
         out = self._geometry(x, draw)
         out = self._photometry(out, draw, low, high)
+        out = self._rand_augment(out, draw, low, high)
+        if self.cutout > 0:
+            out = _cutout(out, draw, self.cutout, (low + high) / 2)
         return out.clamp(low, high)
 
     def _range(self, x):
@@ -174,6 +217,10 @@ class ImageAugmentation(BaseEstimator):
         height = torch.sqrt(area / ratio).clamp(max=1.0)
         centre_x = (draw.uniform(-1.0, 1.0)) * (1 - width)
         centre_y = (draw.uniform(-1.0, 1.0)) * (1 - height)
+        if self.translate > 0:
+            # Grid units span 2 per side: a shift of t sides is 2t.
+            centre_x = centre_x + draw.uniform(-2.0, 2.0) * self.translate
+            centre_y = centre_y + draw.uniform(-2.0, 2.0) * self.translate
         angle = draw.uniform(-1.0, 1.0) * math.radians(self.rotation)
         mirror = torch.ones(n, device=x.device)
         if self.flip:
@@ -205,6 +252,51 @@ class ImageAugmentation(BaseEstimator):
             x = x + draw.normal(x.shape, x.dtype) * (self.noise * (high - low))
         return x
 
+    def _rand_augment(self, x, draw, low, high):
+        shape = (len(x), 1, 1, 1)
+        span = high - low
+        if self.solarize > 0:
+            chosen = (draw.uniform(0.0, 1.0) < self.solarize).view(shape)
+            threshold = (low + span * draw.uniform(0.5, 1.0)).view(shape).to(x.dtype)
+            x = torch.where(chosen & (x >= threshold), low + high - x, x)
+        if self.posterize > 0:
+            chosen = (draw.uniform(0.0, 1.0) < self.posterize).view(shape)
+            levels = torch.pow(2.0, torch.floor(draw.uniform(4.0, 9.0))).view(shape)
+            unit = ((x - low) / span).clamp(0.0, 1.0)
+            quantised = low + torch.floor(unit * (levels - 1) + 0.5) / (levels - 1) * span
+            x = torch.where(chosen, quantised.to(x.dtype), x)
+        if self.autocontrast > 0:
+            chosen = (draw.uniform(0.0, 1.0) < self.autocontrast).view(shape)
+            lo = x.amin(dim=(1, 2, 3), keepdim=True)
+            hi = x.amax(dim=(1, 2, 3), keepdim=True)
+            stretched = low + (x - lo) / (hi - lo).clamp(min=1e-12) * span
+            x = torch.where(chosen & (hi > lo), stretched, x)
+        if self.sharpness > 0:
+            factor = draw.uniform(1 - self.sharpness, 1 + self.sharpness).view(shape)
+            x = _blurred(x) + (x - _blurred(x)) * factor.to(x.dtype)
+        return x
+
+
+def _blurred(x: torch.Tensor) -> torch.Tensor:
+    """Each channel averaged over 3x3 neighbourhoods (borders repeated)."""
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
+    return torch.nn.functional.avg_pool2d(padded, kernel_size=3, stride=1)
+
+
+def _cutout(x: torch.Tensor, draw, largest: float, fill: float) -> torch.Tensor:
+    """A square of side up to ``largest`` sides, at a random centre, set to ``fill``."""
+    n, _, height, width = x.shape
+    side = draw.uniform(0.0, largest) * min(height, width)
+    rows = torch.arange(height, device=x.device).view(1, height, 1)
+    cols = torch.arange(width, device=x.device).view(1, 1, width)
+    centre_r = draw.uniform(0.0, 1.0) * height
+    centre_c = draw.uniform(0.0, 1.0) * width
+    half = (side / 2).view(n, 1, 1)
+    inside = ((rows - centre_r.view(n, 1, 1)).abs() < half) & (
+        (cols - centre_c.view(n, 1, 1)).abs() < half
+    )
+    return torch.where(inside.unsqueeze(1), torch.full_like(x, fill), x)
+
 
 class _Draws:
     """Random numbers for one batch, from one generator, on the batch's device."""
@@ -232,4 +324,39 @@ def default_augmentation(n_channels: int) -> ImageAugmentation:
     return ImageAugmentation()
 
 
-__all__ = ["ImageAugmentation", "default_augmentation"]
+def weak_augmentation(n_channels: int) -> ImageAugmentation:
+    """FixMatch's weak view: a shift of up to 1/8 of the side (and a flip for photographs)."""
+    validate_params({"n_channels": n_channels}, {"n_channels": [integer(1)]})
+    return ImageAugmentation(
+        crop_scale=(1.0, 1.0),
+        crop_ratio=(1.0, 1.0),
+        flip=n_channels == 3,
+        rotation=0.0,
+        brightness=0.0,
+        contrast=0.0,
+        noise=0.0,
+        translate=0.125,
+    )
+
+
+def strong_augmentation(n_channels: int) -> ImageAugmentation:
+    """FixMatch's strong view: the weak one, RandAugment-style distortions, then Cutout.
+
+    Rotation up to 30 degrees, brightness and contrast up to 0.9, each of
+    solarize, posterize and autocontrast with probability 0.3, sharpness up
+    to 0.9, and a Cutout square of up to half the side (the paper's
+    ``[0, 0.5]``).
+    """
+    return weak_augmentation(n_channels).set_params(
+        rotation=30.0,
+        brightness=0.9,
+        contrast=0.9,
+        solarize=0.3,
+        posterize=0.3,
+        autocontrast=0.3,
+        sharpness=0.9,
+        cutout=0.5,
+    )
+
+
+__all__ = ["ImageAugmentation", "default_augmentation", "strong_augmentation", "weak_augmentation"]

@@ -146,6 +146,7 @@ RUNNER_CASES = {
     "unknown pretraining optimizer": (["--pretrain-optimizer", "lbfgs"], "--pretrain-optimizer"),
     "unknown pretraining method": (["--pretrain", "byol"], "--pretrain"),
     "unknown initial strategy": (["--initial-strategy", "badge"], "--initial-strategy"),
+    "unknown semi-supervised method": (["--semi-supervised", "mixmatch"], "--semi-supervised"),
     "semi-supervised and adversarial": (
         ["--semi-supervised", "--adversarial-training"],
         "semi_supervised",

@@ -59,6 +59,8 @@ def test_unlabeled_pool_guide_examples_run():
     # The SimCLR block: 20 distinct first rows chosen before any label, then fitted.
     assert len(set(namespace["first"].tolist())) == 20
     assert len(namespace["simclr_learner"].y_labeled_) == 20
+    # The FixMatch block trained on the pool (its mask rates were recorded).
+    assert len(namespace["fixmatch_learner"].estimator_.unlabeled_history_) == 2
 
 
 def test_bgadl_guide_example_runs():

@@ -19,6 +19,7 @@ from skactive.experiments import (
     settings,
     transfer_table,
 )
+from skactive.fixmatch import FixMatchNet
 from skactive.learner import ActiveLearner
 from skactive.semi_supervised import LabelPropagationNet
 from skactive.strategies import TypiClust
@@ -166,7 +167,7 @@ def test_runner_records_robust_accuracy_with_adversarial_training(tmp_path, monk
 
 
 def test_runner_semi_supervised_and_pretrained_nets(tmp_path, monkeypatch):
-    monkeypatch.setitem(settings.SEMI_SUPERVISED, "max_unlabeled", 200)
+    monkeypatch.setitem(settings.SEMI_SUPERVISED["label-propagation"], "max_unlabeled", 200)
     monkeypatch.setattr(settings, "PRETRAINING", {"n_epochs": 1, "max_rows": 300})
     config = _config(
         tmp_path,
@@ -188,6 +189,21 @@ def test_runner_semi_supervised_and_pretrained_nets(tmp_path, monkeypatch):
         "learning_loss",
         "learning_loss",
     ]
+
+
+@pytest.mark.parametrize("method", ["fixmatch", "flexmatch"])
+def test_runner_trains_fixmatch_nets_on_the_pool(tmp_path, monkeypatch, method):
+    monkeypatch.setitem(settings.SEMI_SUPERVISED[method], "max_unlabeled", 300)
+    monkeypatch.setitem(settings.SEMI_SUPERVISED[method], "steps_per_epoch", 5)
+    config = _config(
+        tmp_path, strategies=("entropy",), seeds=(0,), budget=40, epochs=2, semi_supervised=method
+    )
+    assert config.semi_supervised_method == method
+    assert isinstance(config.network("lenet5", np.zeros((10, 1, 8, 8)), np.arange(10)), FixMatchNet)
+    rows = read_results(run_experiments(config))
+    assert [r["round"] for r in rows] == [0, 1]
+    with pytest.raises(ValueError, match="semi_supervised"):
+        _config(tmp_path, semi_supervised="mixmatch").validate()
 
 
 def _rows(path):
@@ -345,7 +361,7 @@ def test_a_shared_pretraining_serves_nets_of_another_class(tmp_path, monkeypatch
     monkeypatch.setattr(
         settings, "SIMCLR", dict(n_epochs=1, max_rows=256, temperature=0.2, lr=3e-3)
     )
-    monkeypatch.setitem(settings.SEMI_SUPERVISED, "max_unlabeled", 200)
+    monkeypatch.setitem(settings.SEMI_SUPERVISED["label-propagation"], "max_unlabeled", 200)
     common = dict(strategies=("random",), seeds=(0,), budget=40, epochs=2, pretrain="simclr")
     run_experiments(_config(tmp_path / "plain", **common))
     shared = tmp_path / "semi"

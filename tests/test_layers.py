@@ -195,6 +195,7 @@ LAYERS = {
         "skactive.pretraining",
         "skactive.embeddings",
         "skactive.semi_supervised",
+        "skactive.fixmatch",
     ],
     "The core protocol": ["skactive.base"],
     "Strategies": ["skactive.strategies", "skactive.strategies.*"],

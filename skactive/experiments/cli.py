@@ -37,6 +37,7 @@ from skactive.experiments.settings import (
     PRETRAINING_METHODS,
     PRETRAINING_OPTIMIZERS,
     QUICK,
+    SEMI_SUPERVISED,
     ExperimentConfig,
     pretrained_net,
 )
@@ -382,8 +383,11 @@ def runner_parser(prog: str = RUN_PROG) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--semi-supervised",
-        action="store_true",
-        help="train with label propagation over the unlabelled pool (LabelPropagationNet)",
+        nargs="?",
+        const="label-propagation",
+        choices=sorted(SEMI_SUPERVISED),
+        help="train on the unlabelled pool too: label-propagation (LabelPropagationNet, the "
+        "default when no method is named), fixmatch or flexmatch (FixMatchNet)",
     )
     parser.add_argument(
         "--pretrain-optimizer",
@@ -429,7 +433,7 @@ def parse_runner(argv=None, *, prog: str = RUN_PROG) -> tuple[ExperimentConfig, 
         settings["candidates"] = None
     settings["progress"] = not args.no_progress
     settings["adversarial_training"] = args.adversarial_training
-    settings["semi_supervised"] = args.semi_supervised
+    settings["semi_supervised"] = args.semi_supervised or False
     extra: dict = {}
     for strategy, param, value in args.param:
         extra.setdefault(strategy, {})[param] = value

@@ -285,7 +285,7 @@ def _new_campaign(config, key, X_pool, y_pool) -> tuple[ActiveLearner, np.ndarra
         estimator_for(strategy, net),
         config.strategy(strategy, embedding),
         classes=np.unique(y_pool),
-        semi_supervised=config.semi_supervised,
+        semi_supervised=config.semi_supervised_method is not None,
         random_state=seed,
     )
     return learner, initial

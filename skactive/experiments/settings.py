@@ -19,6 +19,7 @@ from skactive.experiments.registry import (
     make_strategy,
     with_embedding,
 )
+from skactive.fixmatch import FixMatchNet
 from skactive.models import ARCHITECTURES, make_net_for
 from skactive.nets import AdversarialTrainingNet
 from skactive.param_validation import BOOLEAN, integer, options, real, satisfies, validate_params
@@ -86,10 +87,18 @@ PRETRAINING_OPTIMIZERS = {
 ADVERSARIAL_TRAINING = dict(net_class=AdversarialTrainingNet, eps=0.3, n_steps=10, step_size=0.075)
 
 
-#: Label propagation in the runner (CPU setting): a propagation every 5
-#: epochs over the labelled rows and 5,000 unlabelled ones, half of those
-#: drawn to train on.
-SEMI_SUPERVISED = dict(net_class=LabelPropagationNet, lp_every=5, max_unlabeled=5_000)
+#: The runner's semi-supervised nets (CPU settings), by ``--semi-supervised``
+#: method. Label propagation: a propagation every 5 epochs over the labelled
+#: rows and 5,000 unlabelled ones, half of those drawn to train on.
+#: FixMatch and FlexMatch: 50 steps an epoch, 7 unlabelled rows per labelled
+#: one from 20,000 unlabelled rows, the paper's tau = 0.95 and lambda_u = 1.
+SEMI_SUPERVISED = {
+    "label-propagation": dict(net_class=LabelPropagationNet, lp_every=5, max_unlabeled=5_000),
+    "fixmatch": dict(net_class=FixMatchNet, steps_per_epoch=50, max_unlabeled=20_000),
+    "flexmatch": dict(
+        net_class=FixMatchNet, thresholds="flexmatch", steps_per_epoch=50, max_unlabeled=20_000
+    ),
+}
 
 
 #: A minutes-long grid for 2 CPU cores (exercised by the test suite).
@@ -123,7 +132,7 @@ _SETTING_CONSTRAINTS = {
     "robust_every": [integer(1)],
     "adversarial_training": [BOOLEAN],
     "adversarial_eps": [real(0.0, low_open=True)],
-    "semi_supervised": [BOOLEAN],
+    "semi_supervised": [BOOLEAN, options(*SEMI_SUPERVISED)],
     "pretrain": [None, options(*PRETRAINING_METHODS)],
     "pretrain_optimizer": [options(*sorted(PRETRAINING_OPTIMIZERS))],
     "initial_strategy": [options(*INITIAL_STRATEGIES)],
@@ -153,7 +162,7 @@ class ExperimentConfig:
     robust_every: int = 1
     adversarial_training: bool = False
     adversarial_eps: float = 0.3
-    semi_supervised: bool = False
+    semi_supervised: bool | str = False
     pretrain: str | None = None
     pretrain_optimizer: str = "net"
     initial_strategy: str = "random"
@@ -224,6 +233,13 @@ class ExperimentConfig:
                 raise ValueError(f"strategies: {name}: {exc}") from None
 
     @property
+    def semi_supervised_method(self) -> str | None:
+        """The semi-supervised method's name (``True``: label propagation, as before)."""
+        if self.semi_supervised is True:
+            return "label-propagation"
+        return self.semi_supervised or None
+
+    @property
     def n_rounds(self) -> int:
         """Query rounds from the initial set to the budget."""
         return (self.budget - self.n_initial) // self.query_size
@@ -233,16 +249,17 @@ class ExperimentConfig:
 
         With ``adversarial_training`` it is an
         :class:`~skactive.nets.AdversarialTrainingNet` in the CPU setting
-        :data:`ADVERSARIAL_TRAINING`; with ``semi_supervised`` a
-        :class:`~skactive.semi_supervised.LabelPropagationNet` in the
-        setting :data:`SEMI_SUPERVISED`.
+        :data:`ADVERSARIAL_TRAINING`; with ``semi_supervised`` the net of
+        that method (:class:`~skactive.semi_supervised.LabelPropagationNet`,
+        :class:`~skactive.fixmatch.FixMatchNet`) in its setting in
+        :data:`SEMI_SUPERVISED`.
         """
         extra = {}
         if self.adversarial_training:
             eps = float(self.adversarial_eps)
             extra = dict(ADVERSARIAL_TRAINING, eps=eps, step_size=2.5 * eps / 10)
         if self.semi_supervised:
-            extra = dict(SEMI_SUPERVISED)
+            extra = dict(SEMI_SUPERVISED[self.semi_supervised_method])
         return make_net_for(
             name, X_train, y_train, max_epochs=self.epochs, device=self.device, **extra
         )
