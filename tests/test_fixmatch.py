@@ -12,6 +12,7 @@ from skactive.augmentation import ImageAugmentation, strong_augmentation, weak_a
 from skactive.fixmatch import FixMatchNet, flexmatch_thresholds
 from skactive.models import make_net
 from skactive.param_validation import InvalidParameterError
+from skactive.pretraining import pretrain_contrastive
 from skactive.strategies import DFAL, EntropySampling
 
 
@@ -242,3 +243,16 @@ def test_weak_views_only_shift_and_new_operations_leave_default_views_unchanged(
         x, torch.Generator().manual_seed(5)
     )
     assert torch.equal(view, again)
+
+
+def test_it_starts_from_a_simclr_trunk(digits_split):
+    X_init, y_init, X_pool, *_ = digits_split
+    pretrained = pretrain_contrastive(
+        _fixmatch(lr=0.0), X_pool[:256], n_epochs=1, batch_size=64, random_state=0
+    )
+    state = dict(pretrained.callbacks)["pretrained_weights"].state_dict
+    X = np.concatenate([X_init, X_pool[:100]])
+    net = pretrained.fit(X, np.concatenate([y_init, np.full(100, -1)]))
+    trained = net.module_.state_dict()
+    # lr = 0: the weights the FixMatch fit ends with are the trunk it started from.
+    assert state and all(torch.equal(trained[name], value) for name, value in state.items())
