@@ -416,6 +416,7 @@ def test_the_labelling_service_does_not_load_the_experiment_harness():
 
 #: Hard dependencies (setup.cfg's install_requires), by import name.
 HARD_DEPENDENCIES = {"numpy", "scipy", "sklearn", "torch", "skorch", "ortools", "joblib", "tqdm"}
+HARD_DEPENDENCIES |= {"threadpoolctl"}
 HARD_DEPENDENCIES |= {"matplotlib"}
 #: Imported inside the one function that needs them, on purpose: matplotlib's
 #: backend must not be chosen at ``import skactive`` (a user's notebook keeps
