@@ -49,7 +49,7 @@ from skactive.label_studio.annotations import (
 from skactive.label_studio.config import LabelConfig, parse_label_config
 from skactive.label_studio.credentials import Credential, origin_of
 from skactive.label_studio.ledger import Change, Transaction, with_newer
-from skactive.label_studio.ranking import rank_tasks
+from skactive.label_studio.ranking import carry_cluster_ids, rank_tasks
 from skactive.label_studio.tasks import TaskError, TaskReader
 from skactive.learner import ActiveLearner
 from skactive.param_validation import BOOLEAN, Constraint, integer, options, validate_params
@@ -270,7 +270,9 @@ class LabelStudioBackend:
         self._wanted = threading.Event()
         self._stopping = threading.Event()
         self._worker = None
-        self._kmeans = None  # (version, fitted KMeans)
+        # (version, fitted KMeans, the id each cluster is served as, the id
+        # each labelled row was served with): ids carry over between versions.
+        self._kmeans = None
         # Webhook changes by annotation id: (when received, the Answer, or None if deleted).
         self._received: dict[int, tuple[float, Answer | None]] = {}
         self._writer = None
@@ -854,9 +856,14 @@ class LabelStudioBackend:
         if self._kmeans is None or self._kmeans[0] != state.version:
             labeled = embed_rows(model, state.learner.X_labeled_)
             k = min(state.n_clusters, len(labeled))
-            kmeans = KMeans(n_clusters=k, n_init=3, random_state=0).fit(labeled)
-            self._kmeans = (state.version, kmeans)
-        return self._kmeans[1].predict(embed_rows(model, X))
+            keys = _row_keys(state.learner)
+            served = {} if self._kmeans is None else self._kmeans[3]
+            kmeans = _clustering(labeled, keys, served, k).fit(labeled)
+            ids = carry_cluster_ids(served, keys, kmeans.labels_, k)
+            served = dict(zip(keys, ids[kmeans.labels_].tolist(), strict=True))
+            self._kmeans = (state.version, kmeans, ids, served)
+        _, kmeans, ids, _ = self._kmeans
+        return ids[kmeans.predict(embed_rows(model, X))]
 
     @staticmethod
     def _choice(config: LabelConfig, label) -> dict:
@@ -866,6 +873,28 @@ class LabelStudioBackend:
             "type": "choices",
             "value": {"choices": [str(label)]},
         }
+
+
+def _clustering(points: np.ndarray, keys: list, served: dict, k: int) -> KMeans:
+    """k-means that starts from the previous version's groups, when there were ``k`` of them.
+
+    Each group's centre is recomputed in this version's embedding (the mean
+    of its rows that are still labelled), so the groups move only as far as
+    the new network makes them, not as far as a fresh k-means would.
+    """
+    groups: dict = {}
+    for row, key in enumerate(keys):
+        if key in served:
+            groups.setdefault(served[key], []).append(row)
+    if len(groups) != k:
+        return KMeans(n_clusters=k, n_init=3, random_state=0)
+    centres = np.stack([points[rows].mean(axis=0) for _, rows in sorted(groups.items())])
+    return KMeans(n_clusters=k, init=centres, n_init=1)
+
+
+def _row_keys(learner) -> list:
+    """A key per labelled row: its task id, or its position for a row taught without one."""
+    return [("row", i) if key is None else key for i, key in enumerate(learner.keys_)]
 
 
 #: What :meth:`LabelStudioBackend.configure` sets on the object itself.

@@ -309,3 +309,33 @@ def test_clusters_come_from_a_shared_embedding_when_one_is_given(fitted_learner,
     labeled = flattened_rows(fitted_learner.X_labeled_).astype(np.float64)
     kmeans = KMeans(n_clusters=4, n_init=3, random_state=0).fit(labeled)
     np.testing.assert_array_equal(clusters, kmeans.predict(flattened_rows(rows).astype(np.float64)))
+
+
+def test_cluster_ids_carry_over_a_refit(fitted_learner, pool_tasks):
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    from skactive.embeddings import flattened_rows
+
+    tasks, rows, y = pool_tasks
+    backend = LabelStudioBackend(
+        fitted_learner, embedding=flattened_rows, n_clusters=4, background_refit=False
+    )
+    backend.setup(3, DIGITS_CONFIG)
+    before = np.array([r["cluster"] for r in backend.predict(tasks)])
+    for i in range(3):
+        backend.teach_annotation(tasks[i], annotation(i, 100 + i, y[i]))
+    backend.refit()
+    after = np.array([r["cluster"] for r in backend.predict(tasks)])
+    # The refit's k-means starts from the served groups and its clusters take
+    # the ids they share most rows with: most tasks keep theirs.
+    assert (before == after).mean() >= 0.9
+    # A fresh k-means of the 43 labelled rows (the backend before) renumbers.
+    fresh = [
+        KMeans(n_clusters=4, n_init=3, random_state=0)
+        .fit(flattened_rows(learner.X_labeled_).astype(np.float64))
+        .predict(flattened_rows(rows).astype(np.float64))
+        for learner in (fitted_learner, backend.learner)
+    ]
+    assert (fresh[0] == fresh[1]).mean() < 0.5
+    assert adjusted_rand_score(before, after) > adjusted_rand_score(*fresh)
