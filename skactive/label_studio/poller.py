@@ -128,6 +128,16 @@ class LabelStudioClient:
         """Replace a stored prediction's fields (its result, score, cluster, version)."""
         return self.request("PATCH", f"/api/predictions/{prediction_id}", json=prediction)
 
+    def delete_prediction(self, prediction_id: int) -> None:
+        """Remove one stored prediction."""
+        self.request("DELETE", f"/api/predictions/{prediction_id}")
+
+    def delete_model_version(self, project: int, version: str) -> None:
+        """Remove every prediction of ``version`` in the project, in one request."""
+        self.request(
+            "DELETE", f"/api/projects/{project}/model-versions/", json={"model_version": version}
+        )
+
     def import_predictions(self, project: int, predictions: list) -> dict:
         """Store many predictions in one request (Label Studio drops their ``cluster``)."""
         return self.request("POST", f"/api/projects/{project}/import/predictions", json=predictions)
@@ -155,6 +165,8 @@ class SyncReport:
     refitted : bool
     n_predictions : int
         Predictions posted.
+    removed : int
+        Older model versions of this backend removed after the switch.
     model_version : str
     seconds : dict
         Time spent reading, teaching and refitting, predicting, pushing.
@@ -164,6 +176,7 @@ class SyncReport:
     errors: list = field(default_factory=list)
     refitted: bool = False
     n_predictions: int = 0
+    removed: int = 0
     model_version: str = ""
     seconds: dict = field(default_factory=dict)
 
@@ -189,14 +202,22 @@ def sync(
         is not (Label Studio then serves the lowest score first).
     push : {"auto", "one-by-one", "bulk"}, default="auto"
         How predictions reach Label Studio. ``"one-by-one"`` stores each
-        with its ``cluster`` (what "Uncertainty sampling" interleaves) and
-        replaces the task's previous prediction from this backend, so a
-        project holds one per task whatever the number of refits; it costs
-        one request per task (about 80 ms each on Label Studio's own
-        server). ``"bulk"`` sends them in one import (about 1 s for 1,000):
-        Label Studio 1.23 then drops the clusters and keeps the older
-        versions' predictions beside the new ones. ``"auto"`` goes one by
+        with its ``cluster`` (what "Uncertainty sampling" interleaves); it
+        costs one request per task (about 80 ms each on Label Studio's own
+        server). ``"bulk"`` sends them in one import (about 1 s for 1,000);
+        Label Studio 1.23 then drops the clusters. ``"auto"`` goes one by
         one up to :data:`ONE_BY_ONE_LIMIT` predictions, in bulk beyond.
+
+    Notes
+    -----
+    An update never shrinks what Label Studio can serve: its uncertainty
+    sampling only considers tasks with a prediction of the project's model
+    version, so the new version's predictions are all stored beside the old
+    ones first, then the project switches to the new version once, then the
+    older versions of this backend are removed (one request per version; per
+    prediction where Label Studio has no such endpoint). A task holds at
+    most two of this backend's predictions at any moment, and one between
+    updates.
 
     Returns
     -------
@@ -230,25 +251,19 @@ def sync(
     report.seconds["predict"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    readable, previous = [], {}
+    readable = []
     for task, prediction in zip(waiting, predictions, strict=True):
         if "error" in prediction:
             report.errors.append(prediction["error"])
         else:
             readable.append({"task": task["id"], **prediction})
-            previous[task["id"]] = _own_prediction(task)
+    # 1. The new version beside the old: the project still samples the old one.
     one_by_one = push == "one-by-one" or (push == "auto" and len(readable) <= ONE_BY_ONE_LIMIT)
     if one_by_one:
-        # One prediction per task, replaced at each version: the project does
-        # not grow by a prediction per task and refit.
         stored = []
         for prediction in readable:
-            old = previous[prediction["task"]]
             try:
-                if old is None:
-                    client.post_prediction(prediction)
-                else:
-                    client.update_prediction(old, prediction)
+                client.post_prediction(prediction)
             except RuntimeError as exc:  # e.g. the task was deleted meanwhile
                 report.errors.append(f"task {prediction['task']}: prediction not stored ({exc})")
                 continue
@@ -260,9 +275,12 @@ def sync(
     # The version of what was pushed (a background refit may have moved on since).
     version = predictions[0]["model_version"] if predictions else current
     pushed = report.n_predictions or any(_has_prediction(t, version) for t in tasks)
+    # 2. One switch (Label Studio accepts only a version some prediction carries).
     if pushed and info.get("model_version") != version:
-        # Label Studio accepts only a version some prediction carries.
         client.set_model_version(project, version)
+    # 3. Only then the older versions go, so the project never grows without bound.
+    if pushed:
+        report.removed = _remove_old_versions(client, project, tasks, keep=version, report=report)
     report.model_version = version
     if set_sampling and info.get("sampling") != UNCERTAINTY_SAMPLING:
         client.set_sampling(project, UNCERTAINTY_SAMPLING)
@@ -278,13 +296,35 @@ def sync(
     return report
 
 
-def _own_prediction(task: dict) -> int | None:
-    """The id of the prediction this backend stored on ``task`` before, if any."""
-    for prediction in task.get("predictions") or []:
-        version = str(prediction.get("model_version") or "") if isinstance(prediction, dict) else ""
-        if version.startswith(VERSION_PREFIX) and "id" in prediction:
-            return prediction["id"]
-    return None
+def _own_versions(tasks) -> dict:
+    """``{version: [prediction ids]}`` of this backend's predictions on ``tasks``."""
+    found: dict = {}
+    for task in tasks:
+        for prediction in task.get("predictions") or []:
+            if not isinstance(prediction, dict):
+                continue
+            version = str(prediction.get("model_version") or "")
+            if version.startswith(VERSION_PREFIX):
+                found.setdefault(version, []).append(prediction.get("id"))
+    return found
+
+
+def _remove_old_versions(client, project: int, tasks, *, keep: str, report) -> int:
+    """Remove this backend's predictions of versions other than ``keep``; how many versions."""
+    removed = 0
+    for version, ids in sorted(_own_versions(tasks).items()):
+        if version == keep:
+            continue
+        try:
+            client.delete_model_version(project, version)
+        except RuntimeError:  # a Label Studio without the endpoint: one by one
+            for prediction_id in (i for i in ids if i is not None):
+                try:
+                    client.delete_prediction(prediction_id)
+                except RuntimeError as exc:
+                    report.errors.append(f"prediction {prediction_id} not removed ({exc})")
+        removed += 1
+    return removed
 
 
 def _has_prediction(task: dict, version: str) -> bool:

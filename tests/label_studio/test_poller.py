@@ -22,7 +22,7 @@ class FakeLabelStudio:
         self.url, self.token = "http://label-studio.invalid", "token"
         self.tasks_ = {t["id"]: {**t, "annotations": [], "predictions": []} for t in tasks}
         self.model_version, self.sampling = "", "Sequential sampling"
-        self.calls = []
+        self.calls, self.seen_samplable, self.version_endpoint = [], [], True
 
     def project(self, project):
         info = {"id": project, "label_config": DIGITS_CONFIG, "sampling": self.sampling}
@@ -33,20 +33,45 @@ class FakeLabelStudio:
 
     def post_prediction(self, prediction):
         self.calls.append("post_prediction")
-        self.next_id = getattr(self, "next_id", 0) + 1
-        self.tasks_[prediction["task"]]["predictions"].append({**prediction, "id": self.next_id})
-
-    def update_prediction(self, prediction_id, prediction):
-        self.calls.append("update_prediction")
-        for stored in self.tasks_[prediction["task"]]["predictions"]:
-            if stored["id"] == prediction_id:
-                stored.update(prediction)
+        self._store({**prediction})
 
     def import_predictions(self, project, predictions):
         self.calls.append("import_predictions")
         for prediction in predictions:
-            stored = {k: v for k, v in prediction.items() if k != "cluster"}
-            self.tasks_[prediction["task"]]["predictions"].append(stored)
+            self._store({k: v for k, v in prediction.items() if k != "cluster"})
+
+    def delete_model_version(self, project, version):
+        self.calls.append("delete_model_version")
+        if not self.version_endpoint:
+            raise RuntimeError("Label Studio answered 405 to DELETE model-versions")
+        for stored in self.tasks_.values():
+            stored["predictions"] = [
+                p for p in stored["predictions"] if p.get("model_version") != version
+            ]
+        self._observe()
+
+    def delete_prediction(self, prediction_id):
+        self.calls.append("delete_prediction")
+        for stored in self.tasks_.values():
+            stored["predictions"] = [p for p in stored["predictions"] if p["id"] != prediction_id]
+        self._observe()
+
+    def _store(self, prediction):
+        self.next_id = getattr(self, "next_id", 0) + 1
+        self.tasks_[prediction["task"]]["predictions"].append({**prediction, "id": self.next_id})
+        self._observe()
+
+    def samplable(self):
+        """Unlabelled tasks uncertainty sampling can serve (a prediction of the version)."""
+        return sum(
+            1
+            for t in self.tasks_.values()
+            if not t["annotations"]
+            and any(p.get("model_version") == self.model_version for p in t["predictions"])
+        )
+
+    def _observe(self):
+        self.seen_samplable.append(self.samplable())
 
     def set_sampling(self, project, sampling):
         self.calls.append("set_sampling")
@@ -57,6 +82,7 @@ class FakeLabelStudio:
         versions = {p["model_version"] for t in self.tasks_.values() for p in t["predictions"]}
         assert version in versions, "Label Studio refuses a version no prediction carries"
         self.model_version = version
+        self._observe()
 
 
 @pytest.fixture
@@ -93,9 +119,11 @@ def test_answers_are_taught_refitted_and_only_unlabelled_tasks_get_predictions(
     fresh = [
         t["id"]
         for t in studio.tasks_.values()
-        if t["predictions"][-1]["model_version"] == "skactive-v1"
+        if t["predictions"] and t["predictions"][-1]["model_version"] == "skactive-v1"
     ]
     assert fresh == list(range(103, 112))
+    # The answered tasks' v0 predictions went with v0: no version but the current one.
+    assert all(not studio.tasks_[task_id]["predictions"] for task_id in (100, 101, 102))
     assert sorted(load_backend(backend.path).ledger) == [100, 101, 102]
 
 
@@ -184,3 +212,26 @@ def test_the_poller_and_the_refit_thread_refit_once_per_change_set(
         assert backend.version == 1 and backend.n_trained == 43
     finally:
         backend.stop(timeout=60)
+
+
+@pytest.mark.parametrize("push", ["one-by-one", "bulk"])
+@pytest.mark.parametrize("version_endpoint", [True, False], ids=["by-version", "one-by-one"])
+def test_an_update_never_shrinks_the_queue_and_keeps_one_version(
+    backend, studio, labels, push, version_endpoint
+):
+    studio.version_endpoint = version_endpoint
+    sync(backend, studio, 3, push=push)
+    for i, task_id in enumerate((100, 101, 102)):
+        studio.tasks_[task_id]["annotations"] = [annotation(i, task_id, labels[task_id])]
+    studio.seen_samplable.clear()
+    report = sync(backend, studio, 3, push=push)
+    assert report.refitted and report.removed == 1 and studio.model_version == "skactive-v1"
+    # At every step of the update, Label Studio could sample all 9 unlabelled tasks.
+    assert studio.seen_samplable and min(studio.seen_samplable) == 9
+    versions = [
+        [p["model_version"] for p in t["predictions"]]
+        for task_id, t in studio.tasks_.items()
+        if task_id > 102
+    ]
+    assert versions == [["skactive-v1"]] * 9  # the older version is gone
+    assert ("delete_prediction" in studio.calls) == (not version_endpoint)
