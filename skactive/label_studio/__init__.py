@@ -17,7 +17,7 @@ from skactive.label_studio.config import LabelConfig, parse_label_config
 from skactive.label_studio.credentials import Credential, CredentialError
 from skactive.label_studio.ledger import Change
 from skactive.label_studio.poller import UNCERTAINTY_SAMPLING, LabelStudioClient, SyncReport, sync
-from skactive.label_studio.tasks import ImageTransform, TaskError, TaskReader
+from skactive.label_studio.tasks import ImageTransform, RowCache, TaskError, TaskReader
 
 __all__ = [
     "UNCERTAINTY_SAMPLING",
@@ -31,6 +31,7 @@ __all__ = [
     "LabelConfig",
     "LabelStudioBackend",
     "LabelStudioClient",
+    "RowCache",
     "SaveError",
     "SyncReport",
     "TaskEntry",

@@ -50,7 +50,7 @@ from skactive.label_studio.config import LabelConfig, parse_label_config
 from skactive.label_studio.credentials import Credential, origin_of
 from skactive.label_studio.ledger import Change, Transaction, with_newer
 from skactive.label_studio.ranking import carry_cluster_ids, rank_tasks
-from skactive.label_studio.tasks import TaskError, TaskReader
+from skactive.label_studio.tasks import RowCache, TaskError, TaskReader
 from skactive.learner import ActiveLearner
 from skactive.param_validation import BOOLEAN, Constraint, integer, options, validate_params
 
@@ -273,6 +273,8 @@ class LabelStudioBackend:
         # (version, fitted KMeans, the id each cluster is served as, the id
         # each labelled row was served with): ids carry over between versions.
         self._kmeans = None
+        # Every task's row read so far, by task id and data: a sync reads what is new.
+        self.rows = RowCache()
         # Webhook changes by annotation id: (when received, the Answer, or None if deleted).
         self._received: dict[int, tuple[float, Answer | None]] = {}
         self._writer = None
@@ -523,7 +525,7 @@ class LabelStudioBackend:
         readable, errors = [], {}
         for i, task in enumerate(tasks):
             try:
-                rows[i] = reader.read(task)
+                rows[i] = self.rows.read(reader, task)
                 readable.append(i)
             except TaskError as exc:
                 errors[i] = str(exc)
@@ -744,7 +746,7 @@ class LabelStudioBackend:
                 continue
             reader = reader or self.reader()
             try:
-                rows[change.task_id] = reader.read(change.task)
+                rows[change.task_id] = self.rows.read(reader, change.task)
             except TaskError as exc:
                 rows[change.task_id] = exc
         return rows

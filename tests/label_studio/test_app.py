@@ -339,3 +339,19 @@ def test_cluster_ids_carry_over_a_refit(fitted_learner, pool_tasks):
     ]
     assert (fresh[0] == fresh[1]).mean() < 0.5
     assert adjusted_rand_score(before, after) > adjusted_rand_score(*fresh)
+
+
+def test_a_second_prediction_of_the_same_tasks_reads_no_image(backend, pool_tasks, monkeypatch):
+    tasks, _, _ = pool_tasks
+    reads = []
+    original = TaskReader.read
+    monkeypatch.setattr(
+        TaskReader, "read", lambda self, task: reads.append(1) or original(self, task)
+    )
+    first = backend.predict(tasks)
+    assert len(reads) == len(tasks)
+    again = backend.predict(tasks)
+    assert len(reads) == len(tasks) and again == first  # every row came from the cache
+    moved = [dict(tasks[0], data={"image": tasks[1]["data"]["image"]})]
+    backend.predict(moved)
+    assert len(reads) == len(tasks) + 1  # new data for a known task id: read again

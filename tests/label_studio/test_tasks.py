@@ -79,3 +79,37 @@ def test_a_transform_of_the_wrong_shape_is_a_task_error(digits):
         TaskError, match=r"row of shape \(2, 2\), the learner's rows are \(1, 8, 8\)"
     ):
         reader.read({"id": 4, "data": {"image": data_url(X[0])}})
+
+
+class CountingReader(TaskReader):
+    """A reader that counts the tasks it really reads."""
+
+    reads = 0
+
+    def read(self, task):
+        type(self).reads += 1
+        return super().read(task)
+
+
+def test_the_row_cache_reads_a_task_once_until_its_data_changes(digits_split):
+    from skactive.label_studio import RowCache
+
+    X_pool = digits_split[2]
+    tasks = [{"id": i, "data": {"image": data_url(X_pool[i])}} for i in range(5)]
+    cache, CountingReader.reads = RowCache(max_rows=4), 0
+    first = [cache.read(CountingReader((1, 8, 8)), t) for t in tasks]
+    # A new reader with the same settings (the backend builds one per call) hits.
+    again = [cache.read(CountingReader((1, 8, 8)), t) for t in tasks[1:]]
+    assert CountingReader.reads == 5 and cache.hits == 4 and len(cache) == 4
+    assert all(np.array_equal(a, b) for a, b in zip(first[1:], again, strict=True))
+    assert not again[0].flags.writeable  # a cached row cannot be changed by a caller
+    # The least recently used row went beyond max_rows; new data or settings miss.
+    cache.read(CountingReader((1, 8, 8)), tasks[0])
+    changed = {"id": 1, "data": {"image": data_url(X_pool[9])}}
+    assert not np.array_equal(cache.read(CountingReader((1, 8, 8)), changed), first[1])
+    assert CountingReader.reads == 7
+    cache.read(CountingReader((1, 8, 8), hostname="http://127.0.0.1:8080"), tasks[0])
+    assert CountingReader.reads == 8  # other settings: read again
+    with pytest.raises(TaskError):
+        cache.read(CountingReader((1, 8, 8)), {"id": 9, "data": {}})
+    assert len(cache) == 4  # a failed read is not cached
