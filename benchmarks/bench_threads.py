@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from skactive import ActiveLearner, config_context  # noqa: E402
 from skactive._threads import TORCH_DEFAULT  # noqa: E402
 from skactive.datasets import DATASETS, load_digits_images  # noqa: E402
+from skactive.experiments.records import append_rows  # noqa: E402
 from skactive.models import make_net_for  # noqa: E402
 from skactive.pretraining import pretrain_contrastive  # noqa: E402
 from skactive.strategies import BALD, DFAL, EntropySampling, RandomSampling  # noqa: E402
@@ -137,15 +138,6 @@ def read_done(path: Path) -> dict:
         }
 
 
-def append(path: Path, row: dict) -> None:
-    new = not path.is_file()
-    with path.open("a", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
-
 def measure(args, done: dict) -> None:
     work = workloads()
     names = [*work, "demo arm"] if args.demo else list(work)
@@ -162,7 +154,7 @@ def measure(args, done: dict) -> None:
                         seconds = time_in_process(work[name], setting, args.repeats)
                     done[condition, name, label] = seconds
                     values = (condition, name, label, f"{seconds:.3f}")
-                    append(args.csv, dict(zip(FIELDS, values, strict=True)))
+                    append_rows(args.csv, FIELDS, [dict(zip(FIELDS, values, strict=True))])
                     print(" | ".join(values), flush=True)
 
 

@@ -13,6 +13,39 @@ from skactive._validation import row_key
 UNLABELED = -1
 
 
+def has_unlabeled(y) -> bool:
+    """Whether the targets ``y`` mark some row unlabelled (``-1``)."""
+    y = np.asarray(y) if y is not None else None
+    return y is not None and y.ndim == 1 and bool(np.any(y == UNLABELED))
+
+
+class UnlabeledRowsFit:
+    """``fit``/``partial_fit`` for a skorch classifier that also learns from ``-1`` rows.
+
+    Without ``-1`` rows both are skorch's own. With them, ``fit`` initialises
+    the net (unless ``warm_start`` and already initialised) and calls the
+    subclass's ``_fit_unlabeled(X, y, warm=False)``; ``partial_fit`` (a warm
+    ``ActiveLearner`` refit) calls it with ``warm=True``. Put it before the
+    skorch class in the bases.
+    """
+
+    def fit(self, X, y=None, **fit_params):
+        """Train on the labelled rows and the ``-1`` rows; skorch's fit without ``-1`` rows."""
+        if not has_unlabeled(y):
+            return super().fit(X, y, **fit_params)
+        if not self.warm_start or not self.initialized_:
+            self.initialize()
+        return self._fit_unlabeled(X, np.asarray(y), warm=False, **fit_params)
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train on from the current weights, learning from ``-1`` rows when ``y`` has some."""
+        if not has_unlabeled(y):
+            return super().partial_fit(X, y, classes=classes, **fit_params)
+        if not self.initialized_:
+            self.initialize()
+        return self._fit_unlabeled(X, np.asarray(y), warm=True, **fit_params)
+
+
 class UnlabeledPool:
     """A reference to the pool (never a copy) and which of its rows are still unlabelled.
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
+import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
@@ -324,6 +325,31 @@ def default_augmentation(n_channels: int) -> ImageAugmentation:
     return ImageAugmentation()
 
 
+def views_for_rows(X, factory=None, *, parameter: str = "augment") -> ImageAugmentation:
+    """``factory``'s views for the image rows ``X``: sized by their channels, in their value range.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, channels, height, width)
+    factory : callable, default=None
+        ``n_channels -> ImageAugmentation``; None: :func:`default_augmentation`.
+    parameter : str
+        The caller's parameter that takes other views, named by the error.
+
+    Raises
+    ------
+    ValueError
+        For rows that are not images.
+    """
+    if np.ndim(X) != 4:
+        raise ValueError(
+            f"{parameter}: the default views need image rows (channels, height, width), got "
+            f"rows of shape {np.shape(X)[1:]}; pass {parameter}= a callable for other rows"
+        )
+    views = (factory or default_augmentation)(int(X.shape[1]))
+    return views.set_params(value_range=(float(X.min()), float(X.max())))
+
+
 def weak_augmentation(n_channels: int) -> ImageAugmentation:
     """FixMatch's weak view: a shift of up to 1/8 of the side (and a flip for photographs)."""
     validate_params({"n_channels": n_channels}, {"n_channels": [integer(1)]})
@@ -359,4 +385,10 @@ def strong_augmentation(n_channels: int) -> ImageAugmentation:
     )
 
 
-__all__ = ["ImageAugmentation", "default_augmentation", "strong_augmentation", "weak_augmentation"]
+__all__ = [
+    "ImageAugmentation",
+    "default_augmentation",
+    "strong_augmentation",
+    "views_for_rows",
+    "weak_augmentation",
+]

@@ -33,9 +33,9 @@ from skorch.utils import to_tensor
 from torch.utils.data import DataLoader, RandomSampler
 
 from skactive import _torch
-from skactive._unlabeled import UNLABELED
+from skactive._unlabeled import UNLABELED, UnlabeledRowsFit
 from skactive._validation import check_random_state_param, draw_seed
-from skactive.augmentation import strong_augmentation, weak_augmentation
+from skactive.augmentation import strong_augmentation, views_for_rows, weak_augmentation
 from skactive.nets import per_row_loss
 from skactive.param_validation import (
     BOOLEAN,
@@ -49,7 +49,7 @@ from skactive.param_validation import (
 )
 
 
-class FixMatchNet(NeuralNetClassifier):
+class FixMatchNet(UnlabeledRowsFit, NeuralNetClassifier):
     """A skorch classifier trained with FixMatch (or FlexMatch) on rows labelled ``-1`` too.
 
     ``fit(X, y)`` with some ``y == -1`` trains for ``max_epochs`` epochs of
@@ -151,24 +151,10 @@ class FixMatchNet(NeuralNetClassifier):
         self.max_unlabeled = max_unlabeled
         self.random_state = random_state
 
-    def fit(self, X, y=None, **fit_params):
-        """Train with FixMatch when ``y`` has ``-1`` rows; the plain skorch fit otherwise."""
-        if not _has_unlabeled(y):
-            return super().fit(X, y, **fit_params)
-        if not self.warm_start or not self.initialized_:
-            self.initialize()
-        self.unlabeled_history_ = []
-        return self._fit_consistency(X, np.asarray(y), **fit_params)
-
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Train on (a warm ``ActiveLearner`` refit), with FixMatch when ``y`` has ``-1`` rows."""
-        if not _has_unlabeled(y):
-            return super().partial_fit(X, y, classes=classes, **fit_params)
-        if not self.initialized_:
-            self.initialize()
-        return self._fit_consistency(X, np.asarray(y), **fit_params)
-
-    def _fit_consistency(self, X, y, **fit_params):
+    def _fit_unlabeled(self, X, y, *, warm: bool, **fit_params):
+        """FixMatch on the labelled and ``-1`` rows (see :class:`UnlabeledRowsFit`)."""
+        if not warm or not hasattr(self, "unlabeled_history_"):
+            self.unlabeled_history_ = []
         self._check_consistency_params()
         labeled = np.flatnonzero(y != UNLABELED)
         if len(labeled) == 0:
@@ -182,11 +168,9 @@ class FixMatchNet(NeuralNetClassifier):
             rows=_torch.as_tensor(X[unlabeled], dtype=torch.float32, device=self.device),
             predicted=np.full(len(unlabeled), -1, dtype=np.int64),
             generator=torch.Generator().manual_seed(draw_seed(rng)),
-            weak=self.weak or _default_view(weak_augmentation, X),
-            strong=self.strong or _default_view(strong_augmentation, X),
+            weak=self.weak or views_for_rows(X, weak_augmentation, parameter="weak"),
+            strong=self.strong or views_for_rows(X, strong_augmentation, parameter="strong"),
         )
-        if not hasattr(self, "unlabeled_history_"):
-            self.unlabeled_history_ = []
         try:
             super().partial_fit(X[labeled], y[labeled], **fit_params)
         finally:
@@ -314,21 +298,6 @@ class _UnlabeledState:
         self.rows, self.predicted, self.generator = rows, predicted, generator
         self.weak, self.strong = weak, strong
         self.masked, self.seen = 0.0, 0
-
-
-def _default_view(factory, X: np.ndarray):
-    if X.ndim != 4:
-        raise ValueError(
-            f"weak/strong: the default views need image rows (channels, height, width), got "
-            f"rows of shape {X.shape[1:]}; pass weak= and strong= callables for other rows"
-        )
-    view = factory(int(X.shape[1]))
-    return view.set_params(value_range=(float(X.min()), float(X.max())))
-
-
-def _has_unlabeled(y) -> bool:
-    y = np.asarray(y) if y is not None else None
-    return y is not None and y.ndim == 1 and bool(np.any(y == UNLABELED))
 
 
 __all__ = ["FixMatchNet", "flexmatch_thresholds"]

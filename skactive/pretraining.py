@@ -26,7 +26,7 @@ from skactive import _torch
 from skactive._inference import unit_rows
 from skactive._threads import library_threads
 from skactive._validation import check_random_state_param, check_rows, draw_seed
-from skactive.augmentation import default_augmentation
+from skactive.augmentation import views_for_rows
 from skactive.param_validation import (
     BOOLEAN,
     RANDOM_STATE,
@@ -466,7 +466,7 @@ def pretrain_contrastive(
             "give more rows or a smaller batch_size"
         )
     if augment is None:
-        augment = _default_views(X)
+        augment = views_for_rows(X)
     seed = draw_seed(rng)
     with _torch.seeded(seed), library_threads():
         worker = clone(net).initialize()
@@ -482,16 +482,6 @@ def pretrain_contrastive(
             lambda parameters: make_optimizer(parameters, lr=rate),
         )
     return _with_weights(net, worker.module_, head_name, history)
-
-
-def _default_views(X: np.ndarray):
-    if X.ndim != 4:
-        raise ValueError(
-            f"augment: the default views need image rows (channels, height, width), got rows "
-            f"of shape {X.shape[1:]}; pass augment= a callable for other rows"
-        )
-    views = default_augmentation(int(X.shape[1]))
-    return views.set_params(value_range=(float(X.min()), float(X.max())))
 
 
 def _with_weights(net, module, head_name, history) -> NeuralNet:

@@ -27,7 +27,7 @@ from skorch.utils import to_tensor
 from skactive import _torch
 from skactive._chunking import chunk_slices
 from skactive._inference import unit_rows
-from skactive._unlabeled import UNLABELED
+from skactive._unlabeled import UNLABELED, UnlabeledRowsFit
 from skactive._validation import check_rows
 from skactive.nets import per_row_loss
 from skactive.param_validation import (
@@ -228,7 +228,7 @@ def _certain_labels(scores: np.ndarray, classes: np.ndarray):
     return labels, weights
 
 
-class LabelPropagationNet(NeuralNetClassifier):
+class LabelPropagationNet(UnlabeledRowsFit, NeuralNetClassifier):
     """A skorch classifier that also learns from unlabelled rows (label ``-1``).
 
     ``fit`` trains in blocks of ``lp_every`` epochs. Before each block the
@@ -318,23 +318,8 @@ class LabelPropagationNet(NeuralNetClassifier):
         self.feature_layer = feature_layer
         self.random_state = random_state
 
-    def fit(self, X, y=None, **fit_params):
-        """Train on labelled rows and propagated pseudo-labels of the ``-1`` rows."""
-        if not _has_unlabeled(y):
-            return super().fit(X, y, **fit_params)
-        if not self.warm_start or not self.initialized_:
-            self.initialize()
-        return self._fit_with_propagation(X, np.asarray(y), **fit_params)
-
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
-        """Train on (a warm ``ActiveLearner`` refit), propagating when ``y`` has ``-1`` rows."""
-        if not _has_unlabeled(y):
-            return super().partial_fit(X, y, classes=classes, **fit_params)
-        if not self.initialized_:
-            self.initialize()
-        return self._fit_with_propagation(X, np.asarray(y), **fit_params)
-
-    def _fit_with_propagation(self, X, y, **fit_params):
+    def _fit_unlabeled(self, X, y, *, warm: bool, **fit_params):
+        """Propagation blocks on the labelled and ``-1`` rows (see :class:`UnlabeledRowsFit`)."""
         unlabeled = np.flatnonzero(y == UNLABELED)
         self._check_lp_params()
         labeled = np.flatnonzero(y != UNLABELED)
@@ -415,11 +400,6 @@ class LabelPropagationNet(NeuralNetClassifier):
             return super().get_loss(y_pred, y_true, X=X, training=training)
         losses = per_row_loss(self, y_pred, y_true[:, 0].long())
         return (losses * y_true[:, 1].to(losses.dtype)).mean()
-
-
-def _has_unlabeled(y) -> bool:
-    y = np.asarray(y) if y is not None else None
-    return y is not None and y.ndim == 1 and bool(np.any(y == UNLABELED))
 
 
 def _draw_weighted(weights: np.ndarray, fraction: float, rng) -> np.ndarray:
