@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
+
+# Before skactive is imported: its default thread count, in every thread and
+# subprocess of the suite, is one, not "auto" (which follows the machine's
+# load, and results' last bits depend on the thread count). Module-scoped
+# fixtures are built before the per-test setting below applies.
+os.environ.setdefault("SKACTIVE_N_THREADS", "1")
 
 import numpy as np
 import pytest
