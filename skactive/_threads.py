@@ -7,10 +7,13 @@ programs on two cores, one arm of the demo took 288 s with torch's two
 threads and 65 s with one. Each fit and each query therefore runs inside
 :func:`library_threads`, which picks the thread count for that call (the
 cores the process may use, less those other programs kept busy since the
-previous call), or takes ``config_context(n_threads=...)``, and puts torch's
-and BLAS's settings back when the call returns. The 31-strategy campaign
-fingerprint (picks, records, final weights) is the same with one thread and
-with two; single scores may differ in their last float32 bits.
+previous call, at most what torch is set to), or takes
+``config_context(n_threads=...)``, and puts torch's and BLAS's settings
+back when the call returns. The picks and records of the 31-strategy
+campaign fingerprint are the same with one thread and with two, but the
+final weights differ in their last float32 bits (torch splits its sums by
+thread): fix ``n_threads`` for bit-identical reruns on a machine whose load
+varies.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from threadpoolctl import ThreadpoolController
 
 from skactive.config import get_config
 
-#: torch's own choice when skactive was imported: the most it will use.
+#: torch's thread count when skactive was imported (what benchmarks call its default).
 TORCH_DEFAULT = torch.get_num_threads()
 #: A busy measurement older than this is taken afresh.
 _STALE_S = 30.0
@@ -90,13 +93,15 @@ def choose_threads(n_workers: int = 1) -> int:
     """Threads per worker for the next piece of library work.
 
     ``config_context(n_threads=...)`` when set; otherwise the free cores
-    (available less busy elsewhere, rounded), at most torch's default, at
-    least one. ``n_workers`` workers running at once share them.
+    (available less busy elsewhere, rounded), at most torch's current
+    setting (``torch.set_num_threads``), at least one. ``n_workers``
+    workers running at once share them.
     """
     requested = get_config()["n_threads"]
     if requested is None:
         free = available_cores() - busy_elsewhere()
-        requested = min(TORCH_DEFAULT, max(1, int(free + 0.5)))
+        # Never more than torch is set to: a user who lowered it keeps that.
+        requested = min(torch.get_num_threads(), max(1, int(free + 0.5)))
     return max(1, int(requested) // max(1, int(n_workers)))
 
 

@@ -65,10 +65,11 @@ def set_config(*, show_progress: bool | None = None, n_threads: int | str | None
         call restores the settings it found, so the rest of your program
         keeps its own). ``"auto"`` (the default) decides per call: the cores
         this process may use, less those other programs kept busy, at most
-        torch's default. The environment variable ``SKACTIVE_N_THREADS``
-        sets the starting value (for a command line or a CI job). The
-        picks of the campaign fingerprint are the same with one thread and
-        with two (scores agree to float32 rounding).
+        torch's current setting. The environment variable
+        ``SKACTIVE_N_THREADS`` sets the starting value (for a command line or
+        a CI job). The campaign fingerprint picks the same rows with one
+        thread and with two, but weights differ in their last float32 bits:
+        fix the count for bit-identical reruns.
     """
     validate_params(
         {"show_progress": show_progress, "n_threads": n_threads},

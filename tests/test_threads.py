@@ -126,7 +126,7 @@ def _machine(monkeypatch, *readings, last=(99.0, 1000.0, 5.0)):
     monkeypatch.setattr(_threads.time, "monotonic", lambda: 100.0)
     monkeypatch.setattr(_threads.time, "sleep", lambda seconds: None)
     monkeypatch.setattr(_threads, "available_cores", lambda: 2)
-    monkeypatch.setattr(_threads, "TORCH_DEFAULT", 2)
+    monkeypatch.setattr(_threads.torch, "get_num_threads", lambda: 2)  # the user's setting
     monkeypatch.setitem(_threads._state, "sample", last)
     monkeypatch.setitem(_threads._state, "busy", 0.0)
     set_config(n_threads="auto")  # the suite runs on one thread (conftest), restored after
@@ -161,7 +161,7 @@ def test_auto_without_proc_stat_uses_every_core(monkeypatch):
     monkeypatch.setitem(_threads._state, "sample", None)
     set_config(n_threads="auto")
     monkeypatch.setattr(_threads, "available_cores", lambda: 2)
-    monkeypatch.setattr(_threads, "TORCH_DEFAULT", 2)
+    monkeypatch.setattr(_threads.torch, "get_num_threads", lambda: 2)
     assert _threads.busy_elsewhere() == 0.0
     assert _threads.choose_threads() == 2
 
@@ -188,3 +188,9 @@ def test_the_environment_sets_the_starting_thread_count(value, expected, warns):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == expected
     assert ("SKACTIVE_N_THREADS must be a positive integer" in done.stderr) == warns
+
+
+def test_auto_never_exceeds_what_the_user_set_torch_to(monkeypatch):
+    _machine(monkeypatch, (1000.0, 5.0))  # an idle machine: 2 cores free
+    monkeypatch.setattr(_threads.torch, "get_num_threads", lambda: 1)
+    assert _threads.choose_threads() == 1
