@@ -164,12 +164,25 @@ class FixMatchNet(UnlabeledRowsFit, NeuralNetClassifier):
         if self.max_unlabeled is not None and len(unlabeled) > self.max_unlabeled:
             unlabeled = np.sort(rng.choice(unlabeled, self.max_unlabeled, replace=False))
         X = np.asarray(X)
+        rows = _torch.as_tensor(
+            X[unlabeled], dtype=_torch.parameter_dtype(self.module_), device=self.device
+        )
+        sampling = torch.Generator().manual_seed(draw_seed(rng))  # samplers draw on the CPU
+        views = sampling
+        if rows.device.type != "cpu":  # views are drawn where the rows are
+            views = torch.Generator(device=rows.device).manual_seed(draw_seed(rng))
+        weak, strong = self.weak, self.strong
+        if weak is None:
+            weak = views_for_rows(X, weak_augmentation, parameter="weak")
+        if strong is None:
+            strong = views_for_rows(X, strong_augmentation, parameter="strong")
         self._consistency = _UnlabeledState(
-            rows=_torch.as_tensor(X[unlabeled], dtype=torch.float32, device=self.device),
+            rows=rows,
             predicted=np.full(len(unlabeled), -1, dtype=np.int64),
-            generator=torch.Generator().manual_seed(draw_seed(rng)),
-            weak=self.weak or views_for_rows(X, weak_augmentation, parameter="weak"),
-            strong=self.strong or views_for_rows(X, strong_augmentation, parameter="strong"),
+            sampling=sampling,
+            views=views,
+            weak=weak,
+            strong=strong,
         )
         try:
             super().partial_fit(X[labeled], y[labeled], **fit_params)
@@ -195,7 +208,7 @@ class FixMatchNet(UnlabeledRowsFit, NeuralNetClassifier):
             dataset,
             replacement=True,
             num_samples=int(self.steps_per_epoch) * int(self.batch_size),
-            generator=state.generator,
+            generator=state.sampling,
         )
         return DataLoader(dataset, batch_size=int(self.batch_size), sampler=sampler)
 
@@ -208,7 +221,7 @@ class FixMatchNet(UnlabeledRowsFit, NeuralNetClassifier):
         x = to_tensor(Xi, device=self.device)
         target = to_tensor(yi, device=self.device).long()
         if self.augment_labeled:
-            x = state.weak(x, state.generator)
+            x = state.weak(x, state.views)
         self._set_training(True)
         if float(self.unlabeled_weight) == 0.0:
             y_pred = self.infer(x, **fit_params)
@@ -217,7 +230,7 @@ class FixMatchNet(UnlabeledRowsFit, NeuralNetClassifier):
             return {"loss": loss, "y_pred": y_pred}
         drawn = self._draw_unlabeled(state, int(self.unlabeled_ratio) * len(x))
         u = state.rows[drawn.to(state.rows.device)]
-        u_weak, u_strong = state.weak(u, state.generator), state.strong(u, state.generator)
+        u_weak, u_strong = state.weak(u, state.views), state.strong(u, state.views)
         logits = self.infer(torch.cat([x, u_weak, u_strong]), **fit_params)
         y_pred, weak_logits, strong_logits = logits.split([len(x), len(u), len(u)])
         supervised = per_row_loss(self, y_pred, target).mean()
@@ -233,7 +246,7 @@ class FixMatchNet(UnlabeledRowsFit, NeuralNetClassifier):
 
     def _draw_unlabeled(self, state, n: int) -> torch.Tensor:
         """Positions of ``n`` unlabelled rows, drawn with replacement."""
-        return torch.randint(len(state.rows), (n,), generator=state.generator)
+        return torch.randint(len(state.rows), (n,), generator=state.sampling)
 
     def _confident(self, confidence, pseudo, drawn, state, n_classes: int) -> torch.Tensor:
         """1 where a pseudo-label counts, else 0 (FixMatch's or FlexMatch's thresholds)."""
@@ -294,8 +307,11 @@ def flexmatch_thresholds(predicted: np.ndarray, n_classes: int, threshold: float
 class _UnlabeledState:
     """What a FixMatch fit carries between its steps (not part of the fitted model)."""
 
-    def __init__(self, rows, predicted, generator, weak, strong):
-        self.rows, self.predicted, self.generator = rows, predicted, generator
+    def __init__(self, rows, predicted, sampling, views, weak, strong):
+        # ``sampling`` (CPU) draws rows; ``views`` (on the rows' device) draws
+        # the augmentations: one generator when both are on the CPU.
+        self.rows, self.predicted = rows, predicted
+        self.sampling, self.views = sampling, views
         self.weak, self.strong = weak, strong
         self.masked, self.seen = 0.0, 0
 
