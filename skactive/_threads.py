@@ -60,15 +60,26 @@ def available_cores() -> int:
 
 
 def read_cpu_seconds() -> tuple[float, float] | None:
-    """(busy seconds of every core since boot, this process's CPU seconds); None off Linux."""
+    """(busy seconds since boot of the cores this process may use, its own CPU seconds).
+
+    Only the cores of the process's affinity count: in a container pinned to
+    2 of a host's 64 cores, the host's other 62 are not competing. None off
+    Linux.
+    """
     try:
+        mine = os.sched_getaffinity(0)
         with open("/proc/stat") as stat:
-            fields = [int(v) for v in stat.readline().split()[1:]]
-    except (OSError, ValueError):
+            lines = [line.split() for line in stat if line.startswith("cpu")]
+        busy = 0
+        for name, *values in lines:
+            if name == "cpu" or int(name[3:]) not in mine:
+                continue
+            fields = [int(v) for v in values]
+            idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+            busy += sum(fields[:8]) - idle
+    except (AttributeError, OSError, ValueError):
         return None
-    ticks = os.sysconf("SC_CLK_TCK")
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / ticks, time.process_time()
+    return busy / os.sysconf("SC_CLK_TCK"), time.process_time()
 
 
 def busy_elsewhere() -> float:

@@ -1,5 +1,6 @@
 """Threads while the library works: chosen per call, overridable, always restored."""
 
+import io
 import os
 import subprocess
 import sys
@@ -194,3 +195,19 @@ def test_auto_never_exceeds_what_the_user_set_torch_to(monkeypatch):
     _machine(monkeypatch, (1000.0, 5.0))  # an idle machine: 2 cores free
     monkeypatch.setattr(_threads.torch, "get_num_threads", lambda: 1)
     assert _threads.choose_threads() == 1
+
+
+def test_only_the_cores_this_process_may_use_count_as_busy(monkeypatch):
+    # A container pinned to cores 0 and 1 of a host whose core 2 is saturated.
+    stat = (
+        "cpu  1300 0 0 500 0 0 0 0 0 0\n"
+        "cpu0 100 0 0 200 0 0 0 0 0 0\n"
+        "cpu1 50 0 0 250 7 0 0 0 0 0\n"
+        "cpu2 1150 0 0 50 0 0 0 0 0 0\n"
+        "intr 12345\n"
+    )
+    monkeypatch.setattr(_threads, "open", lambda path: io.StringIO(stat), raising=False)
+    monkeypatch.setattr(_threads.os, "sched_getaffinity", lambda pid: {0, 1})
+    ticks = _threads.os.sysconf("SC_CLK_TCK")
+    busy, _ = _threads.read_cpu_seconds()
+    assert busy == pytest.approx(150 / ticks)
