@@ -406,14 +406,17 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             strategy.set_params(random_state=round_seed)
         start = time.perf_counter()
         # Read-only views: a strategy that normalises in place must not rewrite
-        # the oracle's rows (or the caller's pool) for every later refit.
-        indices = strategy.select(
-            campaign.estimator,
-            _read_only(X_pool),
-            n,
-            X_labeled=_read_only(campaign.labeled.X),
-            y_labeled=_read_only(campaign.classes.encode(campaign.labeled.y, name="y")),
-        )
+        # the oracle's rows (or the caller's pool) for every later refit. The
+        # thread block covers a meta-strategy's own work too (its select is
+        # its own; the inner strategies' are covered by QueryStrategy).
+        with library_threads():
+            indices = strategy.select(
+                campaign.estimator,
+                _read_only(X_pool),
+                n,
+                X_labeled=_read_only(campaign.labeled.X),
+                y_labeled=_read_only(campaign.classes.encode(campaign.labeled.y, name="y")),
+            )
         seconds = time.perf_counter() - start
         pool = _pool_of(X_pool, name="X_pool") if self.semi_supervised else campaign.unlabeled
         self._campaign = campaign.queried(

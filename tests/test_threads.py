@@ -211,3 +211,29 @@ def test_only_the_cores_this_process_may_use_count_as_busy(monkeypatch):
     ticks = _threads.os.sysconf("SC_CLK_TCK")
     busy, _ = _threads.read_cpu_seconds()
     assert busy == pytest.approx(150 / ticks)
+
+
+def test_a_meta_strategys_own_work_runs_on_the_librarys_threads(
+    net_and_pool, digits_split, user_threads
+):
+    from skactive.base import MetaStrategy
+
+    class Recording(MetaStrategy):
+        """Records the threads its own select runs on, then lets entropy choose."""
+
+        seen: ClassVar[list] = []
+
+        def select(self, estimator, X_pool, n, *, X_labeled=None, y_labeled=None):
+            type(self).seen.append(torch.get_num_threads())
+            inner = EntropySampling()
+            picked = inner.select(estimator, X_pool, n)
+            self.take_over(inner, indices=picked, extras=inner.extras_)
+            return picked.copy()
+
+    _, X_pool = net_and_pool
+    X_init, y_init, *_ = digits_split
+    learner = ActiveLearner(tiny_net(max_epochs=1), query_strategy=Recording(), random_state=0)
+    with config_context(n_threads=1):
+        learner.fit(X_init, y_init)
+        learner.query(X_pool, n=2)
+    assert Recording.seen == [1] and torch.get_num_threads() == user_threads
