@@ -28,18 +28,6 @@ from skactive.strategies.uncertainty import EntropySampling
 TRACKED_PARAMETERS = ("estimator", "query_strategy", "random_state", "classes")
 
 
-#: A saved labelled set's arrays, by the learner attribute that shows each,
-#: and the field of :class:`LabeledSet` that holds it (pseudo-labels are
-#: recomputed, never saved).
-SAVED_ARRAYS = {
-    "X_labeled_": "X",
-    "y_labeled_": "y",
-    "X_twins_": "twins",
-    "y_twins_": "twin_y",
-    "twin_sources_": "twin_sources",
-}
-
-
 @dataclass(frozen=True)
 class LabeledSet:
     """The oracle's rows, the twins derived from them and the current pseudo-labels.
@@ -70,13 +58,6 @@ class LabeledSet:
         """The labelled set of a new campaign: ``X, y`` and nothing derived yet."""
         empty = np.empty((0, *X.shape[1:]), dtype=X.dtype)
         return cls(X, y, empty, y[:0], np.empty(0, dtype=np.intp), empty, y[:0])
-
-    @classmethod
-    def from_arrays(cls, arrays) -> LabeledSet:
-        """The labelled set a saved campaign holds: ``arrays`` maps :data:`SAVED_ARRAYS`' keys."""
-        start = cls.start(arrays["X_labeled_"], arrays["y_labeled_"])
-        saved = {field_: arrays[name] for name, field_ in SAVED_ARRAYS.items()}
-        return replace(start, **saved)
 
     def key_list(self) -> list:
         """One key per row of ``X`` (None for a row without one)."""

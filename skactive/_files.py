@@ -26,20 +26,34 @@ from skactive._version import __version__
 #: The version of each kind of saved file. Every file skactive writes
 #: carries ``skactive-KIND`` and its kind's version, and a change to one
 #: kind's layout bumps that kind alone (a learner change no longer
-#: invalidates cached pretrained weights). Version 2 of ``learner``: the
-#: learner keeps its state in one campaign object; version 3 of
-#: ``checkpoint``: the runner's checkpoint holds a ``SimulationState``, the
-#: initial rows and the settings; ``weights`` is a ``save_weights`` folder's
-#: ``meta.json`` (no pickle); the other kinds are as they were when every
-#: kind shared version 2.
+#: invalidates cached pretrained weights). ``learner`` 3, ``checkpoint`` 4,
+#: ``label-studio-backend`` 3 and ``weights`` 2: the campaign they hold is a
+#: record of arrays and plain metadata (:mod:`skactive._record`), not a
+#: pickled campaign object; ``weights`` is a ``save_weights`` folder's
+#: ``meta.json`` (no pickle).
 FILE_VERSIONS = {
-    "learner": 2,
-    "checkpoint": 3,
-    "weights": 1,
-    "label-studio-backend": 2,
+    "learner": 3,
+    "checkpoint": 4,
+    "weights": 2,
+    "label-studio-backend": 3,
     "pretrained weights": 2,
     "embedding": 2,
 }
+
+#: Older versions each kind still reads: the files written before campaigns
+#: were records (the learner unpickles both layouts).
+OLDER_VERSIONS = {
+    "learner": (2,),
+    "checkpoint": (3,),
+    "weights": (1,),
+    "label-studio-backend": (2,),
+}
+
+
+def readable_versions(kind: str) -> tuple:
+    """The versions of ``kind`` this skactive reads: its own, then the older ones."""
+    return (file_version(kind), *OLDER_VERSIONS.get(kind, ()))
+
 
 #: The learner file's format name and version (``ActiveLearner.save``).
 FORMAT = "skactive-learner"
@@ -224,7 +238,7 @@ def load_pickle(path: str | os.PathLike, expected: type, *, kind: str = "learner
         If the file is not a saved learner of class ``expected``, or was
         written by an incompatible format version.
     """
-    version = file_version(kind)
+    versions = readable_versions(kind)
     with Path(path).open("rb") as stream:
         try:
             payload = pickle.load(stream)
@@ -244,10 +258,11 @@ def load_pickle(path: str | os.PathLike, expected: type, *, kind: str = "learner
     ):
         raise ValueError(f"path: {path} is not a saved skactive {kind}")
     header, learner = payload
-    if header.get("version") != version:
+    if header.get("version") not in versions:
+        readable = ", ".join(str(v) for v in versions)
         raise ValueError(
             f"path: {path} was saved in {kind} format version {header.get('version')} "
-            f"(skactive {header.get('skactive')}); this skactive reads version {version}"
+            f"(skactive {header.get('skactive')}); this skactive reads versions {readable}"
         )
     if not isinstance(learner, expected):
         kinds = expected if isinstance(expected, tuple) else (expected,)

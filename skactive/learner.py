@@ -28,6 +28,7 @@ from skactive._estimators import (
 )
 from skactive._files import load_pickle, save_pickle
 from skactive._fitting import fit_campaign, refit_campaign
+from skactive._record import campaign_from_record, campaign_record
 from skactive._threads import library_threads
 from skactive._unlabeled import UnlabeledPool
 from skactive._validation import (
@@ -592,32 +593,64 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "X_labeled_")
         return self._campaign.labeled.training_set(include_pseudo=include_pseudo)
 
-    def restore(self, labeled: LabeledSet, *, estimator, n_iter=0) -> ActiveLearner:
-        """Continue a campaign from its saved state, without refitting.
+    def record(self) -> dict:
+        """The campaign as a record: arrays, plain metadata and its three objects.
+
+        The one layout of every saved campaign (:mod:`skactive.persistence`
+        describes it); :meth:`restore` takes it back. The arrays are the
+        campaign's own, not copies: do not modify them.
+
+        Returns
+        -------
+        record : dict
+        """
+        check_is_fitted(self, "X_labeled_")
+        return campaign_record(self._campaign)
+
+    def restore(self, record: dict) -> ActiveLearner:
+        """Continue a campaign from its saved record, without refitting.
 
         For loaders of saved campaigns (:func:`skactive.persistence.load_weights`):
-        the learner, configured like the one that was saved, takes the saved
-        labelled set and ``estimator``, already fitted on it and trained on
-        the classes ``classes`` lists (set it before).
+        the learner, configured like the one that was saved, takes the
+        campaign ``record`` describes; what the record lacks (a weights
+        folder's strategy, an older folder's history) is taken from the
+        learner's parameters, as a new campaign would take it.
 
         Parameters
         ----------
-        labeled : LabeledSet
-            The oracle's rows and labels and the twins, as saved
-            (``LabeledSet.from_arrays``).
-        estimator : fitted estimator
-        n_iter : int, default=0
-            ``teach`` rounds so far (round seeds follow it).
+        record : dict
+            A campaign record (:mod:`skactive.persistence` describes its
+            layout) whose ``objects["estimator"]`` is fitted on its
+            labelled set and trained on its ``classes_``.
 
         Returns
         -------
         self : ActiveLearner
+
+        Raises
+        ------
+        ValueError
+            If the record is of another version or lacks an array.
         """
         check_estimator_params(self)
-        self._campaign = Campaign.started(
-            self.get_params(deep=False), labeled, estimator=estimator, n_iter=int(n_iter)
-        )
+        self._campaign = campaign_from_record(record, self.get_params(deep=False))
         return self
+
+    def __getstate__(self):
+        # Pickle sees the campaign as a record, never its classes: every file
+        # holding a learner (save, the checkpoint, the service) shares one layout.
+        state = dict(super().__getstate__())  # may be ``__dict__`` itself: never edit it
+        campaign = state.pop("_campaign", None)
+        if campaign is not None:
+            state["campaign_record"] = campaign_record(campaign)
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        record = state.pop("campaign_record", None)
+        super().__setstate__(state)  # files of learner version 2 hold ``_campaign`` itself
+        if record is not None:
+            self._campaign = campaign_from_record(record, self.get_params(deep=False))
 
     # -- persistence ---------------------------------------------------------
 

@@ -1,5 +1,28 @@
 """Saving and loading a learner mid-campaign.
 
+Every saved file that holds a campaign (``ActiveLearner.save``, the
+runner's checkpoint, the Label Studio backend's file, a :func:`save_weights`
+folder) stores it in one layout, a *campaign record*: a ``dict`` with
+
+* ``version``: :data:`RECORD_VERSION`;
+* ``arrays``: the labelled rows ``X_labeled_`` and labels ``y_labeled_``,
+  ``X_twins_``, ``y_twins_``, ``twin_sources_``, ``pseudo_X_``,
+  ``pseudo_y_``, ``classes_``, ``fitted_classes_``, ``feature_names_in_``,
+  the pending query's ``pending.*`` and each query's ``history.I.indices``
+  and ``history.I.scores``;
+* ``meta``: plain values (row keys, seed, ``n_iter``, row shape, history
+  entries, the pending query's consumed positions, the fingerprints of
+  the parameters);
+* ``objects``: the fitted ``estimator``, the ``strategy`` and the
+  ``unlabeled`` pool.
+
+:meth:`ActiveLearner.record <skactive.ActiveLearner.record>` gives it and
+:meth:`ActiveLearner.restore <skactive.ActiveLearner.restore>` takes it.
+A pickled file pickles the record (never a campaign class); a weights
+folder writes its arrays as ``.npz``, its metadata as JSON and the
+network as ``state_dict`` files. Each file kind has its own version
+(:data:`FILE_VERSIONS`) and reads the version before records too.
+
 A saved file is a pickle with a small header, written atomically: the data
 goes to a temporary file in the same folder, is flushed to disk, and then
 replaces the target in one ``os.replace``, so a crash during ``save`` leaves
@@ -7,10 +30,11 @@ the previous file intact.
 
 Pickles can run arbitrary code when loaded: load only files from a source
 you trust. For files from elsewhere, :func:`save_weights` and
-:func:`load_weights` move the labelled set as a plain ``.npz`` (read with
-``allow_pickle=False``) and the network's state as ``state_dict`` files read
-only through ``torch.load(weights_only=True)`` (see :func:`save_weights` for
-exactly what that does and does not protect against).
+:func:`load_weights` move the record's arrays as a plain ``.npz`` (read with
+``allow_pickle=False``), its metadata as JSON, and the network's state as
+``state_dict`` files read only through ``torch.load(weights_only=True)``
+(see :func:`save_weights` for exactly what that does and does not protect
+against).
 """
 
 from __future__ import annotations
@@ -28,7 +52,6 @@ from skorch import NeuralNet
 from skorch.history import History
 
 from skactive import _torch
-from skactive._campaign import SAVED_ARRAYS, LabeledSet
 from skactive._estimators import estimator_input, prepare_for_encoded_labels
 from skactive._files import FILE_VERSIONS as _KIND_VERSIONS
 from skactive._files import (
@@ -38,8 +61,10 @@ from skactive._files import (
     atomic_write,
     file_version,
     load_pickle,
+    readable_versions,
     save_pickle,
 )
+from skactive._record import RECORD_VERSION, REQUIRED_ARRAYS
 from skactive.learner import ActiveLearner
 from skactive.pretraining import keep_trained_weights
 
@@ -47,6 +72,7 @@ __all__ = [
     "FILE_VERSIONS",
     "FORMAT",
     "FORMAT_VERSION",
+    "RECORD_VERSION",
     "WEIGHTS_FORMAT",
     "InconsistentVersionWarning",
     "load_learner",
@@ -88,13 +114,12 @@ def load_learner(path: str | os.PathLike) -> ActiveLearner:
 FILE_VERSIONS = _KIND_VERSIONS
 
 WEIGHTS_VERSION = file_version("weights")
+_WEIGHTS_VERSIONS = readable_versions("weights")
 
 #: The format name of a weights folder (``meta.json``); folders written
 #: before each kind had its own name say ``skactive-learner``.
 WEIGHTS_FORMAT = "skactive-weights"
 _WEIGHTS_FORMATS = (WEIGHTS_FORMAT, FORMAT)
-
-_ARRAYS = (*SAVED_ARRAYS, "classes_")
 
 #: File of the task module's ``state_dict``; other parts are ``<name>.pt``.
 _MODULE_FILE = "params.pt"
@@ -103,14 +128,21 @@ _MODULE_FILE = "params.pt"
 def save_weights(learner, folder: str | os.PathLike) -> Path:
     """Write the labelled set and the network's state without pickling objects.
 
-    The folder receives ``labeled.npz`` (the labelled rows, twins and
-    classes), ``meta.json``, ``history.json`` (skorch's training history)
+    The folder holds the campaign's record (the layout every saved file
+    shares, described in this module's docstring): ``labeled.npz`` its
+    arrays (the labelled rows, twins, pseudo-labels, classes, the pending
+    query and the history's indices and scores), ``meta.json`` its
+    metadata (row keys, seed, round count, history), and for the fitted
+    network ``history.json`` (skorch's training history)
     and one ``state_dict`` file per part skorch registered on the net:
     ``params.pt`` for the task module, ``optimizer.pt``, ``criterion.pt``
     and any further module (a :class:`~skactive.nets.LossPredictionNet`'s
     ``loss_module.pt``). Only learners around a skorch net (alone, not in a
     pipeline) are supported; labels must be numbers or strings. Every file
-    is written atomically.
+    is written atomically. Not written: the strategy's round state and the
+    unlabelled pool of a semi-supervised learner (the template's strategy
+    and the next query's pool take their place), and the fingerprints of
+    the parameters (the template's are taken as used).
 
     What is safe to load from an untrusted source: ``labeled.npz`` is read
     with ``allow_pickle=False`` and the JSON files are plain data, so
@@ -132,7 +164,9 @@ def save_weights(learner, folder: str | os.PathLike) -> Path:
     net = learner.estimator_
     if not isinstance(net, NeuralNet):
         raise TypeError("learner: save_weights needs an ActiveLearner around a skorch net")
-    arrays = {name: _plain_array(getattr(learner, name), name) for name in _ARRAYS}
+    record = learner.record()
+    arrays = {name: _plain_array(values, name) for name, values in record["arrays"].items()}
+    campaign = _json_meta(record["meta"])
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / "labeled.npz", lambda stream: np.savez(stream, **arrays))
@@ -145,8 +179,8 @@ def save_weights(learner, folder: str | os.PathLike) -> Path:
     meta = {
         "format": WEIGHTS_FORMAT,
         "version": WEIGHTS_VERSION,
-        "n_iter_": learner.n_iter_,
-        "keys_": _json_keys(learner.keys_),
+        "record_version": RECORD_VERSION,
+        "campaign": campaign,
         "net": type(net).__qualname__,
         "parts": files,
     }
@@ -168,9 +202,11 @@ def load_weights(template, folder: str | os.PathLike):
     Returns
     -------
     learner : ActiveLearner
-        Fitted: the saved labelled set and twins, the saved network state
-        (every module, the optimizer, the training history). Its next
-        query, and its next refit (warm or not), equal the original's.
+        Fitted: the saved labelled set, twins and pseudo-labels, the saved
+        network state (every module, the optimizer, the training history),
+        the query history and the pending query, whose twins the next
+        ``teach`` adds. Its next query, and its next refit (warm or not),
+        equal the original's (for strategies without round state).
 
     Raises
     ------
@@ -195,17 +231,40 @@ def load_weights(template, folder: str | os.PathLike):
             f"folder: {folder} lists {len(arrays['classes_'])} classes but the network "
             f"outputs {width} columns"
         )
-    labeled = LabeledSet.from_arrays(arrays)
-    keys = meta.get("keys_")  # absent in folders saved before rows had keys
-    if keys is not None and any(key is not None for key in keys):
-        if len(keys) != len(labeled.y):
-            raise ValueError(
-                f"folder: {folder}/meta.json has {len(keys)} keys for "
-                f"{len(labeled.y)} labelled rows"
-            )
-        named = [row for row, key in enumerate(keys) if key is not None]
-        labeled = labeled.with_keys(np.array(named), [keys[row] for row in named])
-    return learner.restore(labeled, estimator=net, n_iter=int(meta["n_iter_"]))
+    record = {
+        "version": meta.get("record_version", RECORD_VERSION),
+        "arrays": arrays,
+        "meta": _campaign_meta(meta),
+        "objects": {"estimator": net},
+    }
+    try:
+        return learner.restore(record)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"folder: {folder} holds an inconsistent campaign ({exc})") from exc
+
+
+def _campaign_meta(meta: dict) -> dict:
+    """The campaign part of ``meta.json``; version-1 folders kept the round count and keys only."""
+    if "campaign" in meta:
+        return meta["campaign"]
+    return {"n_iter": int(meta["n_iter_"]), "keys": meta.get("keys_")}
+
+
+def _json_meta(meta: dict) -> dict:
+    """The record's metadata as JSON holds it (the tracker is the template's: left out)."""
+    meta = {key: value for key, value in meta.items() if key != "tracker"}
+    if meta["keys"] is not None:
+        meta["keys"] = _json_keys(meta["keys"])
+    return json.loads(json.dumps(meta, default=_json_value))
+
+
+def _json_value(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(
+        f"learner: the campaign's history holds a {type(value).__name__}; save_weights "
+        "writes numbers, strings and None"
+    )
 
 
 def _json_keys(keys) -> list:
@@ -262,7 +321,7 @@ def _read_meta(folder: Path) -> dict:
     if (
         not isinstance(meta, dict)
         or meta.get("format") not in _WEIGHTS_FORMATS
-        or meta.get("version") != WEIGHTS_VERSION
+        or meta.get("version") not in _WEIGHTS_VERSIONS
     ):
         raise ValueError(
             f"folder: {folder} does not hold skactive weights of version {WEIGHTS_VERSION}"
@@ -275,10 +334,10 @@ def _read_meta(folder: Path) -> dict:
 def _read_arrays(folder: Path) -> dict:
     try:
         with np.load(folder / "labeled.npz", allow_pickle=False) as data:
-            missing = sorted(set(_ARRAYS) - set(data.files))
+            missing = sorted(set(REQUIRED_ARRAYS) - set(data.files))
             if missing:
                 raise ValueError(f"folder: {folder}/labeled.npz lacks {missing}")
-            return {name: data[name] for name in _ARRAYS}
+            return {name: data[name] for name in data.files}
     except FileNotFoundError:
         raise ValueError(f"folder: {folder} holds no labeled.npz") from None
     except (OSError, pickle.UnpicklingError) as exc:

@@ -199,7 +199,13 @@ LAYERS = {
     ],
     "The core protocol": ["skactive.base"],
     "Strategies": ["skactive.strategies", "skactive.strategies.*"],
-    "The learner": ["skactive._campaign", "skactive._fitting", "skactive.learner", "skactive"],
+    "The learner": [
+        "skactive._campaign",
+        "skactive._record",
+        "skactive._fitting",
+        "skactive.learner",
+        "skactive",
+    ],
     "Tools": [
         "skactive.metrics",
         "skactive.stopping",
