@@ -91,6 +91,20 @@ def draw_initial_set(X_pool, n_initial: int, seed: int, *, strategy=None) -> np.
     return np.asarray(chooser.select(None, X_pool, n_initial), dtype=np.intp)
 
 
+def campaign_learner(estimator, query_strategy, y_pool, seed: int, **params) -> ActiveLearner:
+    """The unfitted learner of one simulated campaign: the pool's classes declared, seeded.
+
+    Every class of ``y_pool`` is declared up front (an initial set may lack
+    one), and ``seed`` is the campaign's ``random_state``; ``params`` are
+    further :class:`~skactive.ActiveLearner` parameters (``semi_supervised``).
+    :func:`compare_strategies` and the experiment runner build their
+    learners here.
+    """
+    return ActiveLearner(
+        estimator, query_strategy, classes=np.unique(y_pool), random_state=seed, **params
+    )
+
+
 def draw_stop_set(X_pool, seed: int) -> np.ndarray:
     """The unlabelled rows a stopping criterion watches: the same every round.
 
@@ -409,11 +423,11 @@ def compare_strategies(
     for name, seed in tqdm(runs, desc="strategies", disable=not progress):
         init = initial[seed]
         rest = np.setdiff1d(np.arange(len(X_pool)), init)
-        learner = ActiveLearner(
+        learner = campaign_learner(
             clone(estimator[name] if isinstance(estimator, Mapping) else estimator),
             clone(strategies[name]),
-            classes=np.unique(y_pool),
-            random_state=seed,
+            y_pool,
+            seed,
         )
         run = simulate(
             learner,

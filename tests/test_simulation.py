@@ -238,3 +238,19 @@ def test_compare_strategies_takes_one_estimator_per_strategy():
         compare_strategies(
             {"entropy": GaussianNB()}, strategies, X_pool, y_pool, X_test, y_test, **common
         )
+
+
+def test_a_campaign_learner_declares_every_pool_class_and_its_seed():
+    from sklearn.linear_model import LogisticRegression
+
+    from skactive.simulation import campaign_learner
+    from skactive.strategies import MarginSampling
+
+    y_pool = np.array([2, 0, 2, 7])
+    learner = campaign_learner(
+        LogisticRegression(), MarginSampling(), y_pool, 5, semi_supervised=True
+    )
+    assert learner.classes.tolist() == [0, 2, 7]
+    assert (learner.random_state, learner.semi_supervised) == (5, True)
+    learner.fit(np.eye(4)[:2], np.array([0, 2]))  # an initial set without class 7
+    assert learner.classes_.tolist() == [0, 2, 7]

@@ -34,7 +34,7 @@ from skactive.experiments.settings import (
 )
 from skactive.learner import ActiveLearner
 from skactive.pretraining import PretrainedWeights
-from skactive.simulation import SimulationState, draw_initial_set, simulate
+from skactive.simulation import SimulationState, campaign_learner, draw_initial_set, simulate
 from skactive.stopping import CRITERIA
 
 __all__ = [
@@ -281,12 +281,12 @@ def _new_campaign(config, key, X_pool, y_pool) -> tuple[ActiveLearner, np.ndarra
         candidates=CANDIDATES_ON_EMBEDDING.get(config.initial_strategy),
     )
     initial = draw_initial_set(X_pool, config.n_initial, seed, strategy=chooser)
-    learner = ActiveLearner(
+    learner = campaign_learner(
         estimator_for(strategy, net),
         config.strategy(strategy, embedding),
-        classes=np.unique(y_pool),
+        y_pool,
+        seed,
         semi_supervised=config.semi_supervised_method is not None,
-        random_state=seed,
     )
     return learner, initial
 
