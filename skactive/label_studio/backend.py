@@ -267,6 +267,8 @@ class LabelStudioBackend:
 
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
+        # Held for a whole refit, which holds ``_lock`` only to read and to commit.
+        self._refitting = threading.RLock()
         self._wanted = threading.Event()
         self._stopping = threading.Event()
         self._worker = None
@@ -761,31 +763,40 @@ class LabelStudioBackend:
     def refit(self) -> str:
         """Refit the learner on everything taught, save, and return the new version.
 
-        If the refit or the save fails, the previous model keeps serving.
+        The refit trains a snapshot of the campaign off the backend's lock:
+        answers, deletions and ``/predict`` are served (and answers saved)
+        while it runs. Its model is then adopted into the campaign as it
+        stands, with the answers that arrived meanwhile, which keep a refit
+        due. One refit runs at a time. If the refit or the save fails, the
+        previous model keeps serving.
         """
-        with self._lock:
-            state = self._state
-            learner = copy.copy(state.learner)
-            learner.refit()
-            self._commit(
-                replace(
-                    state,
-                    learner=learner,
-                    version=state.version + 1,
-                    n_trained=len(learner.y_labeled_),
-                    trained_changes=state.changes,
+        with self._refitting:
+            with self._lock:
+                before = self._state
+            snapshot = copy.copy(before.learner)
+            snapshot.refit()
+            with self._lock:
+                state = self._state
+                learner = _with_model_of(state.learner, snapshot, unchanged=before.learner)
+                self._commit(
+                    replace(
+                        state,
+                        learner=learner,
+                        version=state.version + 1,
+                        n_trained=len(snapshot.y_labeled_),
+                        trained_changes=before.changes,
+                    )
                 )
-            )
-            logger.info("refit on %d labels: %s", len(learner.y_labeled_), self.model_version)
+            logger.info("refit on %d labels: %s", len(snapshot.y_labeled_), self.model_version)
             return self.model_version
 
     def refit_if_due(self) -> str | None:
         """Refit if labels changed since the last refit; the new version, or ``None``.
 
-        Checked and done under one lock, so that the poller and the
-        background thread never refit twice for the same changes.
+        Checked under the refit lock, so that the poller and the background
+        thread never refit twice for the same changes.
         """
-        with self._lock:
+        with self._refitting:
             return self.refit() if self.refit_due else None
 
     def start(self) -> LabelStudioBackend:
@@ -817,7 +828,7 @@ class LabelStudioBackend:
         """Wait until the model has every label (no refit due); ``False`` on timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with self._lock:  # held by a refit in progress
+            with self._lock:
                 if not self.refit_due:
                     return True
             time.sleep(0.05)
@@ -875,6 +886,25 @@ class LabelStudioBackend:
             "type": "choices",
             "value": {"choices": [str(label)]},
         }
+
+
+def _with_model_of(learner, refitted, *, unchanged):
+    """``learner``'s campaign served by ``refitted``'s model (fitted on a snapshot of it).
+
+    If nothing changed since the snapshot (``learner is unchanged``), the
+    refitted learner itself; otherwise the current campaign, with the
+    answers that came meanwhile, and the new model and the classes it was
+    trained on.
+    """
+    if learner is unchanged:
+        return refitted
+    record, fitted = learner.record(), refitted.record()
+    record = {
+        **record,
+        "arrays": {**record["arrays"], "fitted_classes_": fitted["arrays"]["fitted_classes_"]},
+        "objects": {**record["objects"], "estimator": fitted["objects"]["estimator"]},
+    }
+    return copy.copy(learner).restore(record)
 
 
 def _clustering(points: np.ndarray, keys: list, served: dict, k: int) -> KMeans:
