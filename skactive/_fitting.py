@@ -37,6 +37,8 @@ def refit_campaign(campaign: Campaign, params) -> Campaign:
     fresh = fresh or len(classes) != len(campaign.classes.fitted)
     warm = bool(params["warm_start"]) and not fresh
     estimator = copy.deepcopy(campaign.estimator) if warm else clone(params["estimator"])
+    if warm and params["warm_epochs"] is not None:
+        _train_for(estimator, params["warm_epochs"])
     campaign = replace(
         campaign,
         classes=replace(campaign.classes, classes=classes),
@@ -47,6 +49,13 @@ def refit_campaign(campaign: Campaign, params) -> Campaign:
         campaign, estimator, warm=warm, semi_supervised=bool(params["semi_supervised"])
     )
     return replace(fitted, tracker=fitted.tracker.marked(params, "estimator"))
+
+
+def _train_for(estimator, epochs: int) -> None:
+    """A warm copy's skorch net trains ``epochs`` epochs (other estimators as they are)."""
+    net = final_step(estimator)
+    if isinstance(net, NeuralNet):
+        net.set_params(max_epochs=int(epochs))
 
 
 def fit_campaign(campaign: Campaign, estimator, *, warm: bool, semi_supervised: bool) -> Campaign:

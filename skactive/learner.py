@@ -45,6 +45,7 @@ from skactive.param_validation import (
     SKLEARN_PARAMETER_CONSTRAINTS,
     Constraint,
     check_estimator_params,
+    integer,
     validate_params,
 )
 
@@ -123,6 +124,12 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         without cloning, honouring their own ``warm_start``) instead of
         training a fresh clone from scratch. Either way every labelled row
         is used.
+    warm_epochs : int, default=None
+        Epochs of a warm refit of a skorch net (its ``max_epochs`` for
+        that refit; a fresh fit keeps the estimator's own). None: the
+        net's ``max_epochs``. Used only with ``warm_start=True``; a warm
+        refit of a few epochs is what a labelling service runs between
+        fresh ones.
     semi_supervised : bool, default=False
         Also hand the estimator the unlabelled pool, with scikit-learn's
         label ``-1`` (the convention of ``SelfTrainingClassifier`` and
@@ -215,6 +222,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         "estimator": [_ESTIMATOR],
         "query_strategy": [_QUERY_STRATEGY, None],
         "warm_start": [BOOLEAN],
+        "warm_epochs": [integer(1), None],
         "semi_supervised": [BOOLEAN],
         "random_state": RANDOM_STATE,
     }
@@ -226,6 +234,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         *,
         classes=None,
         warm_start: bool = False,
+        warm_epochs: int | None = None,
         semi_supervised: bool = False,
         random_state=None,
     ):
@@ -233,6 +242,7 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.query_strategy = query_strategy
         self.classes = classes
         self.warm_start = warm_start
+        self.warm_epochs = warm_epochs
         self.semi_supervised = semi_supervised
         self.random_state = random_state
 

@@ -524,3 +524,17 @@ def test_rows_keep_their_keys_through_forget_relabel_pickle_and_save_weights(tmp
     cnn.teach(X_img[30:32], y_img[30:32], refit=False, keys=[7, "x"])
     loaded = load_weights(ActiveLearner(net, random_state=0), save_weights(cnn, tmp_path / "w"))
     assert loaded.keys_.tolist() == cnn.keys_.tolist()
+
+
+def test_a_warm_refit_trains_warm_epochs_and_a_fresh_one_the_nets_own(digits_split):
+    X_init, y_init, X_pool, y_pool, *_ = digits_split
+    learner = ActiveLearner(
+        tiny_net(max_epochs=4), warm_start=True, warm_epochs=2, random_state=0
+    ).fit(X_init, y_init)
+    assert len(learner.estimator_.history) == 4  # the first fit is fresh: the net's own
+    learner.teach(X_pool[:3], y_pool[:3])
+    assert len(learner.estimator_.history) == 6  # two more epochs from the same weights
+    learner.set_params(warm_start=False).refit()
+    assert len(learner.estimator_.history) == 4
+    with pytest.raises(ValueError, match="warm_epochs"):
+        ActiveLearner(tiny_net(), warm_start=True, warm_epochs=0).fit(X_init, y_init)

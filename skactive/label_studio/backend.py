@@ -106,6 +106,10 @@ class BackendState:
     n_clusters : int
     embedding : callable or None
     vote : {"latest", "majority"}
+    full_refit_every : int or None
+    warm_epochs : int or None
+    fresh_changes : int
+        ``changes`` when the last fresh (not warm) refit started.
     """
 
     learner: ActiveLearner
@@ -120,6 +124,10 @@ class BackendState:
     n_clusters: int = 8
     embedding: object = None
     vote: str = "latest"
+    # Defaults: files saved before warm refits load as "every refit fresh".
+    full_refit_every: int | None = None
+    warm_epochs: int | None = None
+    fresh_changes: int = 0
 
 
 def _setting(name: str, doc: str):
@@ -197,6 +205,14 @@ class LabelStudioBackend:
         thing from the first task on.
     vote : {"latest", "majority"}, default="latest"
         Which of a task's annotations gives its label (several annotators).
+    full_refit_every : int, default=None
+        None: every refit is as the learner is set (a fresh model unless
+        its ``warm_start``). An int ``k``: refits continue from the current
+        model (warm), and the first refit after ``k`` or more label changes
+        since the last fresh one trains a fresh model on everything.
+    warm_epochs : int, default=None
+        Epochs of a warm refit of a skorch net (the learner's
+        ``warm_epochs`` for those refits; None: the learner's own).
     allow_private : bool, default=False
         Let task images come from loopback, private and link-local
         addresses other than Label Studio's own (see
@@ -217,6 +233,8 @@ class LabelStudioBackend:
     n_clusters = _setting("n_clusters", "Diversity buckets.")
     embedding = _setting("embedding", "What the buckets are computed on.")
     vote = _setting("vote", "How a task's label follows from its annotations.")
+    full_refit_every = _setting("full_refit_every", "Label changes between fresh refits.")
+    warm_epochs = _setting("warm_epochs", "Epochs of a warm refit.")
 
     def __init__(
         self,
@@ -234,20 +252,24 @@ class LabelStudioBackend:
         background_refit: bool = True,
         embedding=None,
         vote: str = "latest",
+        full_refit_every: int | None = None,
+        warm_epochs: int | None = None,
         allow_private: bool = False,
     ):
         if not isinstance(learner, ActiveLearner) or not hasattr(learner, "estimator_"):
             raise TypeError(
                 f"learner: expected a fitted ActiveLearner, got {type(learner).__name__}"
             )
-        _check_settings(n_clusters=n_clusters, embedding=embedding, vote=vote)
-        self._state = BackendState(
-            learner,
-            n_trained=len(learner.y_labeled_),
-            project=project,
+        settings = dict(
             n_clusters=n_clusters,
             embedding=embedding,
             vote=vote,
+            full_refit_every=full_refit_every,
+            warm_epochs=warm_epochs,
+        )
+        _check_settings(**settings)
+        self._state = BackendState(
+            learner, n_trained=len(learner.y_labeled_), project=project, **settings
         )
         self._init_runtime()
         self.configure(
@@ -291,11 +313,12 @@ class LabelStudioBackend:
     def configure(self, **runtime) -> LabelStudioBackend:
         """Set what is never saved: ``path``, ``pool``, ``transform``, ``image_root``,
         ``hostname`` with ``access_token`` or ``credential``, ``background_refit``,
-        ``allow_private``; and the settings ``n_clusters``, ``embedding``, ``vote``.
+        ``allow_private``; and the settings ``n_clusters``, ``embedding``, ``vote``,
+        ``full_refit_every``, ``warm_epochs``.
 
         A ``hostname`` given here is the operator's: ``/setup`` cannot move it.
         """
-        settings = {k: runtime.pop(k) for k in ("n_clusters", "embedding", "vote") if k in runtime}
+        settings = {k: runtime.pop(k) for k in _SETTINGS if k in runtime}
         if settings:
             _check_settings(**settings)
             self._state = replace(self._state, **settings)
@@ -773,11 +796,12 @@ class LabelStudioBackend:
         with self._refitting:
             with self._lock:
                 before = self._state
-            snapshot = copy.copy(before.learner)
-            snapshot.refit()
+            warm = _warm_refit(before)
+            snapshot = _refitted(before.learner, warm=warm, epochs=before.warm_epochs)
             with self._lock:
                 state = self._state
                 learner = _with_model_of(state.learner, snapshot, unchanged=before.learner)
+                fresh = state.fresh_changes if warm else before.changes
                 self._commit(
                     replace(
                         state,
@@ -785,6 +809,7 @@ class LabelStudioBackend:
                         version=state.version + 1,
                         n_trained=len(snapshot.y_labeled_),
                         trained_changes=before.changes,
+                        fresh_changes=fresh,
                     )
                 )
             logger.info("refit on %d labels: %s", len(snapshot.y_labeled_), self.model_version)
@@ -888,6 +913,29 @@ class LabelStudioBackend:
         }
 
 
+def _warm_refit(state: BackendState) -> bool | None:
+    """Whether the next refit is warm; None: as the learner is set (no schedule)."""
+    if state.full_refit_every is None:
+        return None
+    return state.changes - state.fresh_changes < state.full_refit_every
+
+
+def _refitted(learner, *, warm: bool | None, epochs: int | None):
+    """A snapshot of ``learner`` refitted, warm or fresh as ``warm`` says (None: as set).
+
+    A warm refit trains ``epochs`` epochs (None: the learner's
+    ``warm_epochs``); the snapshot keeps the learner's own settings after.
+    """
+    snapshot = copy.copy(learner)
+    own = {"warm_start": learner.warm_start, "warm_epochs": learner.warm_epochs}
+    if warm is not None:
+        snapshot.set_params(warm_start=warm)
+    if epochs is not None:
+        snapshot.set_params(warm_epochs=epochs)
+    snapshot.refit()
+    return snapshot.set_params(**own)
+
+
 def _with_model_of(learner, refitted, *, unchanged):
     """``learner``'s campaign served by ``refitted``'s model (fitted on a snapshot of it).
 
@@ -935,11 +983,17 @@ _RUNTIME = frozenset(
 )
 
 
+#: The saved settings :meth:`LabelStudioBackend.configure` takes.
+_SETTINGS = ("n_clusters", "embedding", "vote", "full_refit_every", "warm_epochs")
+
+
 def _check_settings(**settings) -> None:
     constraints = {
         "n_clusters": [integer(1)],
         "embedding": [None, Constraint(callable, "a callable mapping rows to vectors")],
         "vote": [options(*VOTES)],
+        "full_refit_every": [integer(1), None],
+        "warm_epochs": [integer(1), None],
     }
     validate_params(settings, {k: constraints[k] for k in settings})
 

@@ -120,6 +120,21 @@ def _add_backend_flags(parser: argparse.ArgumentParser) -> None:
         help="which annotation of a task with several gives its label (latest)",
     )
     parser.add_argument(
+        "--full-refit-every",
+        type=argument_type(integer(1)),
+        default=None,
+        metavar="K",
+        help="refits continue from the current model (warm), and the first refit after K "
+        "label changes since the last fresh one starts fresh (default: every refit fresh)",
+    )
+    parser.add_argument(
+        "--warm-epochs",
+        type=argument_type(integer(1)),
+        default=None,
+        metavar="E",
+        help="epochs of a warm refit (default: the network's max_epochs)",
+    )
+    parser.add_argument(
         "--clusters",
         type=argument_type(integer(1)),
         default=8,
@@ -233,6 +248,9 @@ def open_backend(parser, args, *, background_refit: bool) -> LabelStudioBackend:
     backend.n_clusters = args.clusters
     if args.vote is not None:
         backend.vote = args.vote
+    for setting in ("full_refit_every", "warm_epochs"):
+        if getattr(args, setting) is not None:
+            setattr(backend, setting, getattr(args, setting))
     if getattr(args, "url", None):
         _operator_connection(parser, args, backend)
     if args.embedding is not None:

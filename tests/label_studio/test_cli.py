@@ -60,6 +60,8 @@ def test_bad_flags_exit_2_and_leave_the_file_as_it_was(learner_file, tmp_path, c
         "--label-config: label_config",
     )
     _refused(["serve", "--learner", str(learner_file), "--clusters", "0"], capsys, "--clusters")
+    for flag in ("--full-refit-every", "--warm-epochs"):
+        _refused(["serve", "--learner", str(learner_file), flag, "0"], capsys, flag)
     _refused(
         ["serve", "--learner", str(learner_file), "--basic-auth", "nocolon"], capsys, "--basic-auth"
     )
@@ -114,6 +116,15 @@ def test_embedding_flag_gives_the_backend_a_saved_embedding(
         "--embedding:",
     )
     assert learner_file.read_bytes() == before
+
+
+def test_the_refit_schedule_flags_reach_the_backend(learner_file, tmp_path):
+    parser = build_parser()
+    argv = ["--learner", str(learner_file), "--full-refit-every", "20", "--warm-epochs", "3"]
+    args = parser.parse_args(["serve", *argv])
+    backend = open_backend(parser, args, background_refit=False)
+    assert (backend.full_refit_every, backend.warm_epochs) == (20, 3)
+    backend.close()
 
 
 def test_every_flag_is_documented_in_the_user_guide():

@@ -136,3 +136,36 @@ def test_a_failed_refit_keeps_the_previous_model_and_the_answers(backend, pool, 
         backend.refit()
     assert backend.learner is before and backend.refit_due
     assert np.isin(100, backend.learner.keys_)
+
+
+def test_warm_refits_continue_for_warm_epochs_and_every_k_changes_one_is_fresh(backend, pool):
+    X, y = pool
+    backend.configure(full_refit_every=3, warm_epochs=1)
+    epochs = len(backend.learner.estimator_.history)  # the initial, fresh fit
+    backend.teach_annotation(task(100, X[0]), annotation(1, 100, y[0]))
+    backend.refit()
+    assert len(backend.learner.estimator_.history) == epochs + 1  # warm: one more epoch
+    for i in (1, 2):
+        backend.teach_annotation(task(100 + i, X[i]), annotation(1 + i, 100 + i, y[i]))
+    backend.refit()  # 3 changes since the last fresh model: a fresh one
+    assert len(backend.learner.estimator_.history) == epochs
+    assert backend.state.fresh_changes == 3
+    backend.teach_annotation(task(103, X[3]), annotation(4, 103, y[3]))
+    backend.refit()
+    assert len(backend.learner.estimator_.history) == epochs + 1
+    # The learner keeps its own settings; the schedule is the backend's, and it is saved.
+    assert (backend.learner.warm_start, backend.learner.warm_epochs) == (False, None)
+    saved = load_backend(backend.path, background_refit=False)
+    assert (saved.full_refit_every, saved.warm_epochs, saved.state.fresh_changes) == (3, 1, 3)
+    saved.close()
+    with pytest.raises(ValueError, match="full_refit_every"):
+        backend.configure(full_refit_every=0)
+
+
+def test_without_a_schedule_every_refit_is_as_the_learner_is_set(backend, pool):
+    X, y = pool
+    epochs = len(backend.learner.estimator_.history)
+    for i in range(2):
+        backend.teach_annotation(task(100 + i, X[i]), annotation(1 + i, 100 + i, y[i]))
+        backend.refit()
+        assert len(backend.learner.estimator_.history) == epochs  # fresh each time
