@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import requests
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +112,8 @@ class Session:
         self.served = []  # (time, answers given before it, labels in the model sampled)
         self.answered = []  # time of each answer
         self.done = threading.Event()
-        self.errors = []
+        self.errors = []  # syncs that failed
+        self.refused = []  # the annotator's requests Label Studio answered with an error
 
     def poll(self) -> None:
         while not self.done.is_set():
@@ -130,9 +132,14 @@ class Session:
             self.done.wait(self.args.poll)
 
     def annotate(self) -> None:
-        for _ in range(self.args.answers):
+        while len(self.answered) < self.args.answers:
             begin = time.monotonic()
-            task = self.client.request("GET", f"/api/projects/{self.project}/next")
+            try:
+                task = self.client.request("GET", f"/api/projects/{self.project}/next")
+            except (RuntimeError, requests.RequestException) as exc:  # the browser shows an error
+                self.refused.append(str(exc)[:200])
+                self.done.wait(1.0)
+                continue
             if not task or "id" not in task:
                 break
             sampled = self.syncs[-1][1] if self.syncs else N_INITIAL
@@ -140,9 +147,15 @@ class Session:
             label = self.y_tasks[int(NAME.search(task["data"]["image"]).group(1))]
             value = {"choices": [str(label)]}
             result = [{"from_name": "label", "to_name": "image", "type": "choices", "value": value}]
-            self.client.request(
-                "POST", f"/api/tasks/{task['id']}/annotations", json={"result": result}
-            )
+            try:
+                self.client.request(
+                    "POST", f"/api/tasks/{task['id']}/annotations", json={"result": result}
+                )
+            except (RuntimeError, requests.RequestException) as exc:
+                self.refused.append(str(exc)[:200])
+                self.served.pop()
+                self.done.wait(1.0)
+                continue
             self.answered.append(time.monotonic())
             self.done.wait(max(0.0, self.args.every - (time.monotonic() - begin)))
 
@@ -180,6 +193,7 @@ def main(argv=None) -> int:
     parser.add_argument("--every", type=float, default=3.0)
     parser.add_argument("--poll", type=float, default=2.0)
     parser.add_argument("--push", default="auto", choices=("auto", "one-by-one", "bulk"))
+    parser.add_argument("--log", type=Path, help="keep Label Studio's log there")
     parser.add_argument(
         "--csv", type=Path, default=ROOT / "benchmarks" / "label_studio_session.csv"
     )
@@ -202,10 +216,14 @@ def main(argv=None) -> int:
             row["label_studio_peak_mib"] = round(peak_mib(studio.pid), 1)
         finally:
             stop(studio)
+            if args.log is not None:
+                args.log.write_bytes((folder / "label-studio.log").read_bytes())
     print(", ".join(f"{k}={v}" for k, v in row.items()))
     new = not args.csv.is_file()
+    # Columns in the file's order: a resumed table stays aligned.
+    fields = list(row) if new else next(csv.reader(args.csv.open()))
     with args.csv.open("a", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(row))
+        writer = csv.DictWriter(stream, fieldnames=fields)
         if new:
             writer.writeheader()
         writer.writerow(row)
@@ -260,10 +278,13 @@ def run(url, X_init, y_init, X_tasks, y_tasks, args) -> dict:
         "open_tasks_with_current_version": covered,
         "open_tasks": open_tasks,
         "backend_peak_mib": round(peak_mib(), 1),
-        "errors": len(session.errors),
+        "sync_errors": len(session.errors),
+        "annotator_errors": len(session.refused),
     }
     for error in session.errors[:5]:
         print("sync error:", error)
+    for error in session.refused[:5]:
+        print("annotator error:", error)
     return row
 
 

@@ -16,7 +16,13 @@ from skactive.label_studio.backend import BackendState, LabelStudioBackend, Save
 from skactive.label_studio.config import LabelConfig, parse_label_config
 from skactive.label_studio.credentials import Credential, CredentialError
 from skactive.label_studio.ledger import Change
-from skactive.label_studio.poller import UNCERTAINTY_SAMPLING, LabelStudioClient, SyncReport, sync
+from skactive.label_studio.poller import (
+    UNCERTAINTY_SAMPLING,
+    LabelStudioClient,
+    LabelStudioError,
+    SyncReport,
+    sync,
+)
 from skactive.label_studio.tasks import ImageTransform, RowCache, TaskError, TaskReader
 
 __all__ = [
@@ -31,6 +37,7 @@ __all__ = [
     "LabelConfig",
     "LabelStudioBackend",
     "LabelStudioClient",
+    "LabelStudioError",
     "RowCache",
     "SaveError",
     "SyncReport",

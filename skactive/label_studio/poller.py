@@ -40,7 +40,18 @@ PUSH_MODES = ("auto", "one-by-one", "bulk")
 #: Most predictions ``push="auto"`` stores one by one (with clusters).
 ONE_BY_ONE_LIMIT = 200
 
+#: HTTP statuses that mean "no such endpoint" (an older Label Studio).
+NO_ENDPOINT = (404, 405)
+
 logger = logging.getLogger("skactive.label_studio")
+
+
+class LabelStudioError(RuntimeError):
+    """Label Studio answered a request with an error; ``status`` is its HTTP status."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
 
 
 class LabelStudioClient:
@@ -82,9 +93,10 @@ class LabelStudioClient:
                 "does not follow redirects)"
             )
         if response.status_code >= 400:
-            raise RuntimeError(
+            raise LabelStudioError(
                 f"Label Studio answered {response.status_code} to {method} {path}: "
-                f"{response.text[:500]}"
+                f"{response.text[:500]}",
+                response.status_code,
             )
         return response.json() if response.content else None
 
@@ -310,14 +322,24 @@ def _own_versions(tasks) -> dict:
 
 
 def _remove_old_versions(client, project: int, tasks, *, keep: str, report) -> int:
-    """Remove this backend's predictions of versions other than ``keep``; how many versions."""
+    """Remove this backend's predictions of versions other than ``keep``; how many versions.
+
+    One request per version. Only a Label Studio without that endpoint
+    (404, 405) gets one request per prediction; any other failure (say
+    "database is locked" while an annotator saves) leaves the version for
+    the next sync to remove, rather than turning one request into one per
+    task.
+    """
     removed = 0
     for version, ids in sorted(_own_versions(tasks).items()):
         if version == keep:
             continue
         try:
             client.delete_model_version(project, version)
-        except RuntimeError:  # a Label Studio without the endpoint: one by one
+        except LabelStudioError as exc:
+            if exc.status not in NO_ENDPOINT:
+                report.errors.append(f"version {version} not removed, retried next sync ({exc})")
+                continue
             for prediction_id in (i for i in ids if i is not None):
                 try:
                     client.delete_prediction(prediction_id)

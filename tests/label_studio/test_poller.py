@@ -12,7 +12,7 @@ from .conftest import DIGITS_CONFIG, EXTRA_MISSING, annotation, task
 
 pytest.importorskip("PIL", reason=EXTRA_MISSING)
 
-from skactive.label_studio import LabelStudioBackend, load_backend, sync
+from skactive.label_studio import LabelStudioBackend, LabelStudioError, load_backend, sync
 
 
 class FakeLabelStudio:
@@ -23,6 +23,7 @@ class FakeLabelStudio:
         self.tasks_ = {t["id"]: {**t, "annotations": [], "predictions": []} for t in tasks}
         self.model_version, self.sampling = "", "Sequential sampling"
         self.calls, self.seen_samplable, self.version_endpoint = [], [], True
+        self.locked = 0  # how many next version removals fail as "database is locked"
 
     def project(self, project):
         info = {"id": project, "label_config": DIGITS_CONFIG, "sampling": self.sampling}
@@ -43,7 +44,10 @@ class FakeLabelStudio:
     def delete_model_version(self, project, version):
         self.calls.append("delete_model_version")
         if not self.version_endpoint:
-            raise RuntimeError("Label Studio answered 405 to DELETE model-versions")
+            raise LabelStudioError("Label Studio answered 405 to DELETE model-versions", 405)
+        if self.locked:
+            self.locked -= 1
+            raise LabelStudioError("Label Studio answered 500: database is locked", 500)
         for stored in self.tasks_.values():
             stored["predictions"] = [
                 p for p in stored["predictions"] if p.get("model_version") != version
@@ -235,3 +239,23 @@ def test_an_update_never_shrinks_the_queue_and_keeps_one_version(
     ]
     assert versions == [["skactive-v1"]] * 9  # the older version is gone
     assert ("delete_prediction" in studio.calls) == (not version_endpoint)
+
+
+def test_a_failed_version_removal_is_retried_next_sync_not_done_task_by_task(
+    backend, studio, labels
+):
+    sync(backend, studio, 3)
+    studio.tasks_[100]["annotations"] = [annotation(1, 100, labels[100])]
+    studio.locked = 1  # an annotator's save holds SQLite's lock during the removal
+    report = sync(backend, studio, 3)
+    assert "delete_prediction" not in studio.calls
+    assert report.removed == 0 and any("retried next sync" in e for e in report.errors)
+    assert {p["model_version"] for t in studio.tasks_.values() for p in t["predictions"]} == {
+        "skactive-v0",
+        "skactive-v1",
+    }
+    assert min(studio.seen_samplable[-3:]) == studio.samplable()  # nothing shrank meanwhile
+    report = sync(backend, studio, 3)
+    assert report.removed == 1 and not report.errors
+    versions = {p["model_version"] for t in studio.tasks_.values() for p in t["predictions"]}
+    assert versions == {"skactive-v1"}
