@@ -169,6 +169,18 @@ def test_the_latest_of_several_annotations_counts(backend, studio, labels):
     assert entry.answer_ids() == {1, 2}  # both kept: deleting one falls back on the other
 
 
+def test_bulk_pushes_go_in_imports_of_a_chunk_each(backend, studio, monkeypatch):
+    import skactive.label_studio.poller as module
+
+    monkeypatch.setattr(module, "IMPORT_CHUNK", 5)  # 12 predictions: 5 + 5 + 2
+    report = sync(backend, studio, 3, push="bulk")
+    assert report.n_predictions == 12
+    assert studio.calls.count("import_predictions") == 3
+    assert [len(t["predictions"]) for t in studio.tasks_.values()] == [1] * 12
+    # The version switches once, after the last chunk: the queue never holds a part.
+    assert studio.calls[2:4] == ["import_predictions", "set_model_version"]
+
+
 def test_bulk_pushes_go_in_one_import_and_auto_switches_to_it_beyond_the_limit(
     backend, studio, monkeypatch
 ):
