@@ -92,6 +92,12 @@ def upload(client, project: int, rows) -> None:
         client.request("POST", f"/api/projects/{project}/import", files=files)
 
 
+def median(values) -> float:
+    """The median, NaN when nothing was measured (say no sync finished)."""
+    values = list(values)
+    return statistics.median(values) if values else float("nan")
+
+
 def peak_mib(pid: int | None = None) -> float:
     """Peak resident memory of this process, or of process ``pid`` (VmHWM)."""
     if pid is None:
@@ -117,6 +123,7 @@ class Session:
 
     def poll(self) -> None:
         while not self.done.is_set():
+            clock = time.monotonic()
             try:
                 report = sync(
                     self.backend,
@@ -128,7 +135,7 @@ class Session:
                 trained = self.backend.n_trained
                 self.syncs.append((time.monotonic(), trained, dict(report.seconds)))
             except Exception as exc:  # recorded and reported: the session goes on
-                self.errors.append(repr(exc))
+                self.errors.append(f"after {time.monotonic() - clock:.1f} s: {exc!r}")
             self.done.wait(self.args.poll)
 
     def annotate(self) -> None:
@@ -257,7 +264,7 @@ def run(url, X_init, y_init, X_tasks, y_tasks, args) -> dict:
     per_task, covered, open_tasks = final_counts(client, project)
     fresh, unseen = session.freshness(), session.unseen()
     phases = {
-        name: statistics.median(s[name] for _, _, s in session.syncs[1:] if name in s)
+        name: median(s[name] for _, _, s in session.syncs[1:] if name in s)
         for name in ("read", "teach_and_refit", "predict", "push")
     }
     row = {
@@ -269,10 +276,10 @@ def run(url, X_init, y_init, X_tasks, y_tasks, args) -> dict:
         "upload_s": round(upload_seconds, 1),
         "first_sync_s": round(first_seconds, 1),
         "syncs": len(session.syncs) - 1,
-        "answer_to_queue_median_s": round(statistics.median(fresh), 2),
-        "answer_to_queue_max_s": round(max(fresh), 2),
-        "unseen_median": statistics.median(unseen),
-        "unseen_max": max(unseen),
+        "answer_to_queue_median_s": round(median(fresh), 2),
+        "answer_to_queue_max_s": round(max(fresh, default=float("nan")), 2),
+        "unseen_median": median(unseen),
+        "unseen_max": max(unseen, default=float("nan")),
         **{f"sync_{k}_median_s": round(v, 2) for k, v in phases.items()},
         "predictions_per_task": round(per_task, 2),
         "open_tasks_with_current_version": covered,
