@@ -46,6 +46,11 @@ ONE_BY_ONE_LIMIT = 200
 #: "database is locked" meanwhile; 500 hold it about 2 s.
 IMPORT_CHUNK = 500
 
+#: Seconds a bulk write may take: removing a model version of 10,000
+#: predictions took over 30 s on SQLite, and a timed-out request fails the
+#: sync although Label Studio carries it out.
+BULK_TIMEOUT = 300.0
+
 #: HTTP statuses that mean "no such endpoint" (an older Label Studio).
 NO_ENDPOINT = (404, 405)
 
@@ -74,6 +79,9 @@ class LabelStudioClient:
         ``Bearer``, and exchanged again before it expires or after a 401
         (see :class:`~skactive.label_studio.credentials.Credential`).
     timeout : float, default=30.0
+        Seconds to wait for an answer; the writes whose work grows with the
+        project (a bulk import, removing a model version) wait
+        :data:`BULK_TIMEOUT`.
     """
 
     def __init__(self, url: str, token: str, *, timeout: float = 30.0):
@@ -106,13 +114,13 @@ class LabelStudioClient:
             )
         return response.json() if response.content else None
 
-    def _send(self, method: str, path: str, **kwargs):
+    def _send(self, method: str, path: str, *, timeout: float | None = None, **kwargs):
         headers = {"Authorization": self.credential.header()}
         return self.session.request(
             method,
             f"{self.url}{path}",
             headers=headers,
-            timeout=self.timeout,
+            timeout=self.timeout if timeout is None else max(timeout, self.timeout),
             allow_redirects=False,
             **kwargs,
         )
@@ -153,12 +161,20 @@ class LabelStudioClient:
     def delete_model_version(self, project: int, version: str) -> None:
         """Remove every prediction of ``version`` in the project, in one request."""
         self.request(
-            "DELETE", f"/api/projects/{project}/model-versions/", json={"model_version": version}
+            "DELETE",
+            f"/api/projects/{project}/model-versions/",
+            json={"model_version": version},
+            timeout=BULK_TIMEOUT,
         )
 
     def import_predictions(self, project: int, predictions: list) -> dict:
         """Store many predictions in one request (Label Studio drops their ``cluster``)."""
-        return self.request("POST", f"/api/projects/{project}/import/predictions", json=predictions)
+        return self.request(
+            "POST",
+            f"/api/projects/{project}/import/predictions",
+            json=predictions,
+            timeout=BULK_TIMEOUT,
+        )
 
     def set_sampling(self, project: int, sampling: str) -> None:
         """Set how Label Studio picks the next task (``"Uncertainty sampling"``...)."""

@@ -271,3 +271,28 @@ def test_a_failed_version_removal_is_retried_next_sync_not_done_task_by_task(
     assert report.removed == 1 and not report.errors
     versions = {p["model_version"] for t in studio.tasks_.values() for p in t["predictions"]}
     assert versions == {"skactive-v1"}
+
+
+def test_bulk_writes_wait_longer_than_other_requests(monkeypatch):
+    from skactive.label_studio import LabelStudioClient
+    from skactive.label_studio.poller import BULK_TIMEOUT
+
+    client = LabelStudioClient("http://127.0.0.1:9", "a" * 40, timeout=30.0)
+    waited = {}
+
+    class Answer:
+        status_code, content, is_redirect = 200, b"", False
+
+    def request(method, url, *, timeout, **kwargs):
+        waited[method, url.rsplit("/api/", 1)[1]] = timeout
+        return Answer()
+
+    monkeypatch.setattr(client.session, "request", request)  # no connection is made
+    client.import_predictions(3, [])
+    client.delete_model_version(3, "skactive-v1")
+    client.set_model_version(3, "skactive-v2")
+    assert waited == {
+        ("POST", "projects/3/import/predictions"): BULK_TIMEOUT,
+        ("DELETE", "projects/3/model-versions/"): BULK_TIMEOUT,
+        ("PATCH", "projects/3"): 30.0,
+    }
