@@ -135,7 +135,12 @@ def bench_predict(folder: Path, X_init, y_init, tasks, repeats: int) -> None:
         print(f"{name:<10} {median:>9.2f} {min(times):>8.2f} {1000 * median / len(tasks):>8.2f}")
 
 
-def bench_sync(folder: Path, X_init, y_init, tasks) -> None:
+def start_label_studio(folder: Path, token: str) -> tuple[subprocess.Popen, str]:
+    """Label Studio on a free loopback port, data in ``folder/ls``, with a user and ``token``.
+
+    Returns the process (stop it with :func:`stop`) and its address; wait
+    for ``/health`` before use.
+    """
     venv = ROOT / ".venv-label-studio"
     port = free_port()
     env = {**os.environ, "ML_BLOCK_LOCAL_IP": "false", "SENTRY_DSN": ""}
@@ -143,9 +148,12 @@ def bench_sync(folder: Path, X_init, y_init, tasks) -> None:
     command = [venv / "bin" / "label-studio", "start", "--no-browser", "--data-dir"]
     command += [folder / "ls", "--internal-host", "127.0.0.1", "-p", port]
     command += ["--username", "bench@example.com", "--password", "bench-Passw0rd"]
-    command += ["--user-token", TOKEN]
-    studio = start(command, folder / "label-studio.log", env=env)
-    url = f"http://127.0.0.1:{port}"
+    command += ["--user-token", token]
+    return start(command, folder / "label-studio.log", env=env), f"http://127.0.0.1:{port}"
+
+
+def bench_sync(folder: Path, X_init, y_init, tasks) -> None:
+    studio, url = start_label_studio(folder, TOKEN)
     try:
         wait_up(f"{url}/health", 600)
         client = LabelStudioClient(url, TOKEN)

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import re
 import resource
 import statistics
@@ -52,7 +51,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_label_studio import config, free_port, start, stop, wait_up  # noqa: E402
+from bench_label_studio import config, start_label_studio, stop, wait_up  # noqa: E402
 
 from skactive import ActiveLearner  # noqa: E402
 from skactive.datasets import load_digits_images, load_fashion_mnist  # noqa: E402
@@ -206,18 +205,10 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
     X_init, y_init, X_tasks, y_tasks = load(args.tasks)
-    venv = ROOT / ".venv-label-studio"
     with tempfile.TemporaryDirectory() as tmp:
-        folder, port = Path(tmp), free_port()
-        env = {**os.environ, "ML_BLOCK_LOCAL_IP": "false", "SENTRY_DSN": ""}
-        env["LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN"] = "true"
-        command = [venv / "bin" / "label-studio", "start", "--no-browser", "--data-dir"]
-        command += [folder / "ls", "--internal-host", "127.0.0.1", "-p", port]
-        command += ["--username", "session@example.com", "--password", "session-Passw0rd"]
-        command += ["--user-token", TOKEN]
-        studio = start(command, folder / "label-studio.log", env=env)
+        folder = Path(tmp)
+        studio, url = start_label_studio(folder, TOKEN)
         try:
-            url = f"http://127.0.0.1:{port}"
             wait_up(f"{url}/health", 900)
             row = run(url, X_init, y_init, X_tasks, y_tasks, args)
             row["label_studio_peak_mib"] = round(peak_mib(studio.pid), 1)
