@@ -274,6 +274,7 @@ def test_a_failed_version_removal_is_retried_next_sync_not_done_task_by_task(
 
 
 def test_bulk_writes_wait_longer_than_other_requests(monkeypatch):
+    pytest.importorskip("requests", reason=EXTRA_MISSING)
     from skactive.label_studio import LabelStudioClient
     from skactive.label_studio.poller import BULK_TIMEOUT
 
