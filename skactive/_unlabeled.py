@@ -7,6 +7,7 @@ from collections import defaultdict
 import numpy as np
 
 from skactive._validation import row_key
+from skactive.param_validation import check_estimator_params
 
 #: scikit-learn's label for an unlabelled row (``SelfTrainingClassifier``,
 #: ``LabelPropagation``).
@@ -44,6 +45,31 @@ class UnlabeledRowsFit:
         if not self.initialized_:
             self.initialize()
         return self._fit_unlabeled(X, np.asarray(y), warm=True, **fit_params)
+
+    #: Why the subclass refuses a ``train_split`` (said in the error).
+    no_split_reason = "a validation split would take rows from the labelled set"
+
+    def _check_unlabeled_params(self) -> None:
+        """Validate the parameters; a validation split is refused."""
+        check_estimator_params(self)
+        if self.train_split is not None:
+            raise ValueError(
+                f"train_split must be None for {type(self).__name__}: {self.no_split_reason}"
+            )
+
+    def _rows_to_fit(self, y: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+        """The labelled rows and the ``-1`` rows to learn from, positions in ``y``.
+
+        At most ``max_unlabeled`` ``-1`` rows, drawn with ``rng`` and kept in
+        pool order. ValueError if no row is labelled.
+        """
+        labeled = np.flatnonzero(y != UNLABELED)
+        if len(labeled) == 0:
+            raise ValueError(f"y: every label is -1; {type(self).__name__} needs labelled rows")
+        unlabeled = np.flatnonzero(y == UNLABELED)
+        if self.max_unlabeled is not None and len(unlabeled) > self.max_unlabeled:
+            unlabeled = np.sort(rng.choice(unlabeled, self.max_unlabeled, replace=False))
+        return labeled, unlabeled
 
 
 class UnlabeledPool:

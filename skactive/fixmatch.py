@@ -33,7 +33,7 @@ from skorch.utils import to_tensor
 from torch.utils.data import DataLoader, RandomSampler
 
 from skactive import _torch
-from skactive._unlabeled import UNLABELED, UnlabeledRowsFit
+from skactive._unlabeled import UnlabeledRowsFit
 from skactive._validation import check_random_state_param, draw_seed
 from skactive.augmentation import strong_augmentation, views_for_rows, weak_augmentation
 from skactive.nets import per_row_loss
@@ -42,7 +42,6 @@ from skactive.param_validation import (
     CALLABLE,
     RANDOM_STATE,
     SKLEARN_PARAMETER_CONSTRAINTS,
-    check_estimator_params,
     integer,
     options,
     real,
@@ -107,6 +106,9 @@ class FixMatchNet(UnlabeledRowsFit, NeuralNetClassifier):
         passed its threshold (also in ``history`` as ``mask_rate``).
     """
 
+    no_split_reason = (
+        "a validation split would take labelled rows from a training set that is small by design"
+    )
     _parameter_constraints = SKLEARN_PARAMETER_CONSTRAINTS
     _skactive_constraints: ClassVar[dict[str, list]] = {
         "threshold": [real(0.0, 1.0)],
@@ -155,14 +157,9 @@ class FixMatchNet(UnlabeledRowsFit, NeuralNetClassifier):
         """FixMatch on the labelled and ``-1`` rows (see :class:`UnlabeledRowsFit`)."""
         if not warm or not hasattr(self, "unlabeled_history_"):
             self.unlabeled_history_ = []
-        self._check_consistency_params()
-        labeled = np.flatnonzero(y != UNLABELED)
-        if len(labeled) == 0:
-            raise ValueError("y: every label is -1; FixMatchNet needs labelled rows")
-        unlabeled = np.flatnonzero(y == UNLABELED)
+        self._check_unlabeled_params()
         rng = check_random_state_param(self.random_state)
-        if self.max_unlabeled is not None and len(unlabeled) > self.max_unlabeled:
-            unlabeled = np.sort(rng.choice(unlabeled, self.max_unlabeled, replace=False))
+        labeled, unlabeled = self._rows_to_fit(y, rng)
         X = np.asarray(X)
         rows = _torch.as_tensor(
             X[unlabeled], dtype=_torch.parameter_dtype(self.module_), device=self.device
@@ -190,14 +187,6 @@ class FixMatchNet(UnlabeledRowsFit, NeuralNetClassifier):
             # The pool is the fit's, not the model's: a saved net does not carry it.
             self._consistency = None
         return self
-
-    def _check_consistency_params(self) -> None:
-        check_estimator_params(self)
-        if self.train_split is not None:
-            raise ValueError(
-                "train_split must be None for FixMatchNet: a validation split would take "
-                "labelled rows from a training set that is small by design"
-            )
 
     def get_iterator(self, dataset, training=False):
         """In a FixMatch fit, ``steps_per_epoch`` labelled batches drawn with replacement."""

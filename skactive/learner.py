@@ -646,6 +646,13 @@ class ActiveLearner(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self._campaign = campaign_from_record(record, self.get_params(deep=False))
         return self
 
+    def __copy__(self):
+        # The campaign is immutable, so a shallow copy shares it as it is; only
+        # pickling (files, deep copies) goes through the record.
+        twin = type(self).__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        return twin
+
     def __getstate__(self):
         # Pickle sees the campaign as a record, never its classes: every file
         # holding a learner (save, the checkpoint, the service) shares one layout.

@@ -34,7 +34,6 @@ from skactive.param_validation import (
     LAYER,
     RANDOM_STATE,
     SKLEARN_PARAMETER_CONSTRAINTS,
-    check_estimator_params,
     integer,
     options,
     real,
@@ -277,6 +276,7 @@ class LabelPropagationNet(UnlabeledRowsFit, NeuralNetClassifier):
         ``mean_weight`` and ``seconds``.
     """
 
+    no_split_reason = "a validation split would score pseudo-labelled rows"
     _parameter_constraints = SKLEARN_PARAMETER_CONSTRAINTS
     _skactive_constraints: ClassVar[dict[str, list]] = {
         "lp_every": [integer(1)],
@@ -320,14 +320,9 @@ class LabelPropagationNet(UnlabeledRowsFit, NeuralNetClassifier):
 
     def _fit_unlabeled(self, X, y, *, warm: bool, **fit_params):
         """Propagation blocks on the labelled and ``-1`` rows (see :class:`UnlabeledRowsFit`)."""
-        unlabeled = np.flatnonzero(y == UNLABELED)
-        self._check_lp_params()
-        labeled = np.flatnonzero(y != UNLABELED)
-        if len(labeled) == 0:
-            raise ValueError("y: every label is -1; LabelPropagationNet needs labelled rows")
+        self._check_unlabeled_params()
         rng = np.random.RandomState(self.random_state)
-        if self.max_unlabeled is not None and len(unlabeled) > self.max_unlabeled:
-            unlabeled = np.sort(rng.choice(unlabeled, self.max_unlabeled, replace=False))
+        labeled, unlabeled = self._rows_to_fit(y, rng)
         rows = np.concatenate([labeled, unlabeled])
         if self.k >= len(rows):
             raise ValueError(
@@ -345,14 +340,6 @@ class LabelPropagationNet(UnlabeledRowsFit, NeuralNetClassifier):
             done += epochs
         self.classes_inferred_ = classes
         return self
-
-    def _check_lp_params(self) -> None:
-        check_estimator_params(self)
-        if self.train_split is not None:
-            raise ValueError(
-                "train_split must be None for LabelPropagationNet: a validation split would "
-                "score pseudo-labelled rows"
-            )
 
     def _fit_classes(self, y_labeled: np.ndarray) -> np.ndarray:
         if self.classes is not None:
